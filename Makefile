@@ -1,0 +1,63 @@
+# ips: PostgreSQL extension for IPS (Individual Placement and Support).
+#
+# DBAs:       make && sudo make install && psql -c 'CREATE EXTENSION ips'
+#             make installcheck            (pg_regress against your own server)
+# Developers: make demo | make test | make bench   (throw-away cluster, see README)
+
+EXTENSION   = ips
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" ips.control)
+
+MODULE_big  = ips
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
+
+# The install script of the current version is assembled from one file per
+# concern (extension/sql/NN_concern.sql, in name order).  Older versions and
+# the upgrade chain are shipped as they are.
+SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
+DATA_built  = extension/ips--$(EXTVERSION).sql
+DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql))
+
+REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=ips --encoding=UTF8
+
+PG_CPPFLAGS = -I$(srcdir)/extension
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+EXTRA_CLEAN = extension/ips--$(EXTVERSION).sql
+
+PG_CONFIG  ?= pg_config
+PGXS       := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) ips.control
+	@{ echo "-- ips $(EXTVERSION): generated from extension/sql/*.sql by make; do not edit"; \
+	   printf '%s\n' '\echo Use "CREATE EXTENSION ips" to load this file. \quit'; \
+	   for f in $(SQL_PARTS); do echo; echo "-- ===== $$f"; cat $$f; done; } > $@
+
+$(OBJS): extension/ips.h
+
+# ipsctl, the command-line client (libpq + cJSON), built and installed beside the
+# extension (NO_IPSCTL=1 builds the extension alone).
+ifneq ($(NO_IPSCTL),1)
+all: cli/ipsctl
+cli/ipsctl: $(wildcard cli/*.c cli/*.h) cli/Makefile
+	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
+install: install-ipsctl
+install-ipsctl: cli/ipsctl
+	$(INSTALL_PROGRAM) cli/ipsctl '$(DESTDIR)$(bindir)/ipsctl'
+clean: clean-ipsctl
+clean-ipsctl:
+	$(MAKE) -C cli clean
+endif
+
+# The two commands of the README, and the benchmark.  Each installs what is
+# missing (Debian packages), builds, starts a throw-away cluster as the
+# postgres user, does its work, and stops and removes the cluster.
+.PHONY: demo test bench deps install-ipsctl clean-ipsctl
+deps:
+	@scripts/ensure-deps.sh
+demo: deps
+	@scripts/demo.sh
+test: deps
+	@scripts/run-tests.sh
+bench: deps
+	@bench/run.sh

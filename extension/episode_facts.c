@@ -1,0 +1,153 @@
+/*
+ * episode_facts.c
+ *		ips_fact_guard: the BEFORE trigger on the tables of dated facts about an
+ *		episode (contacts, employer contacts, jobs, studies, specialist
+ *		assignments).  It takes the client from the episode, so every
+ *		person-level row carries its client key, and refuses facts dated
+ *		before the referral or after the closure of the episode.
+ *
+ *		Trigger argument 0 names the column that dates the fact (a date or a
+ *		timestamptz, taken as a local day in the region's time zone).  Rows
+ *		without an episode (an employer contact that is not on behalf of a
+ *		client) pass unchanged.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "ips.h"
+
+static IpsPlan episode_plan = {NULL,
+	"SELECT e.client_id, e.referred_on, e.closed_on,"
+	" coalesce((SELECT value FROM ips.setting WHERE name = 'time_zone'), 'Europe/Helsinki')"
+	" FROM ips.episode e WHERE e.episode_id = $1", 1, {INT8OID}};
+
+/* Day of a date or timestamptz column value, in the region's time zone. */
+static DateADT
+FactDay(Datum value, Oid type, const char *tz)
+{
+	if (type == DATEOID)
+		return DatumGetDateADT(value);
+	if (type == TIMESTAMPTZOID)
+		return IpsLocalDate(DatumGetTimestampTz(value), tz);
+	elog(ERROR, "ips_fact_guard: the dating column must be date or timestamptz");
+	return 0;					/* keep compiler quiet */
+}
+
+/* Text of a date, for messages. */
+static char *
+DateText(DateADT d)
+{
+	return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
+}
+
+PG_FUNCTION_INFO_V1(ips_fact_guard);
+/* BEFORE INSERT OR UPDATE trigger: fill client_id, keep the fact within its episode. */
+Datum
+ips_fact_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	td;
+	HeapTuple	tup;
+	int			episode_col,
+				client_col,
+				date_col;
+	Datum		episode_id;
+	Datum		value;
+	bool		isnull;
+	int			rc;
+	int64		client_id;
+	DateADT		referred_on,
+				day;
+	bool		closed_null;
+	DateADT		closed_on;
+	char	   *tz;
+	const char *table;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
+		elog(ERROR, "ips_fact_guard must be a BEFORE ROW trigger with the dating column as argument");
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+
+	rel = trigdata->tg_relation;
+	td = rel->rd_att;
+	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	table = RelationGetRelationName(rel);
+	episode_col = SPI_fnumber(td, "episode_id");
+	client_col = SPI_fnumber(td, "client_id");
+	date_col = SPI_fnumber(td, trigdata->tg_trigger->tgargs[0]);
+	if (episode_col <= 0 || client_col <= 0 || date_col <= 0)
+		elog(ERROR, "ips_fact_guard: table %s lacks episode_id, client_id or %s",
+			 table, trigdata->tg_trigger->tgargs[0]);
+
+	episode_id = SPI_getbinval(tup, td, episode_col, &isnull);
+	if (isnull)
+		return PointerGetDatum(tup);
+	value = SPI_getbinval(tup, td, date_col, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a row of ips.%s needs %s", table, trigdata->tg_trigger->tgargs[0]),
+				 errhint("Give the date or time of the fact.")));
+
+	SPI_connect();
+	rc = SPI_execute_plan(IpsPreparePlan(&episode_plan), &episode_id, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "looking up the episode failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no episode with id %lld", (long long) DatumGetInt64(episode_id)),
+				 errhint("Check the episode id; the caller may also lack the right to see it.")));
+	client_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	referred_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	closed_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &closed_null));
+	tz = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+	day = FactDay(value, TupleDescAttr(td, date_col - 1)->atttypid, tz);
+	if (day < referred_on)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s of ips.%s is before the referral of episode %lld on %s",
+						trigdata->tg_trigger->tgargs[0], DateText(day), table,
+						(long long) DatumGetInt64(episode_id), DateText(referred_on)),
+				 errhint("Check the date; facts of an episode fall within it.")));
+	if (!closed_null && day > closed_on)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s %s of ips.%s is after episode %lld was closed on %s",
+						trigdata->tg_trigger->tgargs[0], DateText(day), table,
+						(long long) DatumGetInt64(episode_id), DateText(closed_on)),
+				 errhint("Refer the client again to start a new episode.")));
+	SPI_finish();
+
+	{
+		Datum		cur = SPI_getbinval(tup, td, client_col, &isnull);
+
+		if (!isnull && DatumGetInt64(cur) == client_id)
+			return PointerGetDatum(tup);
+		if (!isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("client %lld does not match client %lld of episode %lld",
+							(long long) DatumGetInt64(cur), (long long) client_id,
+							(long long) DatumGetInt64(episode_id)),
+					 errhint("Leave client_id empty; it is taken from the episode.")));
+		else
+		{
+			Datum		v = Int64GetDatum(client_id);
+			bool		n = false;
+
+			return PointerGetDatum(heap_modify_tuple_by_cols(tup, td, 1, &client_col, &v, &n));
+		}
+	}
+}

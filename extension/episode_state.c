@@ -1,0 +1,548 @@
+/*
+ * episode_state.c
+ *		The episode state machine, as triggers on ips.episode, so that it
+ *		guards direct DML exactly as it guards ips.transition().
+ *
+ *	ips_episode_guard	BEFORE INSERT OR UPDATE OR DELETE on ips.episode:
+ *						checks the transition and its rules, sets the
+ *						columns the state machine keeps (entry_on, held_state,
+ *						closed_on, close_reason, state_since).
+ *	ips_episode_history	AFTER INSERT OR UPDATE on ips.episode: writes one
+ *						history row per state change.
+ *	ips_history_guard	BEFORE INSERT OR UPDATE OR DELETE (and TRUNCATE) on
+ *						ips.episode_state_history: the history is append-only
+ *						and only the state machine appends to it.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "ips.h"
+
+/* Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart). */
+static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
+	/* to:            ref    eng    srch   empl   stud   hold   closed */
+	/* referred   */ {false, true, false, false, false, true, true},
+	/* engaged    */ {false, false, true, true, true, true, true},
+	/* job_search */ {false, false, false, true, true, true, true},
+	/* employed   */ {false, false, true, false, true, true, true},
+	/* studying   */ {false, false, true, true, false, true, true},
+	/* on_hold    */ {false, true, true, true, true, false, true},
+	/* closed     */ {false, false, false, false, false, false, false},
+};
+
+/* Set while ips_episode_history appends, so that ips_history_guard lets it through. */
+static bool history_append_in_progress = false;
+
+/* Columns of ips.episode that the trigger reads or sets. */
+typedef struct EpisodeColumns
+{
+	int			episode_id,
+				client_id,
+				state,
+				state_since,
+				state_reason,
+				referred_on,
+				specialist_id,
+				entry_on,
+				held_state,
+				closed_on,
+				close_reason;
+} EpisodeColumns;
+
+/* Look up the attribute numbers of ips.episode by name. */
+static void
+EpisodeColumnsInit(EpisodeColumns *c, TupleDesc td)
+{
+#define COL(f) do { c->f = SPI_fnumber(td, #f); \
+		if (c->f <= 0) elog(ERROR, "ips.episode has no column \"%s\"", #f); } while (0)
+	COL(episode_id);
+	COL(client_id);
+	COL(state);
+	COL(state_since);
+	COL(state_reason);
+	COL(referred_on);
+	COL(specialist_id);
+	COL(entry_on);
+	COL(held_state);
+	COL(closed_on);
+	COL(close_reason);
+#undef COL
+}
+
+/* A column's value as a C string, or NULL. */
+static char *
+GetText(HeapTuple tup, TupleDesc td, int attnum)
+{
+	return SPI_getvalue(tup, td, attnum);
+}
+
+/* A column's Datum, reporting NULL through *isnull. */
+static Datum
+GetDatum(HeapTuple tup, TupleDesc td, int attnum, bool *isnull)
+{
+	return SPI_getbinval(tup, td, attnum, isnull);
+}
+
+/* True when the column differs between the two tuples (NULL-aware, by text). */
+static bool
+ColumnChanged(HeapTuple a, HeapTuple b, TupleDesc td, int attnum)
+{
+	char	   *x = GetText(a, td, attnum);
+	char	   *y = GetText(b, td, attnum);
+
+	if (x == NULL || y == NULL)
+		return (x == NULL) != (y == NULL);
+	return strcmp(x, y) != 0;
+}
+
+/* State code of a tuple's state column, with a clear error for unknown codes. */
+static EpisodeState
+TupleState(HeapTuple tup, TupleDesc td, int attnum)
+{
+	char	   *name = GetText(tup, td, attnum);
+	int			s = name ? IpsStateFromName(name) : -1;
+
+	if (s < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown episode state \"%s\"", name ? name : "NULL"),
+				 errhint("Use one of: referred, engaged, job_search, employed, studying, on_hold, closed.")));
+	return (EpisodeState) s;
+}
+
+static IpsPlan care_plan = {NULL,
+	"SELECT 1 FROM ips.care_relationship WHERE client_id = $1 AND started_on <= $2"
+	" AND (ended_on IS NULL OR ended_on >= $2) LIMIT 1", 2, {INT8OID, DATEOID}};
+
+static IpsPlan job_plan = {NULL,
+	"SELECT 1 FROM ips.job WHERE episode_id = $1 AND (ends_on IS NULL OR ends_on >= $2) LIMIT 1",
+	2, {INT8OID, DATEOID}};
+
+static IpsPlan study_plan = {NULL,
+	"SELECT 1 FROM ips.study WHERE episode_id = $1 AND (ends_on IS NULL OR ends_on >= $2) LIMIT 1",
+	2, {INT8OID, DATEOID}};
+
+static IpsPlan outreach_plan = {NULL,
+	"SELECT count(*), count(DISTINCT (at AT TIME ZONE $4)::date) FROM ips.contact"
+	" WHERE episode_id = $1 AND kind = 'outreach_attempt'"
+	" AND (at AT TIME ZONE $4)::date BETWEEN $2 AND $3", 4, {INT8OID, DATEOID, DATEOID, TEXTOID}};
+
+/* Run a kept plan that answers "does a row exist". */
+static bool
+PlanFindsRow(IpsPlan *p, Datum *args)
+{
+	int			rc = SPI_execute_plan(IpsPreparePlan(p), args, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed > 0;
+}
+
+/* Check the prerequisites of entering a state (not used when returning from on_hold). */
+static void
+CheckEntry(EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
+		   HeapTuple newtup, TupleDesc td, EpisodeColumns *c, const char *tz)
+{
+	Datum		args[4];
+	bool		isnull;
+
+	switch (to)
+	{
+		case STATE_ENGAGED:
+			(void) GetDatum(newtup, td, c->specialist_id, &isnull);
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("episode %lld cannot enter state engaged without an employment specialist",
+								(long long) episode_id),
+						 errhint("Assign one first with ips.assign_specialist(episode_id, staff_id, from_on).")));
+			if (IpsSettingBool("engaged_requires_care_relationship", true))
+			{
+				args[0] = Int64GetDatum(client_id);
+				args[1] = DateADTGetDatum(day);
+				if (!PlanFindsRow(&care_plan, args))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("episode %lld cannot enter state engaged: client %lld has no active care relationship on %s",
+									(long long) episode_id, (long long) client_id,
+									DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+							 errdetail("IPS clients keep a regular care relationship for the whole coaching period."),
+							 errhint("Record it with ips.start_care_relationship(), or set engaged_requires_care_relationship to false in ips.setting.")));
+			}
+			break;
+		case STATE_EMPLOYED:
+			args[0] = Int64GetDatum(episode_id);
+			args[1] = DateADTGetDatum(day);
+			if (!PlanFindsRow(&job_plan, args))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("episode %lld cannot enter state employed without a current job", (long long) episode_id),
+						 errhint("Record the job with ips.start_job(); it moves the episode to employed.")));
+			break;
+		case STATE_STUDYING:
+			args[0] = Int64GetDatum(episode_id);
+			args[1] = DateADTGetDatum(day);
+			if (!PlanFindsRow(&study_plan, args))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("episode %lld cannot enter state studying without current studies", (long long) episode_id),
+						 errhint("Record the studies with ips.start_studies(); it moves the episode to studying.")));
+			break;
+		case STATE_CLOSED:
+			{
+				char	   *reason = GetText(newtup, td, c->state_reason);
+				int			rc;
+				int64		attempts,
+							days;
+				int			min_attempts,
+							min_days,
+							window;
+
+				if (reason == NULL ||
+					(strcmp(reason, "stable_employment") != 0 && strcmp(reason, "client_choice") != 0 &&
+					 strcmp(reason, "moved") != 0 && strcmp(reason, "referred_elsewhere") != 0 &&
+					 strcmp(reason, "disengaged") != 0 && strcmp(reason, "deceased") != 0 &&
+					 strcmp(reason, "never_engaged") != 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 reason ? errmsg("unknown closing reason \"%s\" for episode %lld", reason, (long long) episode_id)
+							 : errmsg("closing episode %lld needs a reason", (long long) episode_id),
+							 errhint("Use one of: stable_employment, client_choice, moved, referred_elsewhere, disengaged, deceased, never_engaged.")));
+				if (strcmp(reason, "disengaged") != 0)
+					break;
+				min_attempts = IpsSettingInt("disengaged_min_outreach_attempts", 3);
+				min_days = IpsSettingInt("disengaged_min_outreach_days", 2);
+				window = IpsSettingInt("disengaged_outreach_window_days", 60);
+				args[0] = Int64GetDatum(episode_id);
+				args[1] = DateADTGetDatum(day - window);
+				args[2] = DateADTGetDatum(day);
+				args[3] = CStringGetTextDatum(tz);
+				rc = SPI_execute_plan(IpsPreparePlan(&outreach_plan), args, NULL, true, 1);
+				if (rc != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "counting outreach attempts failed");
+				attempts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				days = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+				if (attempts < min_attempts || days < min_days)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("episode %lld cannot be closed as disengaged: %lld outreach attempts on %lld days in the last %d days",
+									(long long) episode_id, (long long) attempts, (long long) days, window),
+							 errdetail("Closing as disengaged needs at least %d outreach attempts on at least %d different days within %d days.",
+									   min_attempts, min_days, window),
+							 errhint("Record the attempts with ips.record_contact(..., kind => 'outreach_attempt'), or close with another reason.")));
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* Raise the error for a column that only the state machine sets. */
+static void
+KeptColumnError(const char *column)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GENERATED_ALWAYS),
+			 errmsg("column \"%s\" of ips.episode is kept by the state machine", column),
+			 errhint("Change the state with ips.transition(); it sets %s.", column)));
+}
+
+PG_FUNCTION_INFO_V1(ips_episode_guard);
+/* BEFORE trigger on ips.episode: the state machine. */
+Datum
+ips_episode_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	td;
+	HeapTuple	newtup;
+	HeapTuple	oldtup;
+	EpisodeColumns c;
+	EpisodeState from,
+				to;
+	int64		episode_id,
+				client_id;
+	TimestampTz at;
+	TimestampTz prev_at;
+	DateADT		day;
+	char	   *tz;
+	bool		isnull;
+	int			ncols = 0;
+	int			cols[6];
+	Datum		vals[6];
+	bool		nulls[6];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "ips_episode_guard must be a BEFORE ROW trigger");
+
+	td = trigdata->tg_relation->rd_att;
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("episodes are not deleted"),
+				 errdetail("An episode and its history are part of the client record."),
+				 errhint("Close it with ips.transition(episode_id, 'closed', reason => ...).")));
+
+	EpisodeColumnsInit(&c, td);
+	SPI_connect();
+	tz = IpsSettingText("time_zone");
+	if (tz == NULL)
+		tz = "Europe/Helsinki";
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		DateADT		referred_on;
+		TimestampTz start;
+
+		newtup = trigdata->tg_trigtuple;
+		to = TupleState(newtup, td, c.state);
+		if (to != STATE_REFERRED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a new episode starts in state referred, not \"%s\"", ips_state_names[to]),
+					 errhint("Create it with ips.refer(), then move it on with ips.transition().")));
+		if (!heap_attisnull(newtup, c.entry_on, td)) KeptColumnError("entry_on");
+		if (!heap_attisnull(newtup, c.held_state, td)) KeptColumnError("held_state");
+		if (!heap_attisnull(newtup, c.closed_on, td)) KeptColumnError("closed_on");
+		if (!heap_attisnull(newtup, c.close_reason, td)) KeptColumnError("close_reason");
+		referred_on = DatumGetDateADT(GetDatum(newtup, td, c.referred_on, &isnull));
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("an episode needs the date of the referral"),
+					 errhint("Give referred_on.")));
+		if (referred_on > IpsLocalDate(GetCurrentTimestamp(), tz))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("referral date %s is in the future",
+							DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(referred_on)))),
+					 errhint("Record a referral when it has been received.")));
+		start = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
+														CStringGetTextDatum(tz),
+														DirectFunctionCall1(date_timestamp, DateADTGetDatum(referred_on))));
+		at = DatumGetTimestampTz(GetDatum(newtup, td, c.state_since, &isnull));
+		if (isnull || at < start)
+		{
+			cols[ncols] = c.state_since;
+			vals[ncols] = TimestampTzGetDatum(start);
+			nulls[ncols++] = false;
+		}
+		if (ncols > 0)
+			newtup = heap_modify_tuple_by_cols(newtup, td, ncols, cols, vals, nulls);
+		SPI_finish();
+		return PointerGetDatum(newtup);
+	}
+
+	/* UPDATE */
+	oldtup = trigdata->tg_trigtuple;
+	newtup = trigdata->tg_newtuple;
+	from = TupleState(oldtup, td, c.state);
+	to = TupleState(newtup, td, c.state);
+	episode_id = DatumGetInt64(GetDatum(oldtup, td, c.episode_id, &isnull));
+	client_id = DatumGetInt64(GetDatum(oldtup, td, c.client_id, &isnull));
+
+	if (ColumnChanged(oldtup, newtup, td, c.episode_id) || ColumnChanged(oldtup, newtup, td, c.client_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("an episode keeps its id and its client"),
+				 errhint("Refer the client again to start a new episode.")));
+	if (ColumnChanged(oldtup, newtup, td, c.referred_on)) KeptColumnError("referred_on");
+	if (ColumnChanged(oldtup, newtup, td, c.entry_on)) KeptColumnError("entry_on");
+	if (ColumnChanged(oldtup, newtup, td, c.held_state)) KeptColumnError("held_state");
+	if (ColumnChanged(oldtup, newtup, td, c.closed_on)) KeptColumnError("closed_on");
+	if (ColumnChanged(oldtup, newtup, td, c.close_reason)) KeptColumnError("close_reason");
+
+	if (from == STATE_CLOSED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("episode %lld is closed", (long long) episode_id),
+				 errdetail("A closed episode is final."),
+				 errhint("Refer the client again with ips.refer() to start a new episode.")));
+
+	if (from == to)
+	{
+		if (ColumnChanged(oldtup, newtup, td, c.state_since)) KeptColumnError("state_since");
+		if (ColumnChanged(oldtup, newtup, td, c.state_reason)) KeptColumnError("state_reason");
+		SPI_finish();
+		return PointerGetDatum(newtup);
+	}
+
+	/* A state change: the transition itself. */
+	if (!allowed_transition[from][to] ||
+		(from == STATE_ON_HOLD && to != STATE_CLOSED &&
+		 strcmp(GetText(oldtup, td, c.held_state), ips_state_names[to]) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("episode %lld cannot move from %s to %s", (long long) episode_id,
+						ips_state_names[from], ips_state_names[to]),
+				 from == STATE_ON_HOLD ?
+				 errdetail("A paused episode returns to the state it paused (%s) or is closed.",
+						   GetText(oldtup, td, c.held_state)) :
+				 errdetail("See the transition table in the README of ips."),
+				 errhint("Allowed from %s: %s.", ips_state_names[from],
+						 from == STATE_REFERRED ? "engaged, on_hold, closed" :
+						 from == STATE_ENGAGED ? "job_search, employed, studying, on_hold, closed" :
+						 from == STATE_JOB_SEARCH ? "employed, studying, on_hold, closed" :
+						 from == STATE_EMPLOYED ? "job_search, studying, on_hold, closed" :
+						 from == STATE_STUDYING ? "job_search, employed, on_hold, closed" :
+						 "the paused state, closed")));
+
+	prev_at = DatumGetTimestampTz(GetDatum(oldtup, td, c.state_since, &isnull));
+	if (!ColumnChanged(oldtup, newtup, td, c.state_since))
+		at = GetCurrentTransactionStartTimestamp();
+	else
+	{
+		at = DatumGetTimestampTz(GetDatum(newtup, td, c.state_since, &isnull));
+		if (isnull)
+			at = GetCurrentTransactionStartTimestamp();
+	}
+	if (at < prev_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transition of episode %lld at %s is earlier than its previous transition at %s",
+						(long long) episode_id, timestamptz_to_str(at), timestamptz_to_str(prev_at)),
+				 errhint("A transition may be dated in the past, but not before the one before it.")));
+	if (at > GetCurrentTimestamp() + 5 * 60 * USECS_PER_SEC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transition of episode %lld is dated in the future (%s)",
+						(long long) episode_id, timestamptz_to_str(at)),
+				 errhint("Record a transition when it has happened.")));
+	day = IpsLocalDate(at, tz);
+
+	if (from != STATE_ON_HOLD)
+		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
+	else if (to == STATE_CLOSED)
+		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
+
+	cols[ncols] = c.state_since;
+	vals[ncols] = TimestampTzGetDatum(at);
+	nulls[ncols++] = false;
+	cols[ncols] = c.held_state;
+	vals[ncols] = to == STATE_ON_HOLD ? CStringGetTextDatum(ips_state_names[from]) : (Datum) 0;
+	nulls[ncols++] = to != STATE_ON_HOLD;
+	if (to == STATE_ENGAGED && heap_attisnull(oldtup, c.entry_on, td))
+	{
+		cols[ncols] = c.entry_on;
+		vals[ncols] = DateADTGetDatum(day);
+		nulls[ncols++] = false;
+	}
+	if (to == STATE_CLOSED)
+	{
+		cols[ncols] = c.closed_on;
+		vals[ncols] = DateADTGetDatum(day);
+		nulls[ncols++] = false;
+		cols[ncols] = c.close_reason;
+		vals[ncols] = CStringGetTextDatum(GetText(newtup, td, c.state_reason));
+		nulls[ncols++] = false;
+	}
+	newtup = heap_modify_tuple_by_cols(newtup, td, ncols, cols, vals, nulls);
+	SPI_finish();
+	return PointerGetDatum(newtup);
+}
+
+static IpsPlan history_plan = {NULL,
+	"INSERT INTO ips.episode_state_history"
+	" (episode_id, client_id, from_state, to_state, at, reason, actor, staff_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, ips.caller(), ips.current_staff())",
+	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}};
+
+PG_FUNCTION_INFO_V1(ips_episode_history);
+/* AFTER trigger on ips.episode: one history row per state change. */
+Datum
+ips_episode_history(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	td = trigdata->tg_relation->rd_att;
+	HeapTuple	newtup;
+	HeapTuple	oldtup = NULL;
+	EpisodeColumns c;
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *reason;
+	bool		isnull;
+	int			rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		elog(ERROR, "ips_episode_history must be an AFTER ROW trigger");
+	EpisodeColumnsInit(&c, td);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		oldtup = trigdata->tg_trigtuple;
+		newtup = trigdata->tg_newtuple;
+		if (!ColumnChanged(oldtup, newtup, td, c.state))
+			return PointerGetDatum(NULL);
+	}
+	else
+		newtup = trigdata->tg_trigtuple;
+
+	args[0] = GetDatum(newtup, td, c.episode_id, &isnull);
+	args[1] = GetDatum(newtup, td, c.client_id, &isnull);
+	if (oldtup)
+		args[2] = GetDatum(oldtup, td, c.state, &isnull);
+	else
+		nulls[2] = 'n';
+	args[3] = GetDatum(newtup, td, c.state, &isnull);
+	args[4] = GetDatum(newtup, td, c.state_since, &isnull);
+	reason = GetText(newtup, td, c.state_reason);
+	if (reason && oldtup)
+		args[5] = CStringGetTextDatum(reason);
+	else
+		nulls[5] = 'n';
+
+	SPI_connect();
+	history_append_in_progress = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(IpsPreparePlan(&history_plan), args, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		history_append_in_progress = false;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "writing episode history failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(ips_history_guard);
+/* BEFORE trigger on ips.episode_state_history: append-only, written by the state machine. */
+Datum
+ips_history_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "ips_history_guard must be called as a trigger");
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && history_append_in_progress)
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("the episode state history is append-only and written by the state machine"),
+			 errdetail("%s on ips.episode_state_history is refused.",
+					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "INSERT" :
+					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
+					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
+			 errhint("Change an episode's state with ips.transition(); it writes the history.")));
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(ips_caller);
+/* ips.caller(): the role on whose behalf the current statement runs (outside SECURITY DEFINER). */
+Datum
+ips_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(DirectFunctionCall1(namein,
+										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
+}

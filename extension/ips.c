@@ -1,0 +1,129 @@
+/*
+ * ips.c
+ *		Module entry point of the ips extension: settings (GUCs) and the
+ *		helpers that the other C files share.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "catalog/pg_type.h"
+
+#include "ips.h"
+
+PG_MODULE_MAGIC;
+
+char	   *ips_language = NULL;
+
+const char *const ips_state_names[STATE_COUNT] = {
+	"referred", "engaged", "job_search", "employed", "studying", "on_hold", "closed"
+};
+
+void		_PG_init(void);
+
+/* Check hook of ips.language: only the languages that labels exist in. */
+static bool
+check_ips_language(char **newval, void **extra, GucSource source)
+{
+	if (strcmp(*newval, "fi") == 0 || strcmp(*newval, "sv") == 0 ||
+		strcmp(*newval, "en") == 0)
+		return true;
+	GUC_check_errdetail("ips.language must be one of fi, sv, en; \"%s\" is not.", *newval);
+	return false;
+}
+
+/* Define the extension's settings. */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("ips.language",
+							   "Language of the labels that ips shows (fi, sv, en).",
+							   NULL,
+							   &ips_language,
+							   "en",
+							   PGC_USERSET,
+							   0,
+							   check_ips_language, NULL, NULL);
+	MarkGUCPrefixReserved("ips");
+}
+
+/* Index of a state name, or -1. */
+int
+IpsStateFromName(const char *name)
+{
+	for (int i = 0; i < STATE_COUNT; i++)
+		if (strcmp(ips_state_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Prepare a plan once per backend and keep it. */
+SPIPlanPtr
+IpsPreparePlan(IpsPlan *p)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", p->sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+static IpsPlan setting_plan = {
+	NULL, "SELECT value FROM ips.setting WHERE name = $1", 1, {TEXTOID}
+};
+
+/* Value of a setting as text (palloc'd in the caller's context), or NULL. */
+char *
+IpsSettingText(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	int			rc;
+
+	rc = SPI_execute_plan(IpsPreparePlan(&setting_plan), &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading setting \"%s\" failed: %s", name, SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* Integer setting, with a default when the row is missing. */
+int
+IpsSettingInt(const char *name, int dflt)
+{
+	char	   *v = IpsSettingText(name);
+
+	return v ? pg_strtoint32(v) : dflt;
+}
+
+/* Boolean setting, with a default when the row is missing. */
+bool
+IpsSettingBool(const char *name, bool dflt)
+{
+	char	   *v = IpsSettingText(name);
+	bool		result;
+
+	if (v == NULL || !parse_bool(v, &result))
+		return dflt;
+	return result;
+}
+
+/* Local calendar date of an instant in the given time zone. */
+DateADT
+IpsLocalDate(TimestampTz ts, const char *tz)
+{
+	Datum		local;
+
+	local = DirectFunctionCall2(timestamptz_zone,
+								CStringGetTextDatum(tz),
+								TimestampTzGetDatum(ts));
+	return DatumGetDateADT(DirectFunctionCall1(timestamp_date, local));
+}

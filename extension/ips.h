@@ -1,0 +1,53 @@
+/*
+ * ips.h
+ *		What the C parts of the ips extension share: settings, local days,
+ *		SPI helpers and the vocabulary of episode states.
+ */
+#ifndef IPS_H
+#define IPS_H
+
+#include "postgres.h"
+#include "executor/spi.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
+
+/* GUC ips.language: the language of labels (fi, sv, en) */
+extern char *ips_language;
+
+/* A prepared SPI plan kept for the life of the backend. */
+typedef struct IpsPlan
+{
+	SPIPlanPtr	plan;
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[8];
+} IpsPlan;
+
+/* Prepare (once) and return the plan; call within SPI_connect. */
+extern SPIPlanPtr IpsPreparePlan(IpsPlan *p);
+
+/* Value of a row of ips.setting as text, or NULL; call within SPI_connect. */
+extern char *IpsSettingText(const char *name);
+extern int	IpsSettingInt(const char *name, int dflt);
+extern bool IpsSettingBool(const char *name, bool dflt);
+
+/* The local date (region's time zone) of an instant. */
+extern DateADT IpsLocalDate(TimestampTz ts, const char *tz);
+
+/* Episode states (domain.md section 3) */
+typedef enum EpisodeState
+{
+	STATE_REFERRED = 0,
+	STATE_ENGAGED,
+	STATE_JOB_SEARCH,
+	STATE_EMPLOYED,
+	STATE_STUDYING,
+	STATE_ON_HOLD,
+	STATE_CLOSED,
+	STATE_COUNT
+} EpisodeState;
+
+extern const char *const ips_state_names[STATE_COUNT];
+extern int	IpsStateFromName(const char *name);	/* -1 when unknown */
+
+#endif							/* IPS_H */

@@ -1,0 +1,377 @@
+-- Setup data: teams, staff, clients, care relationships, consents, employers.
+
+CREATE FUNCTION ips.caller() RETURNS name
+    AS 'MODULE_PATHNAME', 'ips_caller' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ips.caller() IS 'The role on whose behalf the statement runs (also inside SECURITY DEFINER functions).';
+
+CREATE TABLE ips.team (
+    team_id    bigserial PRIMARY KEY,
+    name       text NOT NULL CHECK (btrim(name) <> ''),
+    region     text NOT NULL CHECK (btrim(region) <> ''),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (region, name)
+);
+COMMENT ON TABLE ips.team IS 'IPS teams; region is the wellbeing services county.';
+
+CREATE TABLE ips.staff (
+    staff_id         bigserial PRIMARY KEY,
+    team_id          bigint NOT NULL REFERENCES ips.team,
+    display_name     text NOT NULL CHECK (btrim(display_name) <> ''),
+    role             text NOT NULL CHECK (role IN ('specialist', 'supervisor', 'clinician')),
+    fte              numeric NOT NULL DEFAULT 1.0 CHECK (fte > 0 AND fte <= 1),
+    db_role          name UNIQUE,
+    employment_share numeric NOT NULL DEFAULT 1.0 CHECK (employment_share >= 0 AND employment_share <= 1),
+    weekly_hours     numeric NOT NULL DEFAULT 37.5 CHECK (weekly_hours > 0 AND weekly_hours <= 80),
+    unit             text,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX staff_team_idx ON ips.staff (team_id);
+COMMENT ON TABLE ips.staff IS 'Employment specialists, supervisors and clinicians; db_role maps a login role to the person.';
+COMMENT ON COLUMN ips.staff.unit IS 'Care unit of a clinician; matches ips.care_relationship.unit.';
+
+CREATE TABLE ips.client (
+    client_id    bigserial PRIMARY KEY,
+    host_ref     text NOT NULL UNIQUE CHECK (btrim(host_ref) <> '' AND length(host_ref) <= 200),
+    birth_year   int CHECK (birth_year BETWEEN 1900 AND 2100),
+    municipality text,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ips.client IS 'Pseudonymous clients: host_ref points at the host system''s client record; no names or identity codes here.';
+
+CREATE TABLE ips.care_relationship (
+    care_relationship_id bigserial PRIMARY KEY,
+    client_id  bigint NOT NULL REFERENCES ips.client,
+    unit       text NOT NULL CHECK (btrim(unit) <> ''),
+    started_on date NOT NULL,
+    ended_on   date,
+    CHECK (ended_on >= started_on)
+);
+CREATE INDEX care_relationship_client_idx ON ips.care_relationship (client_id, started_on);
+COMMENT ON TABLE ips.care_relationship IS 'The client''s care relationship (hoitosuhde) with a psychiatric or primary care unit.';
+
+CREATE TABLE ips.consent (
+    consent_id   bigserial PRIMARY KEY,
+    client_id    bigint NOT NULL REFERENCES ips.client,
+    scope        text NOT NULL CHECK (scope IN ('share_with_care', 'employer_disclosure', 'family_contact')),
+    given_on     date NOT NULL,
+    withdrawn_on date,
+    CHECK (withdrawn_on >= given_on)
+);
+CREATE UNIQUE INDEX consent_one_active_idx ON ips.consent (client_id, scope) WHERE withdrawn_on IS NULL;
+COMMENT ON TABLE ips.consent IS 'The client''s consents, e.g. share_with_care for collaboration with the care team.';
+
+CREATE TABLE ips.employer (
+    employer_id bigserial PRIMARY KEY,
+    name        text NOT NULL CHECK (btrim(name) <> ''),
+    business_id ips.business_id UNIQUE,
+    industry    text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ips.employer IS 'Employers met in job development; business_id is the Finnish Y-tunnus.';
+
+-- Host tables that ips.client.host_ref is tied to by a foreign key.
+CREATE TABLE ips.host_attachment (
+    host_table  text NOT NULL,
+    key_column  name NOT NULL,
+    key_type    text NOT NULL,
+    attached_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (host_table, key_column)
+);
+COMMENT ON TABLE ips.host_attachment IS 'Host client tables tied to ips.client by ips.attach_host_table().';
+
+-- Raise 22004 when a required argument is NULL (internal).
+CREATE FUNCTION ips.require(value anyelement, what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed', HINT = format('Give %s.', what);
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.require(anyelement, text) IS 'Internal: raises 22004 when a required argument is NULL.';
+
+CREATE FUNCTION ips.add_team(name text, region text) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(name, 'name');
+    PERFORM ips.require(region, 'region');
+    IF btrim(name) = '' OR btrim(region) = '' THEN
+        RAISE EXCEPTION 'a team needs a name and a region' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give the team''s name and its wellbeing services county, e.g. ''Pohjanmaa''.';
+    END IF;
+    INSERT INTO ips.team (name, region) VALUES (add_team.name, add_team.region) RETURNING team_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'team "%" exists already in region "%"', add_team.name, add_team.region
+        USING ERRCODE = 'unique_violation', HINT = 'Use the existing team, or another name.';
+END $$;
+COMMENT ON FUNCTION ips.add_team(text, text) IS 'Creates an IPS team in a region; returns its id.';
+
+CREATE FUNCTION ips.add_staff(team_id bigint, display_name text, role text,
+                              fte numeric DEFAULT 1.0, db_role name DEFAULT NULL,
+                              employment_share numeric DEFAULT 1.0,
+                              weekly_hours numeric DEFAULT 37.5,
+                              unit text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(add_staff.team_id, 'team_id');
+    PERFORM ips.require(add_staff.display_name, 'display_name');
+    PERFORM ips.check_code('staff_role', add_staff.role, 'staff role');
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = add_staff.team_id) THEN
+        PERFORM ips.not_found('team', add_staff.team_id);
+    END IF;
+    IF fte IS NULL OR fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', coalesce(fte::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share IS NULL OR employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', coalesce(employment_share::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours IS NULL OR weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', coalesce(weekly_hours::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    IF db_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = add_staff.db_role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', db_role
+            USING ERRCODE = 'undefined_object', HINT = 'Create the login role first (CREATE ROLE ... LOGIN), then map it here.';
+    END IF;
+    INSERT INTO ips.staff (team_id, display_name, role, fte, db_role, employment_share, weekly_hours, unit)
+    VALUES (add_staff.team_id, add_staff.display_name, add_staff.role, add_staff.fte, add_staff.db_role,
+            add_staff.employment_share, add_staff.weekly_hours, add_staff.unit)
+    RETURNING staff_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'role "%" is mapped to another staff member already', db_role
+        USING ERRCODE = 'unique_violation', HINT = 'A login role stands for one person.';
+END $$;
+COMMENT ON FUNCTION ips.add_staff(bigint, text, text, numeric, name, numeric, numeric, text) IS
+    'Adds a specialist, supervisor or clinician to a team; returns the staff id.';
+
+CREATE FUNCTION ips.add_client(host_ref text, birth_year int DEFAULT NULL, municipality text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(host_ref, 'host_ref');
+    IF btrim(host_ref) = '' OR length(host_ref) > 200 THEN
+        RAISE EXCEPTION 'host_ref "%" is not a usable key', host_ref
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the host system''s client key (1 to 200 characters), never a name or identity code.';
+    END IF;
+    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM current_date)) THEN
+        RAISE EXCEPTION 'birth year % is out of range', birth_year
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give a four-digit year in the past, or NULL.';
+    END IF;
+    INSERT INTO ips.client (host_ref, birth_year, municipality)
+    VALUES (add_client.host_ref, add_client.birth_year, add_client.municipality)
+    RETURNING client_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'a client with host_ref "%" exists already', host_ref
+        USING ERRCODE = 'unique_violation', HINT = 'Use the existing client id.';
+END $$;
+COMMENT ON FUNCTION ips.add_client(text, int, text) IS 'Adds a pseudonymous client by the host system''s key; returns the client id.';
+
+CREATE FUNCTION ips.start_care_relationship(client_id bigint, unit text, started_on date) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(unit, 'unit');
+    PERFORM ips.require(started_on, 'started_on');
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = start_care_relationship.client_id) THEN
+        PERFORM ips.not_found('client', start_care_relationship.client_id);
+    END IF;
+    INSERT INTO ips.care_relationship (client_id, unit, started_on)
+    VALUES (start_care_relationship.client_id, start_care_relationship.unit, start_care_relationship.started_on)
+    RETURNING care_relationship_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_care_relationship(bigint, text, date) IS 'Records a care relationship of a client with a care unit; returns its id.';
+
+CREATE FUNCTION ips.end_care_relationship(care_relationship_id bigint, ended_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.care_relationship;
+BEGIN
+    PERFORM ips.require(ended_on, 'ended_on');
+    SELECT * INTO r FROM ips.care_relationship c
+     WHERE c.care_relationship_id = end_care_relationship.care_relationship_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('care relationship', end_care_relationship.care_relationship_id);
+    END IF;
+    IF r.ended_on IS NOT NULL THEN
+        RAISE EXCEPTION 'care relationship % ended already on %', r.care_relationship_id, r.ended_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Start a new care relationship if care resumed.';
+    END IF;
+    IF ended_on < r.started_on THEN
+        RAISE EXCEPTION 'end date % is before the start % of care relationship %', ended_on, r.started_on, r.care_relationship_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.care_relationship c SET ended_on = end_care_relationship.ended_on
+     WHERE c.care_relationship_id = r.care_relationship_id;
+END $$;
+COMMENT ON FUNCTION ips.end_care_relationship(bigint, date) IS 'Ends a care relationship on a date.';
+
+CREATE FUNCTION ips.give_consent(client_id bigint, scope text, given_on date) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('consent_scope', scope, 'consent scope');
+    PERFORM ips.require(given_on, 'given_on');
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = give_consent.client_id) THEN
+        PERFORM ips.not_found('client', give_consent.client_id);
+    END IF;
+    INSERT INTO ips.consent (client_id, scope, given_on)
+    VALUES (give_consent.client_id, give_consent.scope, give_consent.given_on)
+    RETURNING consent_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'client % has an active % consent already', give_consent.client_id, scope
+        USING ERRCODE = 'unique_violation', HINT = 'Withdraw it first, or keep the one in force.';
+END $$;
+COMMENT ON FUNCTION ips.give_consent(bigint, text, date) IS 'Records the client''s consent (scope share_with_care, employer_disclosure, family_contact); returns its id.';
+
+CREATE FUNCTION ips.withdraw_consent(client_id bigint, scope text, withdrawn_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.consent;
+BEGIN
+    PERFORM ips.check_code('consent_scope', scope, 'consent scope');
+    PERFORM ips.require(withdrawn_on, 'withdrawn_on');
+    SELECT * INTO r FROM ips.consent c
+     WHERE c.client_id = withdraw_consent.client_id AND c.scope = withdraw_consent.scope
+       AND c.withdrawn_on IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'client % has no active % consent', coalesce(withdraw_consent.client_id::text, 'NULL'), scope
+            USING ERRCODE = 'no_data_found', HINT = 'Check the client id and the scope.';
+    END IF;
+    IF withdrawn_on < r.given_on THEN
+        RAISE EXCEPTION 'withdrawal date % is before the consent was given on %', withdrawn_on, r.given_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.consent c SET withdrawn_on = withdraw_consent.withdrawn_on WHERE c.consent_id = r.consent_id;
+END $$;
+COMMENT ON FUNCTION ips.withdraw_consent(bigint, text, date) IS 'Records the withdrawal of the client''s active consent of a scope.';
+
+CREATE FUNCTION ips.add_employer(name text, business_id text DEFAULT NULL, industry text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+    bid ips.business_id;
+BEGIN
+    PERFORM ips.require(name, 'name');
+    IF btrim(name) = '' THEN
+        RAISE EXCEPTION 'an employer needs a name' USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the employer''s name.';
+    END IF;
+    bid := add_employer.business_id::ips.business_id;   -- raises 22P02 for a malformed ID
+    INSERT INTO ips.employer (name, business_id, industry)
+    VALUES (add_employer.name, bid, add_employer.industry)
+    RETURNING employer_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'an employer with business ID % exists already', bid
+        USING ERRCODE = 'unique_violation', HINT = 'Use the existing employer id.';
+END $$;
+COMMENT ON FUNCTION ips.add_employer(text, text, text) IS 'Adds an employer; business_id is the Finnish Y-tunnus, check digit verified. Returns its id.';
+
+-- Tie ips.client.host_ref to the host database's client table with a real foreign key.
+CREATE FUNCTION ips.attach_host_table(host_table regclass, key_column name) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key_type text;
+    is_unique boolean;
+    bad text;
+BEGIN
+    PERFORM ips.require(host_table, 'host_table');
+    PERFORM ips.require(key_column, 'key_column');
+    SELECT format_type(a.atttypid, a.atttypmod) INTO key_type
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = host_table AND a.attname = key_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF key_type IS NULL THEN
+        RAISE EXCEPTION 'table % has no column "%"', host_table, key_column
+            USING ERRCODE = 'undefined_column', HINT = 'Give the column that holds the host system''s client key.';
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                    WHERE i.indrelid = host_table AND (i.indisunique OR i.indisprimary)
+                      AND i.indnkeyatts = 1 AND i.indpred IS NULL
+                      AND i.indkey[0] = (SELECT a.attnum FROM pg_catalog.pg_attribute a
+                                          WHERE a.attrelid = host_table AND a.attname = key_column))
+      INTO is_unique;
+    IF NOT is_unique THEN
+        RAISE EXCEPTION 'column "%" of % is not unique', key_column, host_table
+            USING ERRCODE = 'invalid_foreign_key', HINT = 'A foreign key needs a primary key or unique constraint on the host key column.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.host_attachment) THEN
+        RAISE EXCEPTION 'ips.client is attached to a host table already'
+            USING ERRCODE = 'duplicate_object', HINT = 'Detach it first with ips.detach_host_table().';
+    END IF;
+    -- Existing clients must convert to the key type and exist in the host table.
+    BEGIN
+        EXECUTE format('SELECT c.host_ref FROM ips.client c WHERE NOT EXISTS '
+                       '(SELECT 1 FROM %s h WHERE h.%I = c.host_ref::%s) LIMIT 1',
+                       host_table, key_column, key_type) INTO bad;
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION 'some host_ref of ips.client does not convert to %', key_type
+            USING ERRCODE = 'invalid_foreign_key', HINT = 'host_ref must hold the host system''s key in its text form.';
+    END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'client host_ref "%" is not in %', bad, host_table
+            USING ERRCODE = 'foreign_key_violation', HINT = 'Correct or remove the client, then attach again.';
+    END IF;
+    EXECUTE format('ALTER TABLE ips.client ADD COLUMN host_key %s GENERATED ALWAYS AS (host_ref::%s) STORED',
+                   key_type, key_type);
+    EXECUTE format('ALTER TABLE ips.client ADD CONSTRAINT client_host_key_fkey FOREIGN KEY (host_key) REFERENCES %s (%I)',
+                   host_table, key_column);
+    INSERT INTO ips.host_attachment (host_table, key_column, key_type)
+    VALUES (host_table::text, key_column, key_type);
+END $$;
+COMMENT ON FUNCTION ips.attach_host_table(regclass, name) IS
+    'Ties ips.client.host_ref to the host''s client table by a foreign key (column ips.client.host_key of the host key''s type).';
+
+CREATE FUNCTION ips.detach_host_table() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ALTER TABLE ips.client DROP COLUMN IF EXISTS host_key;
+    DELETE FROM ips.host_attachment;
+END $$;
+COMMENT ON FUNCTION ips.detach_host_table() IS 'Removes the foreign key to the host client table.';
+
+-- After pg_restore the extension's tables are created afresh: attach again what was attached.
+CREATE FUNCTION ips.reattach_host_tables() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a ips.host_attachment;
+BEGIN
+    SELECT * INTO a FROM ips.host_attachment;
+    IF FOUND AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                              WHERE attrelid = 'ips.client'::regclass AND attname = 'host_key' AND NOT attisdropped) THEN
+        DELETE FROM ips.host_attachment;
+        PERFORM ips.attach_host_table(a.host_table::regclass, a.key_column);
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.reattach_host_tables() IS 'Re-creates the host foreign key recorded in ips.host_attachment (run after pg_restore).';
+
+CREATE FUNCTION ips.current_staff() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.staff_id FROM ips.staff s WHERE s.db_role = ips.caller()
+$$;
+COMMENT ON FUNCTION ips.current_staff() IS 'The staff row of the calling role (ips.staff.db_role), or NULL.';

@@ -1,0 +1,566 @@
+-- Episodes, their state history, and the dated facts of an episode.
+
+CREATE TABLE ips.episode (
+    episode_id        bigserial PRIMARY KEY,
+    client_id         bigint NOT NULL REFERENCES ips.client,
+    team_id           bigint NOT NULL REFERENCES ips.team,
+    state             text NOT NULL DEFAULT 'referred'
+                      CHECK (state IN ('referred', 'engaged', 'job_search', 'employed', 'studying', 'on_hold', 'closed')),
+    state_since       timestamptz NOT NULL,
+    state_reason      text,
+    referred_on       date NOT NULL,
+    referral_source   text,
+    specialist_id     bigint REFERENCES ips.staff,
+    entry_on          date,
+    held_state        text CHECK (held_state IN ('referred', 'engaged', 'job_search', 'employed', 'studying')),
+    career_profile_on date,
+    closed_on         date,
+    close_reason      text CHECK (close_reason IN ('stable_employment', 'client_choice', 'moved', 'referred_elsewhere',
+                                                   'disengaged', 'deceased', 'never_engaged')),
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    CHECK ((state = 'closed') = (closed_on IS NOT NULL AND close_reason IS NOT NULL)),
+    CHECK ((state = 'on_hold') = (held_state IS NOT NULL))
+);
+-- One open episode per client; the unique index also settles two concurrent referrals.
+CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE state <> 'closed';
+CREATE INDEX episode_team_state_idx ON ips.episode (team_id, state);
+CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE state <> 'closed';
+COMMENT ON TABLE ips.episode IS 'One period of IPS service for one client; state kept by the state machine (see README).';
+COMMENT ON COLUMN ips.episode.entry_on IS 'Day the episode first entered engaged: the contact rules count from it.';
+COMMENT ON COLUMN ips.episode.held_state IS 'While on_hold: the state that was paused, the only one it may return to.';
+
+CREATE TABLE ips.episode_state_history (
+    history_id  bigserial PRIMARY KEY,
+    episode_id  bigint NOT NULL REFERENCES ips.episode,
+    client_id   bigint NOT NULL,
+    from_state  text,
+    to_state    text NOT NULL,
+    at          timestamptz NOT NULL,
+    reason      text,
+    actor       name NOT NULL,
+    staff_id    bigint,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX episode_state_history_episode_idx ON ips.episode_state_history (episode_id, at, history_id);
+COMMENT ON TABLE ips.episode_state_history IS 'Every state change of every episode (append-only): from, to, at, who, reason.';
+
+CREATE TABLE ips.specialist_assignment (
+    assignment_id bigserial PRIMARY KEY,
+    episode_id    bigint NOT NULL REFERENCES ips.episode,
+    client_id     bigint NOT NULL,
+    staff_id      bigint NOT NULL REFERENCES ips.staff,
+    from_on       date NOT NULL,
+    to_on         date,
+    CHECK (to_on >= from_on)
+);
+CREATE INDEX specialist_assignment_episode_idx ON ips.specialist_assignment (episode_id, from_on);
+CREATE INDEX specialist_assignment_staff_idx ON ips.specialist_assignment (staff_id, from_on);
+COMMENT ON TABLE ips.specialist_assignment IS 'Which employment specialist carried an episode, from which day.';
+
+CREATE TABLE ips.contact (
+    contact_id  bigserial PRIMARY KEY,
+    episode_id  bigint NOT NULL REFERENCES ips.episode,
+    client_id   bigint NOT NULL,
+    staff_id    bigint NOT NULL REFERENCES ips.staff,
+    at          timestamptz NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('client', 'employer_for_client', 'care_team', 'benefits_counseling',
+                                              'outreach_attempt', 'family')),
+    mode        text NOT NULL DEFAULT 'in_person' CHECK (mode IN ('in_person', 'phone', 'video', 'message')),
+    setting     text NOT NULL DEFAULT 'community' CHECK (setting IN ('community', 'office')),
+    minutes     int CHECK (minutes >= 0),
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX contact_episode_at_idx ON ips.contact (episode_id, at);
+CREATE INDEX contact_staff_at_idx ON ips.contact (staff_id, at);
+COMMENT ON TABLE ips.contact IS 'Contacts of an episode: with the client, the care team, family, benefits counselling, outreach.';
+
+CREATE TABLE ips.employer_contact (
+    employer_contact_id bigserial PRIMARY KEY,
+    staff_id    bigint NOT NULL REFERENCES ips.staff,
+    employer_id bigint NOT NULL REFERENCES ips.employer,
+    at          timestamptz NOT NULL,
+    in_person   boolean NOT NULL DEFAULT true,
+    episode_id  bigint REFERENCES ips.episode,
+    client_id   bigint,
+    by_client   boolean NOT NULL DEFAULT false,
+    competitive boolean NOT NULL DEFAULT true,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (episode_id IS NOT NULL OR NOT by_client)
+);
+CREATE INDEX employer_contact_staff_at_idx ON ips.employer_contact (staff_id, at);
+CREATE INDEX employer_contact_episode_at_idx ON ips.employer_contact (episode_id, at) WHERE episode_id IS NOT NULL;
+CREATE INDEX employer_contact_employer_idx ON ips.employer_contact (employer_id);
+COMMENT ON TABLE ips.employer_contact IS 'The job-development log: employer contacts, on behalf of a client when episode_id is given.';
+
+CREATE TABLE ips.job (
+    job_id         bigserial PRIMARY KEY,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    employer_id    bigint NOT NULL REFERENCES ips.employer,
+    starts_on      date NOT NULL,
+    ends_on        date,
+    kind           text NOT NULL DEFAULT 'competitive'
+                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
+    hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    title          text,
+    end_reason     text,
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK (ends_on >= starts_on)
+);
+CREATE INDEX job_episode_idx ON ips.job (episode_id, starts_on);
+COMMENT ON TABLE ips.job IS 'Jobs and work trials; occupation is an ISCO-08 code (job type).';
+
+CREATE TABLE ips.study (
+    study_id   bigserial PRIMARY KEY,
+    episode_id bigint NOT NULL REFERENCES ips.episode,
+    client_id  bigint NOT NULL,
+    starts_on  date NOT NULL,
+    ends_on    date,
+    programme  text,
+    CHECK (ends_on >= starts_on)
+);
+CREATE INDEX study_episode_idx ON ips.study (episode_id, starts_on);
+COMMENT ON TABLE ips.study IS 'Studies started as the goal of an episode.';
+
+CREATE TABLE ips.team_meeting (
+    team_meeting_id bigserial PRIMARY KEY,
+    staff_id bigint NOT NULL REFERENCES ips.staff,
+    team_id  bigint NOT NULL REFERENCES ips.team,
+    met_on   date NOT NULL,
+    UNIQUE (staff_id, met_on)
+);
+COMMENT ON TABLE ips.team_meeting IS 'Attendance of specialists at the care team''s meetings.';
+
+-- The state machine and the guards, in C.
+CREATE FUNCTION ips.episode_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_episode_guard' LANGUAGE C;
+CREATE FUNCTION ips.episode_history() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_episode_history' LANGUAGE C;
+CREATE FUNCTION ips.history_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_history_guard' LANGUAGE C;
+CREATE FUNCTION ips.fact_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_fact_guard' LANGUAGE C;
+COMMENT ON FUNCTION ips.episode_guard() IS 'Trigger: the episode state machine (checks and kept columns).';
+COMMENT ON FUNCTION ips.episode_history() IS 'Trigger: one history row per state change.';
+COMMENT ON FUNCTION ips.history_guard() IS 'Trigger: the state history is append-only.';
+COMMENT ON FUNCTION ips.fact_guard() IS 'Trigger: dated facts stay within their episode and carry its client.';
+
+CREATE TRIGGER episode_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.episode
+    FOR EACH ROW EXECUTE FUNCTION ips.episode_guard();
+CREATE TRIGGER episode_history AFTER INSERT OR UPDATE ON ips.episode
+    FOR EACH ROW EXECUTE FUNCTION ips.episode_history();
+CREATE TRIGGER history_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.episode_state_history
+    FOR EACH ROW EXECUTE FUNCTION ips.history_guard();
+CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON ips.episode_state_history
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.history_guard();
+CREATE TRIGGER contact_guard BEFORE INSERT OR UPDATE ON ips.contact
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('at');
+CREATE TRIGGER employer_contact_guard BEFORE INSERT OR UPDATE ON ips.employer_contact
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('at');
+CREATE TRIGGER job_guard BEFORE INSERT OR UPDATE ON ips.job
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
+CREATE TRIGGER study_guard BEFORE INSERT OR UPDATE ON ips.study
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
+CREATE TRIGGER specialist_assignment_guard BEFORE INSERT OR UPDATE ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('from_on');
+
+-- An episode locked for a change, or "no episode with id" (internal).
+CREATE FUNCTION ips.episode_for_update(episode_id bigint) RETURNS ips.episode
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = episode_for_update.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', episode_for_update.episode_id);
+    END IF;
+    RETURN e;
+END $$;
+COMMENT ON FUNCTION ips.episode_for_update(bigint) IS 'Internal: the episode row, locked, or error P0002.';
+
+CREATE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+    open_id bigint;
+BEGIN
+    PERFORM ips.require(referred_on, 'referred_on');
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = refer.client_id) THEN
+        PERFORM ips.not_found('client', refer.client_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = refer.team_id) THEN
+        PERFORM ips.not_found('team', refer.team_id);
+    END IF;
+    BEGIN
+        INSERT INTO ips.episode (client_id, team_id, referred_on, referral_source)
+        VALUES (refer.client_id, refer.team_id, refer.referred_on, refer.source)
+        RETURNING episode_id INTO id;
+    EXCEPTION WHEN unique_violation THEN
+        SELECT e.episode_id INTO open_id FROM ips.episode e
+         WHERE e.client_id = refer.client_id AND e.state <> 'closed';
+        RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, coalesce(open_id::text, 'being created')
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = 'A client has at most one open IPS episode.',
+                  HINT = 'Continue the open episode, or close it before a new referral.';
+    END;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.refer(bigint, bigint, date, text) IS 'Receives a referral: a new episode in state referred; returns its id.';
+
+CREATE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    s ips.staff;
+BEGIN
+    PERFORM ips.require(from_on, 'from_on');
+    e := ips.episode_for_update(assign_specialist.episode_id);
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = assign_specialist.staff_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', assign_specialist.staff_id);
+    END IF;
+    IF s.role <> 'specialist' THEN
+        RAISE EXCEPTION 'staff member % is a %, not an employment specialist', s.staff_id, s.role
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a staff member whose role is specialist.';
+    END IF;
+    IF s.team_id <> e.team_id THEN
+        RAISE EXCEPTION 'staff member % belongs to team %, episode % to team %', s.staff_id, s.team_id, e.episode_id, e.team_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a specialist of the episode''s own team.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.specialist_assignment a
+                WHERE a.episode_id = e.episode_id AND a.to_on IS NULL AND a.from_on > assign_specialist.from_on) THEN
+        RAISE EXCEPTION 'assignment date % is before the current assignment of episode %', assign_specialist.from_on, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assignments follow each other in time.';
+    END IF;
+    UPDATE ips.specialist_assignment a SET to_on = greatest(a.from_on, assign_specialist.from_on - 1)
+     WHERE a.episode_id = e.episode_id AND a.to_on IS NULL;
+    INSERT INTO ips.specialist_assignment (episode_id, staff_id, from_on)
+    VALUES (e.episode_id, s.staff_id, assign_specialist.from_on);
+    UPDATE ips.episode x SET specialist_id = s.staff_id WHERE x.episode_id = e.episode_id;
+END $$;
+COMMENT ON FUNCTION ips.assign_specialist(bigint, bigint, date) IS 'Makes a specialist of the team responsible for an episode from a day on.';
+
+CREATE FUNCTION ips.transition(episode_id bigint, to_state text, at timestamptz DEFAULT now(), reason text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    PERFORM ips.check_code('state', to_state, 'episode state');
+    PERFORM ips.require(at, 'at');
+    e := ips.episode_for_update(transition.episode_id);
+    IF e.state = to_state THEN
+        RAISE EXCEPTION 'episode % is in state % already', e.episode_id, to_state
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    IF to_state = 'closed' AND reason IS NOT NULL THEN
+        PERFORM ips.check_code('close_reason', reason, 'closing reason');
+    END IF;
+    UPDATE ips.episode x SET state = to_state, state_since = transition.at, state_reason = transition.reason
+     WHERE x.episode_id = e.episode_id;
+    RETURN to_state;
+END $$;
+COMMENT ON FUNCTION ips.transition(bigint, text, timestamptz, text) IS
+    'Moves an episode to another state (see the transition table); closed needs a reason. Returns the new state.';
+
+CREATE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    PERFORM ips.require(completed_on, 'completed_on');
+    e := ips.episode_for_update(complete_career_profile.episode_id);
+    IF completed_on < e.referred_on THEN
+        RAISE EXCEPTION 'completion date % is before the referral of episode % on %', completed_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    IF completed_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'completion date % is in the future', completed_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record the career profile when it is complete.';
+    END IF;
+    IF e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    UPDATE ips.episode x SET career_profile_on = completed_on WHERE x.episode_id = e.episode_id;
+END $$;
+COMMENT ON FUNCTION ips.complete_career_profile(bigint, date) IS 'Records the day the client''s career profile (vocational profile) was completed.';
+
+CREATE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
+                                   mode text DEFAULT 'in_person', setting text DEFAULT 'community',
+                                   minutes int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('contact_kind', kind, 'contact kind');
+    PERFORM ips.check_code('contact_mode', mode, 'contact mode');
+    PERFORM ips.check_code('contact_setting', setting, 'contact setting');
+    PERFORM ips.require(at, 'at');
+    IF minutes < 0 THEN
+        RAISE EXCEPTION 'minutes % is negative', minutes
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the length of the contact in minutes, 0 or more, or NULL.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.staff s WHERE s.staff_id = record_contact.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_contact.staff_id);
+    END IF;
+    INSERT INTO ips.contact (episode_id, staff_id, at, kind, mode, setting, minutes)
+    VALUES (record_contact.episode_id, record_contact.staff_id, record_contact.at, record_contact.kind,
+            record_contact.mode, record_contact.setting, record_contact.minutes)
+    RETURNING contact_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
+    'Records a contact of an episode (kind, mode, setting, minutes); returns its id.';
+
+CREATE FUNCTION ips.record_employer_contact(staff_id bigint, employer_id bigint, at timestamptz,
+                                            in_person boolean DEFAULT true, episode_id bigint DEFAULT NULL,
+                                            by_client boolean DEFAULT false, competitive boolean DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(at, 'at');
+    IF NOT EXISTS (SELECT 1 FROM ips.staff s WHERE s.staff_id = record_employer_contact.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_employer_contact.staff_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = record_employer_contact.employer_id) THEN
+        PERFORM ips.not_found('employer', record_employer_contact.employer_id);
+    END IF;
+    IF by_client AND episode_id IS NULL THEN
+        RAISE EXCEPTION 'a contact made by the client needs the client''s episode'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give episode_id.';
+    END IF;
+    INSERT INTO ips.employer_contact (staff_id, employer_id, at, in_person, episode_id, by_client, competitive)
+    VALUES (record_employer_contact.staff_id, record_employer_contact.employer_id, record_employer_contact.at,
+            coalesce(record_employer_contact.in_person, true), record_employer_contact.episode_id,
+            coalesce(record_employer_contact.by_client, false), coalesce(record_employer_contact.competitive, true))
+    RETURNING employer_contact_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.record_employer_contact(bigint, bigint, timestamptz, boolean, bigint, boolean, boolean) IS
+    'Records an employer contact in the job-development log (on behalf of a client when episode_id is given); returns its id.';
+
+-- When a change dated on a day moves the state: the later of that day's start and the last transition, not after now.
+CREATE FUNCTION ips.transition_time(e ips.episode, day date) RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT least(greatest(ips.local_midnight(day), e.state_since), now())
+$$;
+COMMENT ON FUNCTION ips.transition_time(ips.episode, date) IS 'Internal: the instant a dated change moves the episode''s state.';
+
+CREATE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                              occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                              title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(start_job.episode_id);
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = start_job.employer_id) THEN
+        PERFORM ips.not_found('employer', start_job.employer_id);
+    END IF;
+    IF occupation IS NOT NULL AND occupation !~ '^[0-9]{1,4}$' THEN
+        RAISE EXCEPTION 'occupation "%" is not an ISCO-08 code', occupation
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the ISCO-08 code of the job, 1 to 4 digits, e.g. ''5223''.';
+    END IF;
+    IF hours_per_week IS NOT NULL AND (hours_per_week <= 0 OR hours_per_week > 80) THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed') THEN
+        RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE e.state WHEN 'referred' THEN 'Engage the client first.'
+                                      WHEN 'on_hold' THEN 'Resume the episode first.'
+                                      ELSE 'Refer the client again to start a new episode.' END;
+    END IF;
+    INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+            start_job.occupation, start_job.hours_per_week, start_job.title)
+    RETURNING job_id INTO id;
+    IF e.state <> 'employed' THEN
+        UPDATE ips.episode x SET state = 'employed', state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job start; moves an engaged, job_search or studying episode to employed. Returns the job id.';
+
+CREATE FUNCTION ips.end_job(job_id bigint, ends_on date, reason text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+    e ips.episode;
+BEGIN
+    PERFORM ips.require(ends_on, 'ends_on');
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = end_job.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', end_job.job_id);
+    END IF;
+    e := ips.episode_for_update(j.episode_id);
+    IF j.ends_on IS NOT NULL THEN
+        RAISE EXCEPTION 'job % ended already on %', j.job_id, j.ends_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    IF ends_on < j.starts_on THEN
+        RAISE EXCEPTION 'end date % is before the start % of job %', ends_on, j.starts_on, j.job_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    IF e.state = 'closed' AND ends_on > e.closed_on THEN
+        RAISE EXCEPTION 'episode % was closed on %', e.episode_id, e.closed_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A job of a closed episode ends on or before the closure.';
+    END IF;
+    UPDATE ips.job x SET ends_on = end_job.ends_on, end_reason = end_job.reason WHERE x.job_id = j.job_id;
+    IF e.state = 'employed' AND NOT EXISTS (SELECT 1 FROM ips.job x WHERE x.episode_id = e.episode_id
+                                                AND x.job_id <> j.job_id AND x.ends_on IS NULL) THEN
+        UPDATE ips.episode x SET state = 'job_search', state_since = ips.transition_time(e, end_job.ends_on + 1),
+                                 state_reason = 'job ended'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.end_job(bigint, date, text) IS 'Records the end of a job; ending the last current job moves an employed episode back to job_search.';
+
+CREATE FUNCTION ips.start_studies(episode_id bigint, starts_on date, programme text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(start_studies.episode_id);
+    IF e.state NOT IN ('engaged', 'job_search', 'employed', 'studying') THEN
+        RAISE EXCEPTION 'episode % is %: studies start from engaged, job_search, employed or studying', e.episode_id, e.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE e.state WHEN 'referred' THEN 'Engage the client first.'
+                                      WHEN 'on_hold' THEN 'Resume the episode first.'
+                                      ELSE 'Refer the client again to start a new episode.' END;
+    END IF;
+    INSERT INTO ips.study (episode_id, starts_on, programme)
+    VALUES (e.episode_id, start_studies.starts_on, start_studies.programme)
+    RETURNING study_id INTO id;
+    IF e.state IN ('engaged', 'job_search') THEN
+        UPDATE ips.episode x SET state = 'studying', state_since = ips.transition_time(e, start_studies.starts_on),
+                                 state_reason = 'studies started'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_studies(bigint, date, text) IS 'Records the start of studies; moves an engaged or job_search episode to studying. Returns the study id.';
+
+CREATE FUNCTION ips.end_studies(study_id bigint, ends_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.study;
+    e ips.episode;
+BEGIN
+    PERFORM ips.require(ends_on, 'ends_on');
+    SELECT * INTO s FROM ips.study x WHERE x.study_id = end_studies.study_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('study', end_studies.study_id);
+    END IF;
+    e := ips.episode_for_update(s.episode_id);
+    IF s.ends_on IS NOT NULL OR ends_on < s.starts_on THEN
+        RAISE EXCEPTION 'studies % cannot end on %', s.study_id, ends_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Studies end once, on or after their start.';
+    END IF;
+    UPDATE ips.study x SET ends_on = end_studies.ends_on WHERE x.study_id = s.study_id;
+    IF e.state = 'studying' AND NOT EXISTS (SELECT 1 FROM ips.study x WHERE x.episode_id = e.episode_id
+                                                AND x.study_id <> s.study_id AND x.ends_on IS NULL) THEN
+        UPDATE ips.episode x SET state = 'job_search', state_since = ips.transition_time(e, end_studies.ends_on + 1),
+                                 state_reason = 'studies ended'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.end_studies(bigint, date) IS 'Records the end of studies; ending the last moves a studying episode to job_search.';
+
+CREATE FUNCTION ips.record_team_meeting(staff_id bigint, met_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    PERFORM ips.require(met_on, 'met_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
+    END IF;
+    IF met_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'meeting date % is in the future', met_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record attendance after the meeting.';
+    END IF;
+    INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
+    VALUES (s.staff_id, s.team_id, record_team_meeting.met_on)
+    ON CONFLICT (staff_id, met_on) DO NOTHING;
+END $$;
+COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
+
+-- Caseload per specialist (open episodes past referred).
+CREATE VIEW ips.caseload AS
+SELECT s.staff_id, s.team_id, s.display_name, s.fte,
+       count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
+       round(count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) / s.fte, 1) AS clients_per_fte
+  FROM ips.staff s
+  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
+ WHERE s.role = 'specialist'
+ GROUP BY s.staff_id;
+COMMENT ON VIEW ips.caseload IS 'Per specialist: active clients (open episodes past referred), fte, clients per fte.';
+
+-- pg_dump keeps the rows of the tables that hold a region's data.
+SELECT pg_catalog.pg_extension_config_dump('ips.team', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.staff', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.client', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.care_relationship', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.consent', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.employer', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.host_attachment', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.episode', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.episode_state_history', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.specialist_assignment', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.contact', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.employer_contact', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.study', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.team_meeting', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.team_team_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.staff_staff_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.client_client_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.care_relationship_care_relationship_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.consent_consent_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.employer_employer_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.episode_episode_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.episode_state_history_history_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.specialist_assignment_assignment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.contact_contact_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.employer_contact_employer_contact_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_job_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.study_study_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.team_meeting_team_meeting_id_seq', '');
+-- Settings are data too.  CREATE EXTENSION inserts the defaults before pg_restore
+-- loads the dumped rows, so a dumped row replaces the default of the same name.
+CREATE FUNCTION ips.setting_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ips.setting s SET value = NEW.value, description = NEW.description WHERE s.name = NEW.name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.setting_restore() IS 'Trigger: an inserted setting that exists already replaces it (pg_restore).';
+CREATE TRIGGER setting_restore BEFORE INSERT ON ips.setting
+    FOR EACH ROW EXECUTE FUNCTION ips.setting_restore();
+SELECT pg_catalog.pg_extension_config_dump('ips.setting', '');
