@@ -96,7 +96,7 @@ BusinessIdFromText(const char *str)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid Finnish business ID: \"%s\"", str),
-				 errdetail("The check digit is %d, but %d was given.", given, expected),
+				 errdetail("The check digit is %d, but %d was given.", expected, given),
 				 errhint("Check the digits against the trade register.")));
 	return body;
 }

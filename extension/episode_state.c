@@ -409,7 +409,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("transition of episode %lld at %s is earlier than its previous transition at %s",
-						(long long) episode_id, timestamptz_to_str(at), timestamptz_to_str(prev_at)),
+						(long long) episode_id, pstrdup(timestamptz_to_str(at)), pstrdup(timestamptz_to_str(prev_at))),
 				 errhint("A transition may be dated in the past, but not before the one before it.")));
 	if (at > GetCurrentTimestamp() + 5 * 60 * USECS_PER_SEC)
 		ereport(ERROR,
