@@ -77,6 +77,9 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "ips_fact_guard must be a BEFORE ROW trigger with the dating column as argument");
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_trigtuple);
+	if (ips_restoring)
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 
 	rel = trigdata->tg_relation;
 	td = rel->rd_att;

@@ -285,6 +285,9 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "ips_episode_guard must be a BEFORE ROW trigger");
 
 	td = trigdata->tg_relation->rd_att;
+	if (ips_restoring)
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -309,7 +312,8 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("a new episode starts in state referred, not \"%s\"", ips_state_names[to]),
-					 errhint("Create it with ips.refer(), then move it on with ips.transition().")));
+					 errhint("Create it with ips.refer(), then move it on with ips.transition(). "
+							 "To restore a dump, run pg_restore with PGOPTIONS='-c ips.restoring=on'.")));
 		if (!heap_attisnull(newtup, c.entry_on, td)) KeptColumnError("entry_on");
 		if (!heap_attisnull(newtup, c.held_state, td)) KeptColumnError("held_state");
 		if (!heap_attisnull(newtup, c.closed_on, td)) KeptColumnError("closed_on");
@@ -474,6 +478,8 @@ ips_episode_history(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		elog(ERROR, "ips_episode_history must be an AFTER ROW trigger");
+	if (ips_restoring)
+		return PointerGetDatum(NULL);	/* the history is restored with the episodes */
 	EpisodeColumnsInit(&c, td);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
@@ -525,7 +531,7 @@ ips_history_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "ips_history_guard must be called as a trigger");
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && history_append_in_progress)
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && (history_append_in_progress || ips_restoring))
 		return PointerGetDatum(trigdata->tg_trigtuple);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -534,7 +540,8 @@ ips_history_guard(PG_FUNCTION_ARGS)
 					   TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? "INSERT" :
 					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
 					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),
-			 errhint("Change an episode's state with ips.transition(); it writes the history.")));
+			 errhint("Change an episode's state with ips.transition(); it writes the history. "
+					 "To restore a dump, run pg_restore with PGOPTIONS='-c ips.restoring=on'.")));
 	PG_RETURN_NULL();
 }
 

@@ -16,6 +16,7 @@
 PG_MODULE_MAGIC;
 
 char	   *ips_language = NULL;
+bool		ips_restoring = false;
 
 const char *const ips_state_names[STATE_COUNT] = {
 	"referred", "engaged", "job_search", "employed", "studying", "on_hold", "closed"
@@ -46,6 +47,14 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   check_ips_language, NULL, NULL);
+	DefineCustomBoolVariable("ips.restoring",
+							 "Lets pg_restore load ips rows without the guard triggers' checks.",
+							 "Set it for the restoring session only: PGOPTIONS='-c ips.restoring=on' pg_restore ...",
+							 &ips_restoring,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("ips");
 }
 

@@ -14,6 +14,13 @@
 /* GUC ips.language: the language of labels (fi, sv, en) */
 extern char *ips_language;
 
+/*
+ * GUC ips.restoring (superuser only): while on, the guard triggers let rows
+ * through unchanged, so that pg_restore can load rows that were checked when
+ * they were first written (PGOPTIONS='-c ips.restoring=on' pg_restore ...).
+ */
+extern bool ips_restoring;
+
 /* A prepared SPI plan kept for the life of the backend. */
 typedef struct IpsPlan
 {

@@ -63,10 +63,15 @@ if [ -n "$files" ]; then
 	perl_inc="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/perl"
 	for f in $files; do
 		b=$(basename "$f")
-		as_postgres env PATH="$PATH" IPS_SRC="$IPS_TOP" PG_REGRESS=/bin/false \
+		as_postgres env PATH="$PATH" IPS_SRC="$IPS_TOP" PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 			bash -c "cd '$tapdir' && prove -v -I '$perl_inc' -I lib 't/$b'" >"$out/pl_$b.log" 2>&1; st=$?
 		printf '  %-40s %s\n' "$f" "$(tail -n 1 "$out/pl_$b.log")"
 		count "$out/pl_$b.log" $st
+		if [ $st -ne 0 ]; then
+			echo "---- tail of tmp_check/log/regress_log_${b%.pl}:"
+			grep -m1 -A4 -E 'error running SQL|^not ok' "$tapdir/tmp_check/log/regress_log_${b%.pl}" 2>/dev/null
+			tail -n 15 "$tapdir/tmp_check/log/regress_log_${b%.pl}" 2>/dev/null
+		fi
 	done
 fi
 

@@ -503,7 +503,7 @@ BEGIN
     END IF;
     INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
     VALUES (s.staff_id, s.team_id, record_team_meeting.met_on)
-    ON CONFLICT (staff_id, met_on) DO NOTHING;
+    ON CONFLICT ON CONSTRAINT team_meeting_staff_id_met_on_key DO NOTHING;
 END $$;
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make demo: build, start a throw-away cluster, load a synthetic region
+# (ipsctl generate | ipsctl import: a few teams, about 100 clients, a year of
+# activity, seed 42, the same every time) through the public functions, and
+# print what a team leader wants to see first.  LANG=fi|sv|en (default en).
+set -uo pipefail
+. "$(dirname "$0")/cluster.sh"
+set -e
+ips_setup
+
+case "${LANG:-en}" in
+	fi*) lang=fi ;;
+	sv*) lang=sv ;;
+	*) lang=en ;;
+esac
+export PGDATABASE=ips_demo
+psql -qX -d postgres -c "CREATE DATABASE ips_demo" >/dev/null
+psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION ips" >/dev/null
+
+seed=${DEMO_SEED:-42}
+ips_log "loading a synthetic region: ipsctl generate --clients 100 --seed $seed | ipsctl import -"
+ipsctl generate --clients 100 --seed "$seed" --start "${DEMO_END:-2026-10-31}" >"$IPS_WORK/region.json"
+ipsctl import "$IPS_WORK/region.json"
+
+# headers in the chosen language
+case $lang in
+	fi) h_case="Asiakasmäärä työhönvalmentajittain"; h_state="Jaksot tiloittain"; h_team="tiimi"; h_spec="työhönvalmentaja"
+	    h_act="aktiivisia asiakkaita"; h_fte="htv"; h_per="asiakasta / htv"; h_st="tila"; h_n="jaksoja"
+	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"
+	    h_fid="Fideliteetti (IPS-25)"; h_out="Tulokset neljännesvuosittain" ;;
+	sv) h_case="Klienter per arbetstränare"; h_state="Perioder per tillstånd"; h_team="team"; h_spec="arbetstränare"
+	    h_act="aktiva klienter"; h_fte="årsverken"; h_per="klienter / årsverke"; h_st="tillstånd"; h_n="perioder"
+	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"
+	    h_fid="Programtrohet (IPS-25)"; h_out="Resultat per kvartal" ;;
+	*)  h_case="Caseload per employment specialist"; h_state="Episodes per state"; h_team="team"; h_spec="specialist"
+	    h_act="active clients"; h_fte="fte"; h_per="clients per fte"; h_st="state"; h_n="episodes"
+	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"
+	    h_fid="Fidelity (IPS-25)"; h_out="Outcomes per quarter" ;;
+esac
+
+q() { psql -X -v ON_ERROR_STOP=1 -v lang="$lang" -P footer=off "$@"; }
+
+echo; echo "== $h_case"
+q -c "SELECT t.name AS \"$h_team\", c.display_name AS \"$h_spec\", c.active_clients AS \"$h_act\",
+             c.fte AS \"$h_fte\", c.clients_per_fte AS \"$h_per\"
+        FROM ips.caseload c JOIN ips.team t USING (team_id)
+       ORDER BY t.name, c.display_name"
+
+echo "== $h_state"
+q -c "SELECT t.name AS \"$h_team\", ips.label(v.code, '$lang') AS \"$h_st\", count(e.episode_id) AS \"$h_n\"
+        FROM ips.team t CROSS JOIN ips.vocabulary v
+        LEFT JOIN ips.episode e ON e.team_id = t.team_id AND e.state = v.code
+       WHERE v.category = 'state'
+       GROUP BY t.name, v.code, v.ordinal ORDER BY t.name, v.ordinal"
+
+as_of=$(psql -XAtc "SELECT max(state_since)::date FROM ips.episode")
+if [ "$(psql -XAtc "SELECT to_regprocedure('ips.contact_alerts(date,bigint)') IS NOT NULL")" = t ]; then
+	echo "== $h_alerts ($as_of)"
+	q -c "SELECT t.name AS \"$h_team\", ips.label(a.rule, '$lang') AS \"$h_rule\", ips.label(a.severity, '$lang') AS \"$h_sev\",
+	             count(*) AS \"$h_n\"
+	        FROM ips.contact_alerts('$as_of') a JOIN ips.staff s USING (staff_id) JOIN ips.team t ON t.team_id = s.team_id
+	       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+fi
+if [ "$(psql -XAtc "SELECT to_regprocedure('ips.fidelity_report(bigint,date,date,text)') IS NOT NULL")" = t ]; then
+	echo "== $h_fid"
+	q -At -c "SELECT * FROM ips.fidelity_report((SELECT min(team_id) FROM ips.team),
+	                                            date_trunc('year', '$as_of'::date)::date - 365, '$as_of'::date, '$lang')"
+	echo
+fi
+if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
+	echo "== $h_out"
+	q -c "SELECT * FROM ips.outcomes_quarterly ORDER BY 1, 2"
+fi
