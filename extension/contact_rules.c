@@ -1,0 +1,1098 @@
+/*
+ * contact_rules.c
+ *		The contact-frequency rules engine (domain.md section 4, docs/rules.md).
+ *
+ *	ips_rule_engine(mode, from_on, to_on, team_id, episode_id) evaluates the
+ *	rules of ips.rule for a selection of episodes (all, one team's, or one) and
+ *	of specialists, as known on the evaluation day E = to_on: facts dated after
+ *	E are ignored, and the state history decides which state an episode had on
+ *	any day.
+ *
+ *	The facts are read with one query per fact table for the whole selection,
+ *	each ordered by episode_id and read through a cursor in batches; the
+ *	streams are merged as in a merge join, so each episode is seen once, in one
+ *	ordered pass, with its facts in a memory context that is reset per episode.
+ *	Nothing is written, so the engine runs on a read-only hot standby.
+ *
+ *	Every rule yields expectations: (rule, episode or specialist, job, due day,
+ *	the day it was met or none).  Mode 'alerts' returns the unmet ones due on or
+ *	before E (status 'overdue') or within the rule's warning horizon after E
+ *	(status 'due'), for episodes that are open and not on hold on E.  Mode
+ *	'expectations' returns those due from from_on to E with status
+ *	met_on_time, met_late, missed or open.
+ *
+ *	Pauses: a day on which the episode's state at the end of the day is
+ *	on_hold does not count.  A due day D + N becomes the N-th day after D
+ *	that is not paused (while a pause goes on, nothing falls due).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "ips.h"
+
+/* The rules, in the order of api.md "Rule codes". */
+typedef enum RuleCode
+{
+	R_REFERRAL_RESPONSE = 0,
+	R_CAREER_PROFILE,
+	R_RAPID_JOB_SEARCH,
+	R_BENEFITS_BEFORE_START,
+	R_PRE_START_CONTACT,
+	R_POST_START_CONTACT,
+	R_FIRST_MONTH_WEEKLY,
+	R_FOLLOW_ALONG_MONTHLY,
+	R_JOB_LOSS_CONTACT,
+	R_NO_CONTACT,
+	R_CARE_RELATIONSHIP,
+	R_CONSENT_FOR_CARE,
+	R_SPECIALIST_EMPLOYER_CONTACTS,
+	R_SPECIALIST_TEAM_MEETING,
+	R_SPECIALIST_CASELOAD,
+	RULE_COUNT
+} RuleCode;
+
+static const char *const rule_codes[RULE_COUNT] = {
+	"referral_response", "career_profile", "rapid_job_search", "benefits_before_start",
+	"pre_start_contact", "post_start_contact", "first_month_weekly", "follow_along_monthly",
+	"job_loss_contact", "no_contact", "care_relationship", "consent_for_care",
+	"specialist_employer_contacts", "specialist_team_meeting", "specialist_caseload"
+};
+
+/* "Never" / "no such day": later than any real day. */
+#define NO_DAY		PG_INT32_MAX
+
+/* Rows fetched from a cursor at a time. */
+#define BATCH_ROWS	10000
+
+/* One rule's numbers from ips.rule. */
+typedef struct RuleConf
+{
+	bool		enabled;
+	int			days;
+	int			count;
+	int			horizon;
+} RuleConf;
+
+/* Which rows the facts are read for. */
+typedef enum Selection
+{
+	SEL_ALL = 0,
+	SEL_TEAM,
+	SEL_EPISODE,
+	SEL_COUNT
+} Selection;
+
+/* A growing list of days, kept sorted by the caller and without duplicates. */
+typedef struct DayList
+{
+	DateADT    *v;
+	int			n;
+	int			cap;
+} DayList;
+
+/* A specialist, with caseload counts per measuring day. */
+typedef struct StaffEntry
+{
+	int64		staff_id;		/* hash key */
+	double		fte;
+	DateADT		first_from;		/* first assignment, or NO_DAY */
+	int		   *caseload;		/* per measuring day */
+} StaffEntry;
+
+/* The facts of one episode, as known on E. */
+typedef struct Episode
+{
+	int64		id;
+	DateADT		referred_on;
+	DateADT		career_on;		/* NO_DAY when none */
+	/* state history: raw events, then the state at the end of each day */
+	int			nev;
+	DateADT    *ev_day;
+	int		   *ev_state;
+	int			nday;
+	DateADT    *day_day;
+	int		   *day_state;
+	DateADT		entry_on;
+	DateADT		closed_on;
+	int			nhold;
+	DateADT    *hold_from;
+	DateADT    *hold_to;		/* NO_DAY when still paused on E */
+	/* assignments */
+	int			nasg;
+	int64	   *asg_staff;
+	DateADT    *asg_from;
+	DateADT    *asg_to;
+	/* contacts, by class */
+	DayList		client;			/* client contact: in person, phone or video */
+	DayList		f2f;			/* face-to-face client contact */
+	DayList		benefits;		/* benefits counselling, any mode */
+	DayList		employer;		/* in-person competitive employer contact for the client */
+	/* jobs */
+	int			njob;
+	int64	   *job_id;
+	DateADT    *job_start;
+	DateADT    *job_end;		/* NO_DAY when not ended by E */
+	/* coverage by care relationships and by consents */
+	int			ncare;
+	DateADT    *care_from;
+	DateADT    *care_to;
+	int			ncons;
+	DateADT    *cons_from;
+	DateADT    *cons_to;
+	int			cap_ev, cap_asg, cap_job, cap_care, cap_cons;
+} Episode;
+
+/* A query result read through a cursor in batches. */
+typedef struct Stream
+{
+	Portal		portal;
+	SPITupleTable *tt;
+	uint64		i;
+	bool		done;
+} Stream;
+
+/* The state of one run. */
+typedef struct Engine
+{
+	bool		alerts;
+	DateADT		from;
+	DateADT		to;				/* E */
+	Selection	sel;
+	RuleConf	rule[RULE_COUNT];
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	HTAB	   *staff;
+	int			nstaff;
+	int64	   *staff_order;	/* staff ids, ordered */
+	int			nmeasure;
+	DateADT    *measure;		/* caseload measuring days */
+	Episode    *ep;				/* the episode being evaluated */
+} Engine;
+
+/*
+ * The queries, one per fact table.  $1 the team or episode (unused for all),
+ * $2 the evaluation day E, $3 the first day of interest, $4 the time zone.
+ */
+#define EP_COND " AND e.referred_on <= $2 AND (e.closed_on IS NULL OR e.closed_on >= $3)"
+#define FACT_FROM(JOIN) " FROM ips.episode e JOIN " JOIN " WHERE "
+#define UNTIL_E(COL) " AND " COL " < (($2 + 1)::timestamp AT TIME ZONE $4)"
+#define SEL_ALL_SQL "true"
+#define SEL_TEAM_SQL "e.team_id = $1"
+#define SEL_EP_SQL "e.episode_id = $1"
+
+#define Q_EPISODES(SEL) \
+	"SELECT e.episode_id, e.referred_on, CASE WHEN e.career_profile_on <= $2 THEN e.career_profile_on END" \
+	" FROM ips.episode e WHERE " SEL EP_COND " ORDER BY e.episode_id"
+
+#define Q_HISTORY(SEL) \
+	"SELECT e.episode_id, (h.at AT TIME ZONE $4)::date, h.to_state" \
+	FACT_FROM("ips.episode_state_history h ON h.episode_id = e.episode_id") SEL EP_COND \
+	UNTIL_E("h.at") " ORDER BY e.episode_id, h.at, h.history_id"
+#define Q_ASSIGN(SEL) \
+	"SELECT e.episode_id, a.staff_id, a.from_on, a.to_on" \
+	FACT_FROM("ips.specialist_assignment a ON a.episode_id = e.episode_id") SEL EP_COND \
+	" AND a.from_on <= $2 ORDER BY e.episode_id, a.from_on, a.assignment_id"
+#define Q_CONTACTS(SEL) \
+	"SELECT e.episode_id, (c.at AT TIME ZONE $4)::date, c.mode <> 'message', c.mode = 'in_person'," \
+	" c.kind = 'benefits_counseling'" \
+	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" ORDER BY e.episode_id, c.at"
+#define Q_EMPLOYER(SEL) \
+	"SELECT e.episode_id, (x.at AT TIME ZONE $4)::date" \
+	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY e.episode_id, x.at"
+#define Q_JOBS(SEL) \
+	"SELECT e.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" \
+	FACT_FROM("ips.job j ON j.episode_id = e.episode_id") SEL EP_COND \
+	" AND j.starts_on <= $2 ORDER BY e.episode_id, j.starts_on, j.job_id"
+#define Q_CARE(SEL) \
+	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
+	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
+	" AND r.started_on <= $2 ORDER BY e.episode_id, r.started_on"
+#define Q_CONSENT(SEL) \
+	"SELECT e.episode_id, c.given_on, CASE WHEN c.withdrawn_on <= $2 THEN c.withdrawn_on - 1 END" \
+	FACT_FROM("ips.consent c ON c.client_id = e.client_id") SEL EP_COND \
+	" AND c.scope = 'share_with_care' AND c.given_on <= $2 ORDER BY e.episode_id, c.given_on"
+
+/* The queries of the specialist rules: $1 team, $2 E, $3 first day, $4 time zone. */
+#define ST_SEL_ALL "true"
+#define ST_SEL_TEAM "s.team_id = $1"
+#define Q_STAFF(SEL) \
+	"SELECT s.staff_id, s.fte::float8," \
+	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)" \
+	" FROM ips.staff s WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id"
+#define Q_STAFF_EMPLOYER(SEL) \
+	"SELECT s.staff_id, (x.at AT TIME ZONE $4)::date FROM ips.staff s" \
+	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
+	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") \
+	" ORDER BY s.staff_id, x.at"
+#define Q_STAFF_MEETING(SEL) \
+	"SELECT s.staff_id, m.met_on FROM ips.staff s JOIN ips.team_meeting m ON m.staff_id = s.staff_id" \
+	" WHERE " SEL " AND s.role = 'specialist' AND m.met_on BETWEEN $3 AND $2" \
+	" ORDER BY s.staff_id, m.met_on"
+
+#define EP_ARGS 4, {INT8OID, DATEOID, DATEOID, TEXTOID}
+#define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
+
+static IpsPlan episodes_plans[SEL_COUNT] = EP_PLANS(Q_EPISODES);
+static IpsPlan history_plans[SEL_COUNT] = EP_PLANS(Q_HISTORY);
+static IpsPlan assign_plans[SEL_COUNT] = EP_PLANS(Q_ASSIGN);
+static IpsPlan contact_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS);
+static IpsPlan employer_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER);
+static IpsPlan job_plans[SEL_COUNT] = EP_PLANS(Q_JOBS);
+static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
+static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
+static IpsPlan staff_plans[2] = {{NULL, Q_STAFF(ST_SEL_ALL), EP_ARGS}, {NULL, Q_STAFF(ST_SEL_TEAM), EP_ARGS}};
+static IpsPlan staff_employer_plans[2] = {{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL), EP_ARGS},
+{NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM), EP_ARGS}};
+static IpsPlan staff_meeting_plans[2] = {{NULL, Q_STAFF_MEETING(ST_SEL_ALL), EP_ARGS},
+{NULL, Q_STAFF_MEETING(ST_SEL_TEAM), EP_ARGS}};
+
+static IpsPlan rule_plan = {NULL,
+	"SELECT code, enabled, days, count, horizon_days FROM ips.rule", 0, {InvalidOid}};
+
+/* ---------- small helpers ---------- */
+
+/* Grow an array of elements of the given size to hold at least need. */
+static void *
+GrowArray(void *arr, int *cap, int need, Size elem)
+{
+	int			newcap;
+
+	if (need <= *cap)
+		return arr;
+	newcap = Max(8, *cap * 2);
+	while (newcap < need)
+		newcap *= 2;
+	arr = arr ? repalloc(arr, newcap * elem) : palloc(newcap * elem);
+	*cap = newcap;
+	return arr;
+}
+
+/* Append a day to a sorted list unless it is the last one already. */
+static void
+DayListAdd(DayList *l, DateADT d)
+{
+	if (l->n > 0 && l->v[l->n - 1] == d)
+		return;
+	l->v = GrowArray(l->v, &l->cap, l->n + 1, sizeof(DateADT));
+	l->v[l->n++] = d;
+}
+
+/* The first day of the list on or after from, or NO_DAY. */
+static DateADT
+DayListFirstFrom(const DayList *l, DateADT from)
+{
+	int			lo = 0,
+				hi = l->n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (l->v[mid] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->n ? l->v[lo] : NO_DAY;
+}
+
+/* The number of days in the list from a to b. */
+static int
+DayListCountIn(const DayList *l, DateADT a, DateADT b, DateADT *kth, int k)
+{
+	int			n = 0;
+
+	*kth = NO_DAY;
+	for (int i = 0; i < l->n; i++)
+	{
+		if (l->v[i] < a)
+			continue;
+		if (l->v[i] > b)
+			break;
+		n++;
+		if (n == k)
+			*kth = l->v[i];
+	}
+	return n;
+}
+
+/* ISO day of week of a date: Monday 1 .. Sunday 7. */
+static int
+IsoDow(DateADT d)
+{
+	/* 2000-01-01 (day 0) was a Saturday */
+	int			r = ((int) (d % 7) + 7) % 7;	/* 0 = Saturday */
+
+	return r == 0 ? 6 : (r == 1 ? 7 : r - 1);
+}
+
+/* ---------- streams ---------- */
+
+/* Open a kept plan as a read-only cursor and fetch the first batch. */
+static void
+StreamOpen(Stream *s, IpsPlan *p, Datum *args)
+{
+	s->portal = SPI_cursor_open(NULL, IpsPreparePlan(p), args, NULL, true);
+	s->tt = NULL;
+	s->i = 0;
+	s->done = false;
+	SPI_cursor_fetch(s->portal, true, BATCH_ROWS);
+	s->tt = SPI_tuptable;
+	SPI_tuptable = NULL;
+	if (s->tt == NULL || s->tt->numvals == 0)
+		s->done = true;
+}
+
+/* The current row of a stream, or NULL at its end. */
+static HeapTuple
+StreamRow(Stream *s)
+{
+	return s->done ? NULL : s->tt->vals[s->i];
+}
+
+/* Move to the next row, fetching the next batch when needed. */
+static void
+StreamNext(Stream *s)
+{
+	if (s->done)
+		return;
+	if (++s->i < s->tt->numvals)
+		return;
+	SPI_freetuptable(s->tt);
+	s->tt = NULL;
+	s->i = 0;
+	SPI_cursor_fetch(s->portal, true, BATCH_ROWS);
+	s->tt = SPI_tuptable;
+	SPI_tuptable = NULL;
+	if (s->tt == NULL || s->tt->numvals == 0)
+		s->done = true;
+}
+
+/* Close a stream's cursor. */
+static void
+StreamClose(Stream *s)
+{
+	if (s->tt)
+		SPI_freetuptable(s->tt);
+	s->tt = NULL;
+	SPI_cursor_close(s->portal);
+}
+
+/* Column of the current row as int64 (not NULL). */
+static int64
+StreamInt8(Stream *s, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* Column of the current row as a day; NO_DAY for NULL. */
+static DateADT
+StreamDay(Stream *s, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
+
+	return isnull ? NO_DAY : DatumGetDateADT(d);
+}
+
+/* Column of the current row as a boolean; false for NULL. */
+static bool
+StreamBool(Stream *s, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
+/* True when the stream's current row belongs to the episode (skipping earlier keys). */
+static bool
+StreamAt(Stream *s, int64 key)
+{
+	while (!s->done && StreamInt8(s, 1) < key)
+		StreamNext(s);
+	return !s->done && StreamInt8(s, 1) == key;
+}
+
+/* ---------- the episode's timeline ---------- */
+
+/* The state at the end of day d (-1 before the referral). */
+static int
+StateOn(const Episode *ep, DateADT d)
+{
+	int			st = -1;
+
+	for (int i = 0; i < ep->nday && ep->day_day[i] <= d; i++)
+		st = ep->day_state[i];
+	return st;
+}
+
+/* The specialist assigned on day d, or 0. */
+static int64
+StaffOn(const Episode *ep, DateADT d)
+{
+	int64		staff = 0;
+
+	for (int i = 0; i < ep->nasg && ep->asg_from[i] <= d; i++)
+		if (ep->asg_to[i] == NO_DAY || ep->asg_to[i] >= d)
+			staff = ep->asg_staff[i];
+	return staff;
+}
+
+/* Derive entry, closure, day states and pauses from the raw history. */
+static void
+EpisodeTimeline(Episode *ep)
+{
+	ep->entry_on = NO_DAY;
+	ep->closed_on = NO_DAY;
+	ep->nday = 0;
+	ep->nhold = 0;
+	if (ep->nev == 0)
+		return;
+	ep->day_day = palloc(ep->nev * sizeof(DateADT));
+	ep->day_state = palloc(ep->nev * sizeof(int));
+	ep->hold_from = palloc(ep->nev * sizeof(DateADT));
+	ep->hold_to = palloc(ep->nev * sizeof(DateADT));
+	for (int i = 0; i < ep->nev; i++)
+	{
+		if (ep->ev_state[i] == STATE_ENGAGED && ep->entry_on == NO_DAY)
+			ep->entry_on = ep->ev_day[i];
+		if (ep->ev_state[i] == STATE_CLOSED && ep->closed_on == NO_DAY)
+			ep->closed_on = ep->ev_day[i];
+		/* the last event of a day decides that day's state */
+		if (ep->nday > 0 && ep->day_day[ep->nday - 1] == ep->ev_day[i])
+			ep->day_state[ep->nday - 1] = ep->ev_state[i];
+		else
+		{
+			ep->day_day[ep->nday] = ep->ev_day[i];
+			ep->day_state[ep->nday++] = ep->ev_state[i];
+		}
+	}
+	for (int i = 0; i < ep->nday; i++)
+	{
+		if (ep->day_state[i] != STATE_ON_HOLD)
+			continue;
+		if (ep->nhold > 0 && ep->hold_to[ep->nhold - 1] == ep->day_day[i] - 1)
+			ep->nhold--;		/* continues the pause before (same state twice) */
+		else
+			ep->hold_from[ep->nhold] = ep->day_day[i];
+		ep->hold_to[ep->nhold++] = i + 1 < ep->nday ? ep->day_day[i + 1] - 1 : NO_DAY;
+	}
+}
+
+/* The N-th day after d that is not paused (NO_DAY while paused on E). */
+static DateADT
+Shift(const Episode *ep, DateADT d, int n)
+{
+	DateADT		due;
+
+	if (d == NO_DAY)
+		return NO_DAY;
+	due = d + n;
+	for (int i = 0; i < ep->nhold; i++)
+	{
+		DateADT		s = Max(ep->hold_from[i], d + 1);
+
+		if (ep->hold_from[i] > due)
+			break;
+		if (ep->hold_to[i] == NO_DAY)
+			return NO_DAY;
+		if (ep->hold_to[i] >= s)
+			due += ep->hold_to[i] - s + 1;
+	}
+	return due;
+}
+
+/* ---------- output ---------- */
+
+/* Put one row into the result. */
+static void
+PutRow(Engine *en, int64 episode_id, int64 staff_id, RuleCode rule, int64 job_id,
+	   DateADT due, DateADT met, const char *status)
+{
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	values[0] = Int64GetDatum(episode_id);
+	nulls[0] = episode_id == 0;
+	values[1] = Int64GetDatum(staff_id);
+	nulls[1] = staff_id == 0;
+	values[2] = CStringGetTextDatum(rule_codes[rule]);
+	values[3] = Int64GetDatum(job_id);
+	nulls[3] = job_id == 0;
+	values[4] = DateADTGetDatum(due);
+	values[5] = DateADTGetDatum(met);
+	nulls[5] = met == NO_DAY;
+	values[6] = CStringGetTextDatum(status);
+	tuplestore_putvalues(en->store, en->desc, values, nulls);
+}
+
+/* Decide about one expectation: drop it, or return it as an alert or with its status. */
+static void
+Expect(Engine *en, int64 episode_id, int64 staff_id, RuleCode rule, int64 job_id,
+	   DateADT due, DateADT met)
+{
+	if (due == NO_DAY)
+		return;
+	if (en->alerts)
+	{
+		if (met != NO_DAY || due > en->to + en->rule[rule].horizon)
+			return;
+		PutRow(en, episode_id, staff_id, rule, job_id, due, NO_DAY,
+			   due <= en->to ? "overdue" : "due");
+	}
+	else
+	{
+		const char *status;
+
+		if (due < en->from || due > en->to)
+			return;
+		if (met != NO_DAY)
+			status = met <= due ? "met_on_time" : "met_late";
+		else
+			status = due < en->to ? "missed" : "open";
+		PutRow(en, episode_id, staff_id, rule, job_id, due, met, status);
+	}
+}
+
+/* An expectation of the current episode: within the episode's life, with the responsible specialist. */
+static void
+EpExpect(Engine *en, RuleCode rule, int64 job_id, DateADT due, DateADT met)
+{
+	Episode    *ep = en->ep;
+
+	if (!en->rule[rule].enabled || due == NO_DAY)
+		return;
+	if (ep->closed_on != NO_DAY && due > ep->closed_on)
+		return;
+	Expect(en, ep->id, StaffOn(ep, Min(due, en->to)), rule, job_id, due, met);
+}
+
+/* Expectations from gaps in a coverage (care relationships or consents) from entry on. */
+static void
+CoverageGaps(Engine *en, RuleCode rule, int n, const DateADT *from, const DateADT *to)
+{
+	Episode    *ep = en->ep;
+	DateADT		t = ep->entry_on;
+	DateADT		reach = t - 1;
+	int			i = 0;
+
+	while (t <= en->to)
+	{
+		DateADT		next;
+
+		while (i < n && from[i] <= t)
+		{
+			if (to[i] >= from[i])
+				reach = Max(reach, to[i]);
+			i++;
+		}
+		if (reach >= t)
+		{
+			if (reach == NO_DAY)
+				break;
+			t = reach + 1;
+			continue;
+		}
+		/* a gap starts on t; the next coverage that starts later closes it */
+		next = NO_DAY;
+		while (i < n && to[i] < from[i])
+			i++;
+		if (i < n)
+			next = from[i];
+		EpExpect(en, rule, 0, Shift(ep, t, en->rule[rule].days), next);
+		if (next == NO_DAY)
+			break;
+		t = next;
+	}
+}
+
+/* Blocks counted from a job start: weekly in the first month, monthly for a year. */
+static void
+JobBlocks(Engine *en, RuleCode rule, int64 job_id, DateADT start, DateADT end)
+{
+	Episode    *ep = en->ep;
+	RuleConf   *r = &en->rule[rule];
+	DateADT		wstart = start;
+
+	for (int k = 0; k < r->count; k++)
+	{
+		DateADT		due = Shift(ep, start, r->days * (k + 1) - 1);
+
+		if (due == NO_DAY || (end != NO_DAY && end < due))
+			break;
+		EpExpect(en, rule, job_id, due, DayListFirstFrom(&ep->f2f, wstart));
+		wstart = due + 1;
+		if (due > en->to + r->horizon)
+			break;
+	}
+}
+
+/* All expectations of one episode. */
+static void
+EvaluateEpisode(Engine *en)
+{
+	Episode    *ep = en->ep;
+	RuleConf   *r = en->rule;
+	int			state;
+
+	EpisodeTimeline(ep);
+
+	/* the caseload of the specialists on the measuring days */
+	for (int k = 0; k < en->nmeasure; k++)
+	{
+		int			st = StateOn(ep, en->measure[k]);
+
+		if (st >= 0 && st != STATE_REFERRED && st != STATE_CLOSED)
+		{
+			int64		staff = StaffOn(ep, en->measure[k]);
+			StaffEntry *se;
+
+			if (staff != 0 &&
+				(se = hash_search(en->staff, &staff, HASH_FIND, NULL)) != NULL)
+				se->caseload[k]++;
+		}
+	}
+
+	state = StateOn(ep, en->to);
+	if (en->alerts && (state == STATE_CLOSED || state == STATE_ON_HOLD || state < 0))
+		return;
+
+	EpExpect(en, R_REFERRAL_RESPONSE, 0, Shift(ep, ep->referred_on, r[R_REFERRAL_RESPONSE].days),
+			 DayListFirstFrom(&ep->client, ep->referred_on));
+
+	if (ep->entry_on != NO_DAY)
+	{
+		EpExpect(en, R_CAREER_PROFILE, 0, Shift(ep, ep->entry_on, r[R_CAREER_PROFILE].days), ep->career_on);
+		EpExpect(en, R_RAPID_JOB_SEARCH, 0, Shift(ep, ep->entry_on, r[R_RAPID_JOB_SEARCH].days),
+				 DayListFirstFrom(&ep->employer, PG_INT32_MIN));
+	}
+
+	for (int j = 0; j < ep->njob; j++)
+	{
+		DateADT		start = ep->job_start[j];
+		DateADT		end = ep->job_end[j];
+
+		if (j == 0)
+			EpExpect(en, R_BENEFITS_BEFORE_START, ep->job_id[j], start - r[R_BENEFITS_BEFORE_START].days,
+					 DayListFirstFrom(&ep->benefits, PG_INT32_MIN));
+		EpExpect(en, R_PRE_START_CONTACT, ep->job_id[j], start,
+				 DayListFirstFrom(&ep->f2f, start - r[R_PRE_START_CONTACT].days));
+		EpExpect(en, R_POST_START_CONTACT, ep->job_id[j], Shift(ep, start, r[R_POST_START_CONTACT].days),
+				 DayListFirstFrom(&ep->f2f, start));
+		if (r[R_FIRST_MONTH_WEEKLY].enabled)
+			JobBlocks(en, R_FIRST_MONTH_WEEKLY, ep->job_id[j], start, end);
+		if (r[R_FOLLOW_ALONG_MONTHLY].enabled)
+			JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], start, end);
+		if (end != NO_DAY)
+			EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
+					 DayListFirstFrom(&ep->client, end));
+	}
+
+	if (r[R_NO_CONTACT].enabled)
+	{
+		/* anchors: the referral and every day with a client contact; each gap ends at the next contact */
+		int			first = 0;
+
+		if (en->alerts && ep->client.n > 0)
+			first = ep->client.n;	/* only the current gap can be unmet */
+		if (first == 0 && (ep->client.n == 0 || ep->client.v[0] != ep->referred_on))
+			EpExpect(en, R_NO_CONTACT, 0, Shift(ep, ep->referred_on, r[R_NO_CONTACT].days),
+					 DayListFirstFrom(&ep->client, ep->referred_on + 1));
+		for (int i = Max(first - 1, 0); i < ep->client.n; i++)
+			EpExpect(en, R_NO_CONTACT, 0, Shift(ep, ep->client.v[i], r[R_NO_CONTACT].days),
+					 i + 1 < ep->client.n ? ep->client.v[i + 1] : NO_DAY);
+	}
+
+	if (ep->entry_on != NO_DAY && r[R_CARE_RELATIONSHIP].enabled)
+		CoverageGaps(en, R_CARE_RELATIONSHIP, ep->ncare, ep->care_from, ep->care_to);
+	if (ep->entry_on != NO_DAY && r[R_CONSENT_FOR_CARE].enabled)
+		CoverageGaps(en, R_CONSENT_FOR_CARE, ep->ncons, ep->cons_from, ep->cons_to);
+}
+
+/* ---------- reading ---------- */
+
+/* Read the rules' numbers from ips.rule. */
+static void
+ReadRules(Engine *en)
+{
+	int			rc = SPI_execute_plan(IpsPreparePlan(&rule_plan), NULL, NULL, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading ips.rule failed: %s", SPI_result_code_string(rc));
+	memset(en->rule, 0, sizeof(en->rule));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *code = SPI_getvalue(t, d, 1);
+		bool		isnull;
+
+		for (int k = 0; k < RULE_COUNT; k++)
+		{
+			Datum		v;
+
+			if (strcmp(code, rule_codes[k]) != 0)
+				continue;
+			v = SPI_getbinval(t, d, 2, &isnull);
+			en->rule[k].enabled = !isnull && DatumGetBool(v);
+			v = SPI_getbinval(t, d, 3, &isnull);
+			en->rule[k].days = isnull ? 0 : DatumGetInt32(v);
+			v = SPI_getbinval(t, d, 4, &isnull);
+			en->rule[k].count = isnull ? 0 : DatumGetInt32(v);
+			v = SPI_getbinval(t, d, 5, &isnull);
+			en->rule[k].horizon = isnull ? 0 : DatumGetInt32(v);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Read the team's specialists (ordered) into the staff hash. */
+static void
+ReadStaff(Engine *en, Datum *args)
+{
+	HASHCTL		ctl;
+	Stream		s;
+	int			cap = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(StaffEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	en->staff = hash_create("ips rule engine staff", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	en->nstaff = 0;
+	en->staff_order = NULL;
+	StreamOpen(&s, &staff_plans[en->sel == SEL_TEAM ? 1 : 0], args);
+	for (; StreamRow(&s) != NULL; StreamNext(&s))
+	{
+		int64		id = StreamInt8(&s, 1);
+		bool		found;
+		bool		isnull;
+		StaffEntry *se = hash_search(en->staff, &id, HASH_ENTER, &found);
+
+		se->fte = DatumGetFloat8(SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 2, &isnull));
+		se->first_from = StreamDay(&s, 3);
+		se->caseload = palloc0(Max(en->nmeasure, 1) * sizeof(int));
+		en->staff_order = GrowArray(en->staff_order, &cap, en->nstaff + 1, sizeof(int64));
+		en->staff_order[en->nstaff++] = id;
+	}
+	StreamClose(&s);
+}
+
+/* Read the episodes and their facts, merged by episode, and evaluate each. */
+static void
+ReadEpisodes(Engine *en, Datum *args)
+{
+	Stream		eps,
+				hist,
+				asg,
+				con,
+				emp,
+				job,
+				care,
+				cons;
+	MemoryContext ep_cxt,
+				old;
+	int			sel = en->sel;
+
+	ep_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine episode", ALLOCSET_DEFAULT_SIZES);
+	StreamOpen(&eps, &episodes_plans[sel], args);
+	StreamOpen(&hist, &history_plans[sel], args);
+	StreamOpen(&asg, &assign_plans[sel], args);
+	StreamOpen(&con, &contact_plans[sel], args);
+	StreamOpen(&emp, &employer_plans[sel], args);
+	StreamOpen(&job, &job_plans[sel], args);
+	StreamOpen(&care, &care_plans[sel], args);
+	StreamOpen(&cons, &consent_plans[sel], args);
+
+	for (; StreamRow(&eps) != NULL; StreamNext(&eps))
+	{
+		Episode		ep;
+		int64		id = StreamInt8(&eps, 1);
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(ep_cxt);
+		old = MemoryContextSwitchTo(ep_cxt);
+		memset(&ep, 0, sizeof(ep));
+		ep.id = id;
+		ep.referred_on = StreamDay(&eps, 2);
+		ep.career_on = StreamDay(&eps, 3);
+
+		for (; StreamAt(&hist, id); StreamNext(&hist))
+		{
+			char	   *st = SPI_getvalue(hist.tt->vals[hist.i], hist.tt->tupdesc, 3);
+			int			code = st ? IpsStateFromName(st) : -1;
+			int			cap = ep.cap_ev;
+
+			if (code < 0)
+				continue;
+
+			ep.ev_day = GrowArray(ep.ev_day, &cap, ep.nev + 1, sizeof(DateADT));
+			ep.ev_state = GrowArray(ep.ev_state, &ep.cap_ev, ep.nev + 1, sizeof(int));
+			ep.ev_day[ep.nev] = StreamDay(&hist, 2);
+			ep.ev_state[ep.nev++] = code;
+		}
+		for (; StreamAt(&asg, id); StreamNext(&asg))
+		{
+			int			cap = ep.cap_asg;
+
+			ep.asg_staff = GrowArray(ep.asg_staff, &cap, ep.nasg + 1, sizeof(int64));
+			cap = ep.cap_asg;
+			ep.asg_from = GrowArray(ep.asg_from, &cap, ep.nasg + 1, sizeof(DateADT));
+			ep.asg_to = GrowArray(ep.asg_to, &ep.cap_asg, ep.nasg + 1, sizeof(DateADT));
+			ep.asg_staff[ep.nasg] = StreamInt8(&asg, 2);
+			ep.asg_from[ep.nasg] = StreamDay(&asg, 3);
+			ep.asg_to[ep.nasg++] = StreamDay(&asg, 4);
+		}
+		for (; StreamAt(&con, id); StreamNext(&con))
+		{
+			DateADT		d = StreamDay(&con, 2);
+
+			if (StreamBool(&con, 3))
+				DayListAdd(&ep.client, d);
+			if (StreamBool(&con, 4))
+				DayListAdd(&ep.f2f, d);
+			if (StreamBool(&con, 5))
+				DayListAdd(&ep.benefits, d);
+		}
+		for (; StreamAt(&emp, id); StreamNext(&emp))
+			DayListAdd(&ep.employer, StreamDay(&emp, 2));
+		for (; StreamAt(&job, id); StreamNext(&job))
+		{
+			int			cap = ep.cap_job;
+
+			ep.job_id = GrowArray(ep.job_id, &cap, ep.njob + 1, sizeof(int64));
+			cap = ep.cap_job;
+			ep.job_start = GrowArray(ep.job_start, &cap, ep.njob + 1, sizeof(DateADT));
+			ep.job_end = GrowArray(ep.job_end, &ep.cap_job, ep.njob + 1, sizeof(DateADT));
+			ep.job_id[ep.njob] = StreamInt8(&job, 2);
+			ep.job_start[ep.njob] = StreamDay(&job, 3);
+			ep.job_end[ep.njob++] = StreamDay(&job, 4);
+		}
+		for (; StreamAt(&care, id); StreamNext(&care))
+		{
+			int			cap = ep.cap_care;
+
+			ep.care_from = GrowArray(ep.care_from, &cap, ep.ncare + 1, sizeof(DateADT));
+			ep.care_to = GrowArray(ep.care_to, &ep.cap_care, ep.ncare + 1, sizeof(DateADT));
+			ep.care_from[ep.ncare] = StreamDay(&care, 2);
+			ep.care_to[ep.ncare++] = StreamDay(&care, 3);
+		}
+		for (; StreamAt(&cons, id); StreamNext(&cons))
+		{
+			int			cap = ep.cap_cons;
+
+			ep.cons_from = GrowArray(ep.cons_from, &cap, ep.ncons + 1, sizeof(DateADT));
+			ep.cons_to = GrowArray(ep.cons_to, &ep.cap_cons, ep.ncons + 1, sizeof(DateADT));
+			ep.cons_from[ep.ncons] = StreamDay(&cons, 2);
+			ep.cons_to[ep.ncons++] = StreamDay(&cons, 3);
+		}
+
+		en->ep = &ep;
+		EvaluateEpisode(en);
+		en->ep = NULL;
+		MemoryContextSwitchTo(old);
+	}
+
+	StreamClose(&eps);
+	StreamClose(&hist);
+	StreamClose(&asg);
+	StreamClose(&con);
+	StreamClose(&emp);
+	StreamClose(&job);
+	StreamClose(&care);
+	StreamClose(&cons);
+	MemoryContextDelete(ep_cxt);
+}
+
+/* The per-specialist rules: employer contacts and team meetings per ISO week, and caseload. */
+static void
+EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_sunday)
+{
+	Stream		emp,
+				mtg;
+	int			team = en->sel == SEL_TEAM ? 1 : 0;
+	MemoryContext cxt,
+				old;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine specialist", ALLOCSET_DEFAULT_SIZES);
+	StreamOpen(&emp, &staff_employer_plans[team], args);
+	StreamOpen(&mtg, &staff_meeting_plans[team], args);
+	for (int k = 0; k < en->nstaff; k++)
+	{
+		int64		id = en->staff_order[k];
+		StaffEntry *se = hash_search(en->staff, &id, HASH_FIND, NULL);
+		DayList		ec = {NULL, 0, 0};
+		DayList		tm = {NULL, 0, 0};
+		RuleConf   *r = en->rule;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(cxt);
+		old = MemoryContextSwitchTo(cxt);
+		for (; StreamAt(&emp, id); StreamNext(&emp))
+		{
+			/* several contacts a day count one by one */
+			ec.v = GrowArray(ec.v, &ec.cap, ec.n + 1, sizeof(DateADT));
+			ec.v[ec.n++] = StreamDay(&emp, 2);
+		}
+		for (; StreamAt(&mtg, id); StreamNext(&mtg))
+			DayListAdd(&tm, StreamDay(&mtg, 2));
+
+		for (DateADT sun = first_sunday; sun <= last_sunday; sun += 7)
+		{
+			DateADT		monday = sun - 6;
+			DateADT		kth;
+
+			if (se->first_from == NO_DAY || se->first_from > monday)
+				continue;
+			if (r[R_SPECIALIST_EMPLOYER_CONTACTS].enabled)
+			{
+				int			need = (int) ceil(r[R_SPECIALIST_EMPLOYER_CONTACTS].count * se->fte - 1e-9);
+
+				(void) DayListCountIn(&ec, monday, sun, &kth, Max(need, 1));
+				Expect(en, 0, id, R_SPECIALIST_EMPLOYER_CONTACTS, 0, sun, need <= 0 ? sun : kth);
+			}
+			if (r[R_SPECIALIST_TEAM_MEETING].enabled)
+			{
+				(void) DayListCountIn(&tm, monday, sun, &kth, Max(r[R_SPECIALIST_TEAM_MEETING].count, 1));
+				Expect(en, 0, id, R_SPECIALIST_TEAM_MEETING, 0, sun, kth);
+			}
+		}
+		if (r[R_SPECIALIST_CASELOAD].enabled)
+		{
+			for (int m = 0; m < en->nmeasure; m++)
+			{
+				DateADT		d = en->measure[m];
+				bool		ok = se->caseload[m] <= r[R_SPECIALIST_CASELOAD].count * se->fte + 1e-9;
+
+				if (se->first_from == NO_DAY || se->first_from > d)
+					continue;
+				Expect(en, 0, id, R_SPECIALIST_CASELOAD, 0, d, ok ? d : NO_DAY);
+			}
+		}
+		MemoryContextSwitchTo(old);
+	}
+	StreamClose(&emp);
+	StreamClose(&mtg);
+	MemoryContextDelete(cxt);
+}
+
+PG_FUNCTION_INFO_V1(ips_rule_engine);
+/* ips.rule_engine(mode, from_on, to_on, team_id, episode_id): expectations or alerts. */
+Datum
+ips_rule_engine(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Engine		en;
+	char	   *mode;
+	char	   *tz;
+	Datum		args[4];
+	DateADT		first_sunday,
+				last_sunday;
+	int			max_horizon = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ips.rule_engine needs a mode and two days"),
+				 errhint("Call ips.contact_alerts(), ips.episode_alerts() or ips.expectations() instead.")));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	memset(&en, 0, sizeof(en));
+	if (strcmp(mode, "alerts") == 0)
+		en.alerts = true;
+	else if (strcmp(mode, "expectations") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown rule engine mode \"%s\"", mode),
+				 errhint("Use alerts or expectations.")));
+	en.from = PG_GETARG_DATEADT(1);
+	en.to = PG_GETARG_DATEADT(2);
+	if (DATE_NOT_FINITE(en.from) || DATE_NOT_FINITE(en.to) || en.from > en.to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the rule engine needs finite days with from_on <= to_on"),
+				 errhint("Give a period of real days, the first not after the last.")));
+	if (!PG_ARGISNULL(4))
+	{
+		en.sel = SEL_EPISODE;
+		args[0] = PG_GETARG_DATUM(4);
+	}
+	else if (!PG_ARGISNULL(3))
+	{
+		en.sel = SEL_TEAM;
+		args[0] = PG_GETARG_DATUM(3);
+	}
+	else
+	{
+		en.sel = SEL_ALL;
+		args[0] = Int64GetDatum(0);
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	en.store = rsinfo->setResult;
+	en.desc = rsinfo->setDesc;
+
+	SPI_connect();
+	tz = IpsSettingText("time_zone");
+	if (tz == NULL)
+		tz = "Europe/Helsinki";
+	ReadRules(&en);
+	for (int k = 0; k < RULE_COUNT; k++)
+		max_horizon = Max(max_horizon, en.rule[k].horizon);
+
+	/* ISO weeks (Monday to Sunday) of the specialist rules, and the caseload measuring days */
+	if (en.alerts)
+	{
+		first_sunday = en.to - IsoDow(en.to) % 7;	/* the last Sunday on or before E */
+		last_sunday = first_sunday;
+		while (last_sunday + 7 <= en.to + max_horizon)
+			last_sunday += 7;
+		en.nmeasure = 1;
+		en.measure = palloc(sizeof(DateADT));
+		en.measure[0] = en.to;
+	}
+	else
+	{
+		first_sunday = en.from + (7 - IsoDow(en.from)) % 7;	/* first Sunday on or after from */
+		last_sunday = en.to - IsoDow(en.to) % 7;	/* last Sunday on or before E */
+		en.nmeasure = 0;
+		en.measure = palloc(sizeof(DateADT) * Max(1, (last_sunday - first_sunday) / 7 + 1));
+		for (DateADT s = first_sunday; s <= last_sunday; s += 7)
+			en.measure[en.nmeasure++] = s;
+	}
+
+	args[1] = DateADTGetDatum(en.to);
+	args[3] = CStringGetTextDatum(tz);
+	if (en.sel != SEL_EPISODE)
+	{
+		args[2] = DateADTGetDatum(first_sunday - 6);
+		ReadStaff(&en, args);
+	}
+	args[2] = DateADTGetDatum(en.from);
+	ReadEpisodes(&en, args);
+	if (en.sel != SEL_EPISODE)
+	{
+		args[2] = DateADTGetDatum(first_sunday - 6);
+		EvaluateSpecialists(&en, args, first_sunday, last_sunday);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
