@@ -1,0 +1,1128 @@
+-- Fidelity: the 25-item IPS fidelity scale (domain.md section 5), computed where the
+-- records can tell, rated by reviewers elsewhere; reviews that freeze their result.
+--
+-- Reference data (items, anchors, bands) are rows a region can correct; pg_dump keeps
+-- them, and a dumped row replaces the default of the same key when pg_restore loads it
+-- (CREATE EXTENSION has inserted the defaults by then), as ips.setting does.
+
+------------------------------------------------------------------------------
+-- Reference data
+------------------------------------------------------------------------------
+
+CREATE TABLE ips.fidelity_item (
+    item      text PRIMARY KEY CHECK (item ~ '^(S[1-3]|O[1-8]|V([1-9]|1[0-4]))$'),
+    section   text NOT NULL CHECK (section IN ('staffing', 'organization', 'services')),
+    ordinal   int  NOT NULL UNIQUE,
+    computed  boolean NOT NULL DEFAULT false,
+    direction text CHECK (direction IN ('at_most', 'at_least')),
+    unit      text,
+    name_fi   text NOT NULL,
+    name_sv   text NOT NULL,
+    name_en   text NOT NULL,
+    CHECK (NOT computed OR item IN ('S1', 'S2', 'V4', 'V6', 'V8', 'V9', 'V10', 'V12', 'V13'))
+);
+COMMENT ON TABLE ips.fidelity_item IS
+    'The 25 items of the IPS fidelity scale (2008 revision): section, names in fi/sv/en, and for the items computed from the records the direction of their anchors (at_most: lower is better).';
+COMMENT ON COLUMN ips.fidelity_item.computed IS 'True for the items ips.fidelity() computes from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13); the code for each is in ips.fidelity_computed().';
+COMMENT ON COLUMN ips.fidelity_item.direction IS 'at_most: a score applies when the measure is at most its anchor threshold (S1, V4); at_least: at least the threshold.';
+
+INSERT INTO ips.fidelity_item (item, section, ordinal, computed, direction, unit, name_fi, name_sv, name_en) VALUES
+  ('S1', 'staffing', 1, true, 'at_most', 'clients per FTE', 'Asiakasmäärä', 'Antal klienter per arbetstränare', 'Caseload size'),
+  ('S2', 'staffing', 2, true, 'at_least', '%', 'Työhönvalmennukseen käytetty työaika', 'Arbetstid för arbetsinriktat stöd', 'Employment services staff'),
+  ('S3', 'staffing', 3, false, NULL, NULL, 'Työhönvalmentajat kaikkien vaiheiden osaajina', 'Arbetstränare som generalister', 'Vocational generalists'),
+  ('O1', 'organization', 4, false, NULL, NULL, 'Integraatio hoitotiimiin nimeämisen kautta', 'Integration genom tillhörighet till vårdteamet', 'Integration of rehabilitation with mental health treatment through team assignment'),
+  ('O2', 'organization', 5, false, NULL, NULL, 'Integraatio tiiviin yhteydenpidon kautta', 'Integration genom täta kontakter med vårdteamet', 'Integration of rehabilitation with mental health treatment through frequent team member contact'),
+  ('O3', 'organization', 6, false, NULL, NULL, 'Yhteistyö TE-toimiston, Kelan ja eläkevakuuttajien kanssa', 'Samarbete med TE-byrån, FPA och pensionsförsäkrare', 'Collaboration between employment specialists and vocational rehabilitation counsellors'),
+  ('O4', 'organization', 7, false, NULL, NULL, 'IPS-tiimi', 'IPS-enheten', 'Vocational unit'),
+  ('O5', 'organization', 8, false, NULL, NULL, 'IPS-esihenkilön rooli', 'IPS-chefens roll', 'Role of employment supervisor'),
+  ('O6', 'organization', 9, false, NULL, NULL, 'Ei poissulkukriteerejä', 'Inga uteslutningskriterier', 'Zero exclusion criteria'),
+  ('O7', 'organization', 10, false, NULL, NULL, 'Organisaation keskittyminen avoimille työmarkkinoille', 'Organisationens fokus på den öppna arbetsmarknaden', 'Agency focus on competitive employment'),
+  ('O8', 'organization', 11, false, NULL, NULL, 'Johdon tuki', 'Ledningens stöd', 'Executive team support for supported employment'),
+  ('V1', 'services', 12, false, NULL, NULL, 'Etuusneuvonta', 'Förmånsrådgivning', 'Work incentives planning'),
+  ('V2', 'services', 13, false, NULL, NULL, 'Sairaudesta kertominen', 'Att berätta om sin sjukdom', 'Disclosure'),
+  ('V3', 'services', 14, false, NULL, NULL, 'Jatkuva työhön perustuva arviointi', 'Fortlöpande arbetsbaserad bedömning', 'Ongoing, work-based vocational assessment'),
+  ('V4', 'services', 15, true, 'at_most', 'days', 'Nopea työnhaun aloitus', 'Snabb jobbsökning', 'Rapid job search for competitive job'),
+  ('V5', 'services', 16, false, NULL, NULL, 'Yksilöllinen työnhaku', 'Individuell jobbsökning', 'Individualized job search'),
+  ('V6', 'services', 17, true, 'at_least', 'contacts per specialist per week', 'Työnantajayhteistyö: tiheät kontaktit', 'Arbetsgivarkontakter: täta kontakter', 'Job development: frequent employer contact'),
+  ('V7', 'services', 18, false, NULL, NULL, 'Työnantajayhteistyö: kontaktien laatu', 'Arbetsgivarkontakter: kontakternas kvalitet', 'Job development: quality of employer contact'),
+  ('V8', 'services', 19, true, 'at_least', '%', 'Työtehtävien monipuolisuus', 'Variation av arbetsuppgifter', 'Diversity of job types'),
+  ('V9', 'services', 20, true, 'at_least', '%', 'Työnantajien monipuolisuus', 'Variation av arbetsgivare', 'Diversity of employers'),
+  ('V10', 'services', 21, true, 'at_least', '%', 'Avoimien työmarkkinoiden työpaikat', 'Arbete på den öppna arbetsmarknaden', 'Competitive jobs'),
+  ('V11', 'services', 22, false, NULL, NULL, 'Yksilöllinen tuki työssä', 'Individuellt stöd i arbetet', 'Individualized follow-along supports'),
+  ('V12', 'services', 23, true, 'at_least', '% of jobs', 'Ajallisesti rajaamaton tuki työssä', 'Tidsobegränsat stöd i arbetet', 'Time-unlimited follow-along supports'),
+  ('V13', 'services', 24, true, 'at_least', '%', 'Palvelut toimiston ulkopuolella', 'Tjänster ute i samhället', 'Community-based services'),
+  ('V14', 'services', 25, false, NULL, NULL, 'Aktiivinen sitouttaminen ja tavoittaminen', 'Aktivt engagemang och uppsökande arbete', 'Assertive engagement and outreach');
+
+-- Anchors: for a computed item, score s applies when the measure is at most (or at least)
+-- the threshold of its row; the best score that applies wins; score 1 has no threshold.
+CREATE TABLE ips.fidelity_anchor (
+    item      text NOT NULL REFERENCES ips.fidelity_item ON UPDATE CASCADE,
+    score     int  NOT NULL CHECK (score BETWEEN 1 AND 5),
+    threshold numeric,
+    anchor    text NOT NULL,
+    PRIMARY KEY (item, score)
+);
+COMMENT ON TABLE ips.fidelity_anchor IS
+    'Anchors of the computed fidelity items: score s applies when the measure is at most (direction at_most) or at least (at_least) threshold; the best applicable score wins; a NULL threshold applies always. Editable by the region.';
+COMMENT ON COLUMN ips.fidelity_anchor.threshold IS
+    'Bound of the measure for this score (V12: score 3 = percent of jobs followed at least 4 months; V12 scores 5 and 4 follow the pattern, see docs/fidelity.md).';
+COMMENT ON COLUMN ips.fidelity_anchor.anchor IS 'The anchor as the scale words it (numbers are language-neutral).';
+
+INSERT INTO ips.fidelity_anchor (item, score, threshold, anchor) VALUES
+  ('S1', 5, 20, '≤ 20'), ('S1', 4, 25, '21–25'), ('S1', 3, 30, '26–30'), ('S1', 2, 40, '31–40'), ('S1', 1, NULL, '≥ 41'),
+  ('S2', 5, 96, '≥ 96 %'), ('S2', 4, 90, '90–95 %'), ('S2', 3, 75, '75–89 %'), ('S2', 2, 60, '60–74 %'), ('S2', 1, NULL, '< 60 %'),
+  ('V4', 5, 30, '≤ 30 d'), ('V4', 4, 60, '31–60 d'), ('V4', 3, 150, '61–150 d'), ('V4', 2, 270, '151–270 d'), ('V4', 1, NULL, '≥ 271 d'),
+  ('V6', 5, 6, '≥ 6'), ('V6', 4, 5, '5'), ('V6', 3, 4, '4'), ('V6', 2, 2, '2–3'), ('V6', 1, NULL, '< 2'),
+  ('V8', 5, 85, '85–100 %'), ('V8', 4, 70, '70–84 %'), ('V8', 3, 60, '60–69 %'), ('V8', 2, 50, '50–59 %'), ('V8', 1, NULL, '< 50 %'),
+  ('V9', 5, 85, '85–100 %'), ('V9', 4, 70, '70–84 %'), ('V9', 3, 60, '60–69 %'), ('V9', 2, 50, '50–59 %'), ('V9', 1, NULL, '< 50 %'),
+  ('V10', 5, 95, '≥ 95 %'), ('V10', 4, 85, '85–94 %'), ('V10', 3, 75, '75–84 %'), ('V10', 2, 65, '65–74 %'), ('V10', 1, NULL, '< 65 %'),
+  ('V12', 5, NULL, 'full pattern'), ('V12', 4, NULL, 'weekly month 1 + monthly ≥ 4 months'),
+  ('V12', 3, 50, '≥ half get ≥ 4 months'), ('V12', 2, NULL, '< half get ≥ 4 months'), ('V12', 1, NULL, 'none after month 1'),
+  ('V13', 5, 65, '≥ 65 %'), ('V13', 4, 50, '50–64 %'), ('V13', 3, 40, '40–49 %'), ('V13', 2, 30, '30–39 %'), ('V13', 1, NULL, '< 30 %');
+
+CREATE TABLE ips.fidelity_band (
+    band      text PRIMARY KEY,
+    min_total int NOT NULL CHECK (min_total BETWEEN 25 AND 125),
+    max_total int NOT NULL CHECK (max_total BETWEEN 25 AND 125),
+    name_fi   text NOT NULL,
+    name_sv   text NOT NULL,
+    name_en   text NOT NULL,
+    CHECK (min_total <= max_total)
+);
+COMMENT ON TABLE ips.fidelity_band IS 'Bands of the fidelity total (25–125), names in fi/sv/en; editable by the region.';
+
+INSERT INTO ips.fidelity_band (band, min_total, max_total, name_fi, name_sv, name_en) VALUES
+  ('exemplary', 115, 125, 'erinomainen', 'utmärkt', 'exemplary fidelity'),
+  ('good',      100, 114, 'hyvä', 'god', 'good fidelity'),
+  ('fair',       74,  99, 'kohtalainen', 'måttlig', 'fair fidelity'),
+  ('not_ips',    25,  73, 'ei IPS-mallin mukainen', 'inte IPS', 'not supported employment');
+
+-- The names of items and bands are labels too (ips.label('V4', 'fi')): kept in step.
+CREATE FUNCTION ips.fidelity_label_sync() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    code text := to_jsonb(NEW) ->> CASE TG_ARGV[0] WHEN 'fidelity_item' THEN 'item' ELSE 'band' END;
+BEGIN
+    INSERT INTO ips.label_text AS t (code, lang, label, category)
+    VALUES (code, 'fi', NEW.name_fi, TG_ARGV[0]), (code, 'sv', NEW.name_sv, TG_ARGV[0]), (code, 'en', NEW.name_en, TG_ARGV[0])
+    ON CONFLICT ON CONSTRAINT label_text_pkey DO UPDATE SET label = EXCLUDED.label, category = EXCLUDED.category;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_label_sync() IS 'Trigger: copies the fi/sv/en names of a fidelity item or band into ips.label_text.';
+
+CREATE TRIGGER fidelity_item_label AFTER INSERT OR UPDATE ON ips.fidelity_item
+    FOR EACH ROW EXECUTE FUNCTION ips.fidelity_label_sync('fidelity_item');
+CREATE TRIGGER fidelity_band_label AFTER INSERT OR UPDATE ON ips.fidelity_band
+    FOR EACH ROW EXECUTE FUNCTION ips.fidelity_label_sync('fidelity_band');
+UPDATE ips.fidelity_item SET name_en = name_en;
+UPDATE ips.fidelity_band SET name_en = name_en;
+
+-- pg_restore: a dumped row replaces the default row of the same key.
+CREATE FUNCTION ips.fidelity_reference_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'fidelity_item' THEN
+        UPDATE ips.fidelity_item x
+           SET section = NEW.section, ordinal = NEW.ordinal, computed = NEW.computed, direction = NEW.direction,
+               unit = NEW.unit, name_fi = NEW.name_fi, name_sv = NEW.name_sv, name_en = NEW.name_en
+         WHERE x.item = NEW.item;
+    ELSIF TG_TABLE_NAME = 'fidelity_anchor' THEN
+        UPDATE ips.fidelity_anchor x SET threshold = NEW.threshold, anchor = NEW.anchor
+         WHERE x.item = NEW.item AND x.score = NEW.score;
+    ELSE
+        UPDATE ips.fidelity_band x
+           SET min_total = NEW.min_total, max_total = NEW.max_total,
+               name_fi = NEW.name_fi, name_sv = NEW.name_sv, name_en = NEW.name_en
+         WHERE x.band = NEW.band;
+    END IF;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_reference_restore() IS
+    'Trigger: an inserted fidelity item, anchor or band whose key exists already replaces it (pg_restore over the defaults).';
+CREATE TRIGGER fidelity_item_restore BEFORE INSERT ON ips.fidelity_item
+    FOR EACH ROW EXECUTE FUNCTION ips.fidelity_reference_restore();
+CREATE TRIGGER fidelity_anchor_restore BEFORE INSERT ON ips.fidelity_anchor
+    FOR EACH ROW EXECUTE FUNCTION ips.fidelity_reference_restore();
+CREATE TRIGGER fidelity_band_restore BEFORE INSERT ON ips.fidelity_band
+    FOR EACH ROW EXECUTE FUNCTION ips.fidelity_reference_restore();
+
+-- Settings this part reads (defaults; the region may change them).
+INSERT INTO ips.setting (name, value, description) VALUES
+  ('competitive_job_kinds', 'competitive,self_employed',
+   'Job kinds (comma-separated) that count as competitive employment (fidelity V10, V12; outcomes).');
+
+-- Words of the printed report, and the one-line evidence templates (format() with %s).
+INSERT INTO ips.label_text (category, code, lang, label)
+SELECT 'fidelity_report', v.code, l.lang, l.label
+  FROM (VALUES
+    ('fidelity_title', 'IPS-menetelmäuskollisuus', 'IPS-metodtrohet', 'IPS fidelity'),
+    ('fidelity_period', 'kausi', 'period', 'period'),
+    ('fidelity_source_computed', 'laskettu', 'beräknad', 'computed'),
+    ('fidelity_source_rated', 'arvioitu', 'bedömd', 'rated'),
+    ('fidelity_source_missing', 'puuttuu', 'saknas', 'missing'),
+    ('fidelity_total', 'Yhteensä', 'Totalt', 'Total'),
+    ('fidelity_items_scored', 'pisteytettyjä osioita', 'poängsatta punkter', 'items scored'),
+    ('fidelity_band', 'Taso', 'Nivå', 'Band'),
+    ('fidelity_band_none', 'ei vielä (kaikki 25 osiota pisteyttämättä)', 'ännu inte (alla 25 punkter inte poängsatta)', 'not yet (not all 25 items scored)'),
+    ('fidelity_live', 'laskettu nyt kirjauksista', 'beräknad nu ur registreringarna', 'computed now from the records'),
+    ('fidelity_frozen', 'suljettu arviointi %s, jäädytetty %s', 'avslutad bedömning %s, fryst %s', 'closed review %s, frozen %s'),
+    ('fidelity_open_review', 'avoin arviointi %s', 'öppen bedömning %s', 'open review %s'),
+    ('fidelity_no_data', 'ei mitattavissa kirjauksista', 'kan inte mätas ur registreringarna', 'not measurable from the records'),
+    ('fidelity_note', 'huomio', 'anmärkning', 'note'),
+    ('fidelity_ev_S1', 'aktiivisia asiakkaita keskimäärin %s / %s htv työhönvalmentajia', 'i medeltal %s aktiva klienter / %s årsverken arbetstränare', 'mean %s active clients / %s specialist FTE'),
+    ('fidelity_ev_S2', 'työhönvalmennuksen osuus %s %% (%s htv)', 'andel arbetsinriktat stöd %s %% (%s årsverken)', 'employment services share %s %% (%s FTE)'),
+    ('fidelity_ev_V4', '%s aloittanutta, keskimäärin %s päivää ensimmäiseen työnantajatapaamiseen (%s ilman tapaamista)', '%s som började, i medeltal %s dagar till första arbetsgivarmötet (%s utan möte)', '%s entrants, mean %s days to first face-to-face employer contact (%s without one)'),
+    ('fidelity_ev_V6', '%s työnantajatapaamista / %s työhönvalmentajaa / %s viikkoa', '%s arbetsgivarmöten / %s arbetstränare / %s veckor', '%s face-to-face employer contacts / %s specialists / %s weeks'),
+    ('fidelity_ev_V8', '%s eri ammattia / %s työpaikkaa', '%s olika yrken / %s jobb', '%s distinct job types / %s jobs'),
+    ('fidelity_ev_V9', '%s eri työnantajaa / %s työpaikkaa', '%s olika arbetsgivare / %s jobb', '%s distinct employers / %s jobs'),
+    ('fidelity_ev_V10', '%s avoimien työmarkkinoiden työpaikkaa / %s työpaikkaa', '%s jobb på öppna marknaden / %s jobb', '%s competitive jobs / %s jobs'),
+    ('fidelity_ev_V12', '%s työpaikkaa, täysi tukimalli %s, vähintään 4 kk tuki %s / %s', '%s jobb, fullt stödmönster %s, stöd minst 4 mån %s / %s', '%s jobs, full pattern %s, followed ≥ 4 months %s / %s'),
+    ('fidelity_ev_V13', '%s min toimiston ulkopuolella / %s min työaikaa', '%s min ute i samhället / %s min arbetstid', '%s min in the community / %s scheduled min'),
+    ('fidelity_ev_O2', 'hoitotiimin kokouksissa %s / %s viikkoa (työhönvalmentajaa kohden keskimäärin)', 'vårdteamets möten %s / %s veckor (medeltal per arbetstränare)', 'care team meetings attended %s / %s weeks (mean per specialist)'),
+    ('fidelity_ev_O6', '%s lähetettä, %s päättyi ennen aloitusta', '%s remisser, %s avslutade före start', '%s referrals, %s closed before engagement'),
+    ('fidelity_ev_V1', '%s / %s työn aloitusta etuusneuvonnan jälkeen', '%s / %s jobbstarter efter förmånsrådgivning', '%s / %s job starts after benefits counselling'),
+    ('fidelity_ev_V14', '%s yhteyden katkeamista, %s riittävän tavoittamisen jälkeen', '%s avslut utan kontakt, %s efter tillräckligt uppsökande', '%s disengaged closures, %s after enough outreach')
+  ) AS v(code, fi, sv, en),
+  LATERAL (VALUES ('fi', v.fi), ('sv', v.sv), ('en', v.en)) AS l(lang, label);
+
+------------------------------------------------------------------------------
+-- Reviews
+------------------------------------------------------------------------------
+
+CREATE TABLE ips.fidelity_review (
+    review_id    bigserial PRIMARY KEY,
+    team_id      bigint NOT NULL REFERENCES ips.team,
+    period_start date NOT NULL,
+    period_end   date NOT NULL,
+    reviewed_on  date NOT NULL,
+    opened_by    name NOT NULL DEFAULT ips.caller(),
+    opened_at    timestamptz NOT NULL DEFAULT now(),
+    closed_by    name,
+    closed_at    timestamptz,
+    note         text,
+    CHECK (period_start <= period_end),
+    CHECK ((closed_at IS NULL) = (closed_by IS NULL)),
+    UNIQUE (team_id, period_start, period_end)
+);
+COMMENT ON TABLE ips.fidelity_review IS 'A fidelity review of a team for a period (one per team and period); closed reviews are final and keep a frozen result.';
+
+CREATE TABLE ips.fidelity_reviewer (
+    review_id    bigint NOT NULL REFERENCES ips.fidelity_review,
+    reviewer     text NOT NULL CHECK (btrim(reviewer) <> ''),
+    organisation text,
+    PRIMARY KEY (review_id, reviewer)
+);
+COMMENT ON TABLE ips.fidelity_reviewer IS 'The reviewers of a fidelity review (THL, peer regions).';
+
+CREATE TABLE ips.fidelity_rating (
+    review_id bigint NOT NULL REFERENCES ips.fidelity_review,
+    item      text NOT NULL REFERENCES ips.fidelity_item ON UPDATE CASCADE,
+    score     int NOT NULL CHECK (score BETWEEN 1 AND 5),
+    note      text,
+    rated_by  name NOT NULL DEFAULT ips.caller(),
+    rated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, item)
+);
+COMMENT ON TABLE ips.fidelity_rating IS 'Reviewers'' scores of the items; for a computed item the rating is used only when the records cannot measure it.';
+
+CREATE TABLE ips.fidelity_action (
+    action_id   bigserial PRIMARY KEY,
+    review_id   bigint NOT NULL REFERENCES ips.fidelity_review,
+    item        text REFERENCES ips.fidelity_item ON UPDATE CASCADE,
+    action      text NOT NULL CHECK (btrim(action) <> ''),
+    responsible text,
+    due_on      date,
+    done_on     date,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ips.fidelity_action IS 'The action plan of a review: what the team will change, for which item, by whom and when.';
+
+CREATE TABLE ips.fidelity_frozen (
+    review_id bigint NOT NULL REFERENCES ips.fidelity_review,
+    item      text NOT NULL,
+    score     int,
+    source    text NOT NULL,
+    measure   numeric,
+    evidence  jsonb,
+    PRIMARY KEY (review_id, item)
+);
+COMMENT ON TABLE ips.fidelity_frozen IS 'The 25 rows of a review''s result as they stood when the review was closed.';
+
+------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------
+
+-- Check the arguments of the fidelity functions; raise a clear error otherwise.
+CREATE FUNCTION ips.fidelity_check_period(team_id bigint, period_start date, period_end date) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_id, 'team_id');
+    PERFORM ips.require(period_start, 'period_start');
+    PERFORM ips.require(period_end, 'period_end');
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = fidelity_check_period.team_id) THEN
+        PERFORM ips.not_found('team', team_id);
+    END IF;
+    IF period_end < period_start THEN
+        RAISE EXCEPTION 'period end % is before its start %', period_end, period_start
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first and the last day of the period.';
+    END IF;
+    IF period_end > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'period end % is in the future', period_end
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Fidelity is measured over days that have passed: end the period today or earlier.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_check_period(bigint, date, date) IS
+    'Internal: raises 22004/P0002/22023 unless the team exists and the period is a non-empty range of past days.';
+
+-- The score the anchor rows give a measure (NULL measure: NULL).
+CREATE FUNCTION ips.fidelity_anchor_score(item text, measure numeric) RETURNS int
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT max(a.score)
+      FROM ips.fidelity_anchor a
+      JOIN ips.fidelity_item i ON i.item = a.item
+     WHERE a.item = fidelity_anchor_score.item AND fidelity_anchor_score.measure IS NOT NULL
+       AND (a.threshold IS NULL
+            OR (i.direction = 'at_most' AND fidelity_anchor_score.measure <= a.threshold)
+            OR (i.direction = 'at_least' AND fidelity_anchor_score.measure >= a.threshold))
+$$;
+COMMENT ON FUNCTION ips.fidelity_anchor_score(text, numeric) IS
+    'The best score whose anchor row (ips.fidelity_anchor) the measure meets; NULL for a NULL measure.';
+
+-- Whether a job kind counts as competitive employment (setting competitive_job_kinds).
+CREATE FUNCTION ips.is_competitive(kind text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT kind = ANY (string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ','))
+$$;
+COMMENT ON FUNCTION ips.is_competitive(text) IS 'True when a job kind counts as competitive employment (setting competitive_job_kinds).';
+
+-- Days in which each episode of a team was in each state: [from_day, to_day), to_day NULL while current.
+CREATE FUNCTION ips.episode_state_spans(team_id bigint)
+RETURNS TABLE(episode_id bigint, state text, from_day date, to_day date)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT h.episode_id, h.to_state, ips.local_date(h.at),
+           ips.local_date(lead(h.at) OVER (PARTITION BY h.episode_id ORDER BY h.at, h.history_id))
+      FROM ips.episode_state_history h
+      JOIN ips.episode e ON e.episode_id = h.episode_id
+     WHERE e.team_id = episode_state_spans.team_id
+$$;
+COMMENT ON FUNCTION ips.episode_state_spans(bigint) IS
+    'Internal: from the state history, the days each episode of a team spent in each state (to_day exclusive, NULL while current).';
+
+-- Round for display and evidence.
+CREATE FUNCTION ips.fidelity_round(x numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT round(x, 2)
+$$;
+COMMENT ON FUNCTION ips.fidelity_round(numeric) IS 'Internal: measures are kept to two decimals.';
+
+------------------------------------------------------------------------------
+-- V12 from the records: the follow-along pattern of each job
+------------------------------------------------------------------------------
+
+-- The follow-along pattern of each competitive job of a team held in the period, judged on
+-- the face-to-face client contacts of its episode up to the period end.  Windows (days):
+-- before the start [s-7, s] (as the rule pre_start_contact); after [s, s+3]; weeks k = 0..3 [s+7k, s+7k+6]; months
+-- m = 2..12 [s+30(m-1), s+30m-1]; after a job ends on e, [e, e+3].  A week or month counts
+-- only when the job was held to its last day; an element is 'met', 'missed' (its window
+-- closed by the period end without a contact) or 'not_due'.  After a job loss any client
+-- contact but a message counts (as the rule job_loss_contact).
+CREATE FUNCTION ips.follow_along_from_records(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(job_id bigint, episode_id bigint, starts_on date, ends_on date,
+              pre_start text, post_start text, weeks_met int, weeks_missed int,
+              months_met int, months_missed int, months_2_5_missed int,
+              followed_4_months_due boolean, followed_4_months boolean,
+              job_loss text, contact_after_month_1 boolean, full_pattern boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j record;
+    days date[];
+    s date;
+    e date;
+    a date;
+    b date;
+    k int;
+    miss int;
+BEGIN
+    FOR j IN
+        SELECT x.job_id, x.episode_id, x.starts_on, x.ends_on
+          FROM ips.job x JOIN ips.episode ep ON ep.episode_id = x.episode_id
+         WHERE ep.team_id = follow_along_from_records.team_id
+           AND x.starts_on <= period_end AND (x.ends_on IS NULL OR x.ends_on >= period_start)
+           AND ips.is_competitive(x.kind)
+         ORDER BY x.starts_on, x.job_id
+    LOOP
+        SELECT coalesce(array_agg(DISTINCT ips.local_date(c.at)), '{}') INTO days
+          FROM ips.contact c
+         WHERE c.episode_id = j.episode_id AND c.kind = 'client' AND c.mode = 'in_person'
+           AND ips.local_date(c.at) <= period_end;
+        s := j.starts_on;
+        e := CASE WHEN j.ends_on <= period_end THEN j.ends_on END;
+        job_id := j.job_id; episode_id := j.episode_id; starts_on := j.starts_on; ends_on := j.ends_on;
+        miss := 0;
+        pre_start := CASE WHEN EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN s - 7 AND s) THEN 'met' ELSE 'missed' END;
+        post_start := CASE WHEN EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN s AND s + 3) THEN 'met'
+                           WHEN s + 3 <= period_end THEN 'missed' ELSE 'not_due' END;
+        miss := miss + (pre_start = 'missed')::int + (post_start = 'missed')::int;
+        weeks_met := 0; weeks_missed := 0;
+        FOR k IN 0..3 LOOP
+            a := s + 7 * k; b := a + 6;
+            CONTINUE WHEN e IS NOT NULL AND e < b;
+            IF EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN a AND b) THEN
+                weeks_met := weeks_met + 1;
+            ELSIF b <= period_end THEN
+                weeks_missed := weeks_missed + 1;
+            END IF;
+        END LOOP;
+        months_met := 0; months_missed := 0; months_2_5_missed := 0;
+        followed_4_months := true;
+        FOR k IN 2..12 LOOP
+            a := s + 30 * (k - 1); b := s + 30 * k - 1;
+            IF k <= 5 AND (b > period_end OR (e IS NOT NULL AND e < b)) THEN
+                followed_4_months := false;
+            END IF;
+            CONTINUE WHEN e IS NOT NULL AND e < b;
+            IF EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN a AND b) THEN
+                months_met := months_met + 1;
+            ELSIF b <= period_end THEN
+                months_missed := months_missed + 1;
+                IF k <= 5 THEN
+                    months_2_5_missed := months_2_5_missed + 1;
+                    followed_4_months := false;
+                END IF;
+            END IF;
+        END LOOP;
+        followed_4_months_due := s + 149 <= period_end AND (e IS NULL OR e >= s + 149);
+        followed_4_months := followed_4_months_due AND followed_4_months;
+        job_loss := CASE WHEN e IS NULL THEN 'not_due'
+                         WHEN EXISTS (SELECT 1 FROM ips.contact c
+                                       WHERE c.episode_id = j.episode_id AND c.kind = 'client' AND c.mode <> 'message'
+                                         AND ips.local_date(c.at) BETWEEN e AND least(e + 3, period_end)) THEN 'met'
+                         WHEN e + 3 <= period_end THEN 'missed' ELSE 'not_due' END;
+        contact_after_month_1 := EXISTS (SELECT 1 FROM unnest(days) d WHERE d >= s + 30 AND d <= coalesce(e, period_end));
+        full_pattern := miss + weeks_missed + months_missed + (job_loss = 'missed')::int = 0;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.follow_along_from_records(bigint, date, date) IS
+    'Fidelity V12 from the records: per competitive job held in the period, which parts of the follow-along pattern its face-to-face client contacts kept (see docs/fidelity.md).';
+
+------------------------------------------------------------------------------
+-- The computed items and the record evidence of rated items
+------------------------------------------------------------------------------
+
+-- One row per computed item (S1 S2 V4 V6 V8 V9 V10 V12 V13) and per rated item with evidence
+-- from the records (O2 O6 V1 V14, score always NULL).  measure NULL: not measurable.
+CREATE FUNCTION ips.fidelity_computed(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t bigint := fidelity_computed.team_id;
+    ps date := period_start;
+    pe date := period_end;
+    ndays int := period_end - period_start + 1;
+    weeks numeric := (period_end - period_start + 1) / 7.0;
+    fte numeric;
+    nspec int;
+    x record;
+    ev jsonb;
+    m numeric;
+    sc int;
+    has_compliance boolean := to_regprocedure('ips.rule_compliance(bigint,date,date)') IS NOT NULL;
+    compliance jsonb;
+BEGIN
+    PERFORM ips.fidelity_check_period(t, ps, pe);
+    SELECT coalesce(sum(s.fte), 0), count(*) INTO fte, nspec
+      FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist';
+    IF has_compliance THEN
+        EXECUTE 'SELECT coalesce(jsonb_object_agg(r.rule, to_jsonb(r) - ''rule''), ''{}'') FROM ips.rule_compliance($1, $2, $3) r'
+           INTO compliance USING t, ps, pe;
+    END IF;
+
+    -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
+    SELECT coalesce(sum(a.days), 0) AS client_days,
+           coalesce(jsonb_agg(jsonb_build_object('episode_id', a.episode_id, 'active_days', a.days) ORDER BY a.episode_id)
+                    FILTER (WHERE a.days > 0), '[]') AS episodes
+      INTO x
+      FROM (SELECT e.episode_id,
+                   least(coalesce(e.closed_on - 1, pe), pe) - greatest(e.entry_on, ps) + 1 AS days
+              FROM ips.episode e
+             WHERE e.team_id = t AND e.entry_on IS NOT NULL AND e.entry_on <= pe
+               AND (e.closed_on IS NULL OR e.closed_on > ps)) a;
+    m := CASE WHEN fte > 0 THEN x.client_days / ndays::numeric / fte END;
+    ev := jsonb_build_object('client_days', x.client_days, 'days', ndays,
+                             'mean_active_clients', ips.fidelity_round(x.client_days / ndays::numeric),
+                             'specialist_fte', fte, 'episodes', x.episodes,
+                             'per_specialist', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('staff_id', s.staff_id, 'name', s.display_name, 'fte', s.fte,
+                                                     'mean_active_clients', ips.fidelity_round(coalesce(c.days, 0) / ndays::numeric),
+                                                     'clients_per_fte', ips.fidelity_round(coalesce(c.days, 0) / ndays::numeric / s.fte))
+                                  ORDER BY s.staff_id), '[]')
+          FROM ips.staff s
+          LEFT JOIN LATERAL (
+                SELECT sum(greatest(0, least(coalesce(e.closed_on - 1, pe), pe, coalesce(sa.to_on, pe))
+                                       - greatest(e.entry_on, ps, sa.from_on) + 1)) AS days
+                  FROM ips.specialist_assignment sa JOIN ips.episode e ON e.episode_id = sa.episode_id
+                 WHERE sa.staff_id = s.staff_id AND e.entry_on IS NOT NULL) c ON true
+         WHERE s.team_id = t AND s.role = 'specialist'));
+    IF fte = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
+    END IF;
+    item := 'S1'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('S1', m); evidence := ev;
+    RETURN NEXT;
+
+    -- S2: FTE-weighted mean employment-services share of the specialists, %.
+    m := CASE WHEN fte > 0 THEN (SELECT sum(s.fte * s.employment_share) FROM ips.staff s
+                                  WHERE s.team_id = t AND s.role = 'specialist') / fte * 100 END;
+    ev := jsonb_build_object('specialist_fte', fte, 'per_specialist', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('staff_id', s.staff_id, 'name', s.display_name, 'fte', s.fte,
+                                                     'employment_share', s.employment_share) ORDER BY s.staff_id), '[]')
+          FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist'));
+    IF fte = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
+    END IF;
+    item := 'S2'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('S2', m); evidence := ev;
+    RETURN NEXT;
+
+    -- V4: episodes entering in the period; days from entry to the first face-to-face employer
+    -- contact about a competitive job on the client's behalf (by specialist or client), as known
+    -- at the period end; an episode without one counts the days to its closure or the period end.
+    SELECT count(*) AS n, avg(v.days) AS mean_days, count(*) FILTER (WHERE v.first_day IS NULL) AS without,
+           coalesce(jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'entry_on', v.entry_on,
+                                                 'first_employer_contact_on', v.first_day, 'days', v.days)
+                              ORDER BY v.entry_on, v.episode_id), '[]') AS episodes
+      INTO x
+      FROM (SELECT e.episode_id, e.entry_on, f.first_day,
+                   CASE WHEN f.first_day IS NOT NULL THEN greatest(f.first_day - e.entry_on, 0)
+                        ELSE least(coalesce(e.closed_on, pe), pe) - e.entry_on END AS days
+              FROM ips.episode e
+              LEFT JOIN LATERAL (SELECT min(ips.local_date(c.at)) AS first_day FROM ips.employer_contact c
+                                  WHERE c.episode_id = e.episode_id AND c.in_person AND c.competitive
+                                    AND ips.local_date(c.at) <= pe) f ON true
+             WHERE e.team_id = t AND e.entry_on BETWEEN ps AND pe) v;
+    m := x.mean_days;
+    ev := jsonb_build_object('entrants', x.n, 'mean_days', ips.fidelity_round(m),
+                             'without_employer_contact', x.without, 'episodes', x.episodes);
+    IF x.n = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'no episode entered in the period');
+    END IF;
+    IF has_compliance THEN
+        ev := ev || jsonb_build_object('rule_compliance', compliance -> 'rapid_job_search');
+    END IF;
+    item := 'V4'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V4', m); evidence := ev;
+    RETURN NEXT;
+
+    -- V6: face-to-face employer contacts by the team's specialists / (specialists x weeks);
+    -- a caseload with 1 or 2 job seekers and >= 2 contacts per job seeker per week counts as
+    -- meeting the score-5 threshold.
+    SELECT count(*) AS n, coalesce(sum(p.contacts), 0) AS contacts, avg(p.effective) AS mean_effective,
+           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                                 'contacts', p.contacts, 'per_week', ips.fidelity_round(p.rate),
+                                                 'job_seekers', p.seekers, 'small_caseload_rule', p.small,
+                                                 'counted_per_week', ips.fidelity_round(p.effective))
+                              ORDER BY p.staff_id), '[]') AS per_specialist
+      INTO x
+      FROM (SELECT q.*, q.contacts / weeks AS rate,
+                   q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2 AS small,
+                   CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2
+                        THEN greatest(q.contacts / weeks,
+                                      coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                 WHERE a.item = 'V6' AND a.score = 5), 0))
+                        ELSE q.contacts / weeks END AS effective
+              FROM (SELECT s.staff_id, s.display_name,
+                           (SELECT count(*) FROM ips.employer_contact c
+                             WHERE c.staff_id = s.staff_id AND c.in_person AND NOT c.by_client
+                               AND ips.local_date(c.at) BETWEEN ps AND pe) AS contacts,
+                           (SELECT count(DISTINCT sp.episode_id)
+                              FROM ips.episode_state_spans(t) sp
+                              JOIN ips.specialist_assignment sa ON sa.episode_id = sp.episode_id
+                             WHERE sp.state = 'job_search' AND sp.from_day <= pe AND (sp.to_day IS NULL OR sp.to_day > ps)
+                               AND sa.staff_id = s.staff_id AND sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)) AS seekers
+                      FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist') q) p;
+    m := x.mean_effective;
+    ev := jsonb_build_object('contacts', x.contacts, 'specialists', x.n, 'weeks', ips.fidelity_round(weeks),
+                             'per_specialist_per_week', ips.fidelity_round(CASE WHEN x.n > 0 THEN x.contacts / (x.n * weeks) END),
+                             'per_specialist', x.per_specialist);
+    IF x.n = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
+    END IF;
+    IF has_compliance THEN
+        ev := ev || jsonb_build_object('rule_compliance', compliance -> 'specialist_employer_contacts');
+    END IF;
+    item := 'V6'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V6', m); evidence := ev;
+    RETURN NEXT;
+
+    -- V8, V9, V10: over the jobs held at any time in the period.
+    SELECT count(*) AS jobs,
+           count(*) FILTER (WHERE j.occupation IS NOT NULL) AS classified,
+           count(DISTINCT j.occupation) AS types,
+           count(DISTINCT j.employer_id) AS employers,
+           count(*) FILTER (WHERE ips.is_competitive(j.kind)) AS competitive,
+           coalesce(jsonb_agg(jsonb_build_object('job_id', j.job_id, 'episode_id', j.episode_id, 'starts_on', j.starts_on,
+                                                 'ends_on', j.ends_on, 'kind', j.kind, 'occupation', j.occupation,
+                                                 'employer_id', j.employer_id) ORDER BY j.starts_on, j.job_id), '[]') AS list
+      INTO x
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     WHERE e.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps);
+    m := CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END;
+    ev := jsonb_build_object('distinct_job_types', x.types, 'jobs_with_job_type', x.classified,
+                             'jobs_without_job_type', x.jobs - x.classified, 'jobs', x.list);
+    IF x.classified = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'no job with an occupation code held in the period');
+    END IF;
+    item := 'V8'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V8', m); evidence := ev;
+    RETURN NEXT;
+    m := CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END;
+    ev := jsonb_build_object('distinct_employers', x.employers, 'job_count', x.jobs, 'jobs', x.list);
+    IF x.jobs = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'no job held in the period');
+    END IF;
+    item := 'V9'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V9', m); evidence := ev;
+    RETURN NEXT;
+    m := CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END;
+    ev := jsonb_build_object('competitive_jobs', x.competitive, 'job_count', x.jobs,
+                             'competitive_kinds', ips.setting_value('competitive_job_kinds'), 'jobs', x.list);
+    IF x.jobs = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'no job held in the period');
+    END IF;
+    item := 'V10'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V10', m); evidence := ev;
+    RETURN NEXT;
+
+    -- V12: the follow-along pattern per competitive job.
+    SELECT count(*) AS jobs,
+           count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
+           count(*) FILTER (WHERE f.weeks_missed > 0 OR f.months_2_5_missed > 0) AS broken_short,
+           count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
+           count(*) FILTER (WHERE f.followed_4_months) AS got4,
+           count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
+           coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.starts_on, f.job_id), '[]') AS list
+      INTO x
+      FROM ips.follow_along_from_records(t, ps, pe) f;
+    m := CASE WHEN x.due4 > 0 THEN x.got4 * 100.0 / x.due4 END;
+    sc := CASE WHEN x.jobs = 0 THEN NULL
+               WHEN x.full_jobs = x.jobs THEN 5
+               WHEN x.broken_short = 0 THEN 4
+               WHEN x.due4 = 0 THEN NULL
+               WHEN m >= coalesce((SELECT a.threshold FROM ips.fidelity_anchor a WHERE a.item = 'V12' AND a.score = 3), 50) THEN 3
+               WHEN x.after1 > 0 THEN 2
+               ELSE 1 END;
+    ev := jsonb_build_object('job_count', x.jobs, 'full_pattern', x.full_jobs,
+                             'jobs_due_4_months', x.due4, 'followed_4_months', x.got4,
+                             'contact_after_month_1', x.after1, 'source', 'records', 'jobs', x.list);
+    IF x.jobs = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'no competitive job held in the period');
+    ELSIF sc IS NULL THEN
+        ev := ev || jsonb_build_object('not_measurable', 'the pattern is broken but no job has been held 5 months yet');
+    END IF;
+    IF has_compliance THEN
+        ev := ev || jsonb_build_object('rule_compliance', jsonb_build_object(
+              'pre_start_contact', compliance -> 'pre_start_contact', 'post_start_contact', compliance -> 'post_start_contact',
+              'first_month_weekly', compliance -> 'first_month_weekly', 'follow_along_monthly', compliance -> 'follow_along_monthly',
+              'job_loss_contact', compliance -> 'job_loss_contact'));
+    END IF;
+    item := 'V12'; measure := ips.fidelity_round(m); score := sc; evidence := ev;
+    RETURN NEXT;
+
+    -- V13: community minutes / scheduled minutes (weekly hours x 60 x weeks), %.
+    SELECT coalesce(sum(p.minutes), 0) AS minutes, coalesce(sum(p.scheduled), 0) AS scheduled,
+           coalesce(sum(p.no_minutes), 0) AS no_minutes,
+           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                                 'community_minutes', p.minutes, 'scheduled_minutes', ips.fidelity_round(p.scheduled),
+                                                 'contacts_without_minutes', p.no_minutes,
+                                                 'community_pct', ips.fidelity_round(p.minutes * 100.0 / p.scheduled))
+                              ORDER BY p.staff_id), '[]') AS per_specialist
+      INTO x
+      FROM (SELECT s.staff_id, s.display_name, s.weekly_hours * 60 * weeks AS scheduled,
+                   (SELECT coalesce(sum(c.minutes), 0) FROM ips.contact c
+                     WHERE c.staff_id = s.staff_id AND c.setting = 'community'
+                       AND ips.local_date(c.at) BETWEEN ps AND pe) AS minutes,
+                   (SELECT count(*) FROM ips.contact c
+                     WHERE c.staff_id = s.staff_id AND c.minutes IS NULL
+                       AND ips.local_date(c.at) BETWEEN ps AND pe) AS no_minutes
+              FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist') p;
+    m := CASE WHEN x.scheduled > 0 THEN x.minutes * 100.0 / x.scheduled END;
+    ev := jsonb_build_object('community_minutes', x.minutes, 'scheduled_minutes', ips.fidelity_round(x.scheduled),
+                             'contacts_without_minutes', x.no_minutes, 'per_specialist', x.per_specialist);
+    IF x.scheduled = 0 THEN
+        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
+    END IF;
+    item := 'V13'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V13', m); evidence := ev;
+    RETURN NEXT;
+
+    -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
+    SELECT coalesce(avg(p.blocks), 0) AS mean_blocks, ceil(ndays / 7.0)::int AS blocks,
+           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                                 'meetings', p.meetings, 'weeks_attended', p.blocks) ORDER BY p.staff_id), '[]') AS per_specialist
+      INTO x
+      FROM (SELECT s.staff_id, s.display_name,
+                   (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = s.staff_id AND m.met_on BETWEEN ps AND pe) AS meetings,
+                   (SELECT count(DISTINCT (m.met_on - ps) / 7) FROM ips.team_meeting m
+                     WHERE m.staff_id = s.staff_id AND m.met_on BETWEEN ps AND pe) AS blocks
+              FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist') p;
+    item := 'O2'; score := NULL;
+    measure := CASE WHEN x.blocks > 0 THEN ips.fidelity_round(x.mean_blocks * 100.0 / x.blocks) END;
+    evidence := jsonb_build_object('weeks', x.blocks, 'mean_weeks_attended', ips.fidelity_round(x.mean_blocks),
+                                   'per_specialist', x.per_specialist, 'measure', '% of weeks with a care team meeting attended');
+    RETURN NEXT;
+
+    -- O6: referrals received in the period and those closed without ever engaging.
+    SELECT count(*) AS referrals,
+           count(*) FILTER (WHERE e.closed_on IS NOT NULL AND e.entry_on IS NULL) AS closed_before,
+           coalesce(jsonb_agg(jsonb_build_object('episode_id', e.episode_id, 'referred_on', e.referred_on,
+                                                 'closed_on', e.closed_on, 'close_reason', e.close_reason) ORDER BY e.episode_id)
+                    FILTER (WHERE e.closed_on IS NOT NULL AND e.entry_on IS NULL), '[]') AS list
+      INTO x
+      FROM ips.episode e WHERE e.team_id = t AND e.referred_on BETWEEN ps AND pe;
+    item := 'O6'; score := NULL;
+    measure := CASE WHEN x.referrals > 0 THEN ips.fidelity_round(x.closed_before * 100.0 / x.referrals) END;
+    evidence := jsonb_build_object('referrals', x.referrals, 'closed_before_engagement', x.closed_before,
+                                   'by_reason', (SELECT coalesce(jsonb_object_agg(r.reason, r.n), '{}')
+                                                   FROM (SELECT e.close_reason AS reason, count(*) AS n FROM ips.episode e
+                                                          WHERE e.team_id = t AND e.referred_on BETWEEN ps AND pe
+                                                            AND e.closed_on IS NOT NULL AND e.entry_on IS NULL
+                                                          GROUP BY e.close_reason) r),
+                                   'episodes', x.list, 'measure', '% of referrals closed before engagement');
+    RETURN NEXT;
+
+    -- V1: job starts in the period preceded (or accompanied) by benefits counselling in the episode.
+    SELECT count(*) AS starts, count(*) FILTER (WHERE v.counselled) AS counselled,
+           coalesce(jsonb_agg(jsonb_build_object('job_id', v.job_id, 'episode_id', v.episode_id, 'starts_on', v.starts_on,
+                                                 'benefits_counselling_before', v.counselled) ORDER BY v.starts_on, v.job_id), '[]') AS list
+      INTO x
+      FROM (SELECT j.job_id, j.episode_id, j.starts_on,
+                   EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
+                              AND ips.local_date(c.at) <= j.starts_on) AS counselled
+              FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+             WHERE e.team_id = t AND j.starts_on BETWEEN ps AND pe) v;
+    item := 'V1'; score := NULL;
+    measure := CASE WHEN x.starts > 0 THEN ips.fidelity_round(x.counselled * 100.0 / x.starts) END;
+    evidence := jsonb_build_object('job_starts', x.starts, 'after_benefits_counselling', x.counselled, 'jobs', x.list,
+                                   'measure', '% of job starts after benefits counselling');
+    RETURN NEXT;
+
+    -- V14: closures as disengaged in the period and the outreach attempts before each.
+    SELECT count(*) AS closures,
+           count(*) FILTER (WHERE v.attempts >= coalesce(ips.setting_value('disengaged_min_outreach_attempts')::int, 3)
+                              AND v.attempt_days >= coalesce(ips.setting_value('disengaged_min_outreach_days')::int, 2)) AS enough,
+           coalesce(jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'closed_on', v.closed_on,
+                                                 'outreach_attempts', v.attempts, 'outreach_days', v.attempt_days)
+                              ORDER BY v.closed_on, v.episode_id), '[]') AS list
+      INTO x
+      FROM (SELECT e.episode_id, e.closed_on, count(c.contact_id) AS attempts,
+                   count(DISTINCT ips.local_date(c.at)) AS attempt_days
+              FROM ips.episode e
+              LEFT JOIN ips.contact c ON c.episode_id = e.episode_id AND c.kind = 'outreach_attempt'
+                   AND ips.local_date(c.at) BETWEEN e.closed_on - coalesce(ips.setting_value('disengaged_outreach_window_days')::int, 60)
+                                                AND e.closed_on
+             WHERE e.team_id = t AND e.close_reason = 'disengaged' AND e.closed_on BETWEEN ps AND pe
+             GROUP BY e.episode_id, e.closed_on) v;
+    item := 'V14'; score := NULL;
+    measure := CASE WHEN x.closures > 0 THEN ips.fidelity_round(x.enough * 100.0 / x.closures) END;
+    evidence := jsonb_build_object('disengaged_closures', x.closures, 'after_enough_outreach', x.enough, 'episodes', x.list,
+                                   'measure', '% of disengaged closures after the required outreach');
+    RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_computed(bigint, date, date) IS
+    'The fidelity items computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13) with measure, score and evidence, and the record evidence of O2 O6 V1 V14.';
+
+------------------------------------------------------------------------------
+-- ips.fidelity: the 25 items
+------------------------------------------------------------------------------
+
+CREATE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH c AS (SELECT * FROM ips.fidelity_computed($1, $2, $3)),
+         r AS (SELECT v.review_id FROM ips.fidelity_review v
+                WHERE v.team_id = $1 AND v.period_start = $2 AND v.period_end = $3)
+    SELECT i.item,
+           CASE WHEN i.computed AND c.score IS NOT NULL THEN c.score ELSE rt.score END,
+           CASE WHEN i.computed AND c.score IS NOT NULL THEN 'computed'
+                WHEN rt.score IS NOT NULL THEN 'rated' ELSE 'missing' END,
+           c.measure,
+           coalesce(c.evidence, '{}'::jsonb)
+             || CASE WHEN i.computed AND c.score IS NOT NULL
+                     THEN jsonb_build_object('anchor', (SELECT a.anchor FROM ips.fidelity_anchor a
+                                                         WHERE a.item = i.item AND a.score = c.score))
+                     ELSE '{}'::jsonb END
+             || CASE WHEN rt.score IS NOT NULL AND NOT (i.computed AND c.score IS NOT NULL)
+                     THEN jsonb_strip_nulls(jsonb_build_object('review_id', rt.review_id, 'rated_by', rt.rated_by, 'note', rt.note))
+                     ELSE '{}'::jsonb END
+      FROM ips.fidelity_item i
+      LEFT JOIN c ON c.item = i.item
+      LEFT JOIN ips.fidelity_rating rt ON rt.review_id = (SELECT r.review_id FROM r) AND rt.item = i.item
+     ORDER BY i.ordinal
+$$;
+COMMENT ON FUNCTION ips.fidelity(bigint, date, date) IS
+    'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence.';
+
+------------------------------------------------------------------------------
+-- Reviews
+------------------------------------------------------------------------------
+
+-- A review, or "no fidelity review with id" (internal).
+CREATE FUNCTION ips.fidelity_review_get(review_id bigint, must_be_open boolean) RETURNS ips.fidelity_review
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review;
+BEGIN
+    SELECT * INTO r FROM ips.fidelity_review v WHERE v.review_id = fidelity_review_get.review_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('fidelity review', fidelity_review_get.review_id);
+    END IF;
+    IF must_be_open AND r.closed_at IS NOT NULL THEN
+        RAISE EXCEPTION 'fidelity review % was closed on %', r.review_id, ips.local_date(r.closed_at)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A closed review is final; open a review of another period.';
+    END IF;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_review_get(bigint, boolean) IS 'Internal: the review row, or P0002; 55000 when it must be open and is closed.';
+
+CREATE FUNCTION ips.open_review(team_id bigint, period_start date, period_end date, reviewed_on date) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.fidelity_check_period(team_id, period_start, period_end);
+    PERFORM ips.require(reviewed_on, 'reviewed_on');
+    IF reviewed_on < period_start THEN
+        RAISE EXCEPTION 'review date % is before the period starts on %', reviewed_on, period_start
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A review looks back on the period: give the day of the review visit.';
+    END IF;
+    SELECT v.review_id INTO id FROM ips.fidelity_review v
+     WHERE v.team_id = open_review.team_id AND v.period_start = open_review.period_start AND v.period_end = open_review.period_end;
+    IF FOUND THEN
+        RAISE EXCEPTION 'team % has a review of % – % already (%)', team_id, period_start, period_end, id
+            USING ERRCODE = 'unique_violation', HINT = format('Continue review %s.', id);
+    END IF;
+    INSERT INTO ips.fidelity_review (team_id, period_start, period_end, reviewed_on)
+    VALUES (open_review.team_id, open_review.period_start, open_review.period_end, open_review.reviewed_on)
+    RETURNING review_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.open_review(bigint, date, date, date) IS
+    'Opens the fidelity review of a team for a period (one per team and period); returns its id.';
+
+CREATE FUNCTION ips.add_reviewer(review_id bigint, reviewer text, organisation text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(add_reviewer.review_id, true);
+BEGIN
+    IF reviewer IS NULL OR btrim(reviewer) = '' THEN
+        RAISE EXCEPTION 'a reviewer needs a name' USING ERRCODE = 'null_value_not_allowed', HINT = 'Give the reviewer''s name.';
+    END IF;
+    INSERT INTO ips.fidelity_reviewer (review_id, reviewer, organisation)
+    VALUES (r.review_id, btrim(add_reviewer.reviewer), add_reviewer.organisation)
+    ON CONFLICT ON CONSTRAINT fidelity_reviewer_pkey DO UPDATE SET organisation = EXCLUDED.organisation;
+END $$;
+COMMENT ON FUNCTION ips.add_reviewer(bigint, text, text) IS 'Names a reviewer of an open review (and the organisation, e.g. THL or a peer region).';
+
+CREATE FUNCTION ips.rate(review_id bigint, item text, score int, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(rate.review_id, true);
+BEGIN
+    IF item IS NULL OR NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = rate.item) THEN
+        RAISE EXCEPTION 'unknown fidelity item "%"', coalesce(item, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Use one of: %s.', (SELECT string_agg(i.item, ', ' ORDER BY i.ordinal) FROM ips.fidelity_item i));
+    END IF;
+    IF score IS NULL OR score NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'score % is out of range', coalesce(score::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'An item scores 1 to 5.';
+    END IF;
+    INSERT INTO ips.fidelity_rating (review_id, item, score, note)
+    VALUES (r.review_id, rate.item, rate.score, rate.note)
+    ON CONFLICT ON CONSTRAINT fidelity_rating_pkey
+    DO UPDATE SET score = EXCLUDED.score, note = EXCLUDED.note, rated_by = EXCLUDED.rated_by, rated_at = EXCLUDED.rated_at;
+END $$;
+COMMENT ON FUNCTION ips.rate(bigint, text, int, text) IS
+    'Scores an item (1–5) in an open review, with an optional note; rating again replaces. A computed item''s rating counts only when the records cannot measure it.';
+
+CREATE FUNCTION ips.add_action(review_id bigint, action text, item text DEFAULT NULL,
+                               responsible text DEFAULT NULL, due_on date DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(add_action.review_id, false);
+    id bigint;
+BEGIN
+    IF action IS NULL OR btrim(action) = '' THEN
+        RAISE EXCEPTION 'an action needs a description' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Say what the team will do.';
+    END IF;
+    IF item IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = add_action.item) THEN
+        RAISE EXCEPTION 'unknown fidelity item "%"', item
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give an item code such as V6, or NULL.';
+    END IF;
+    IF due_on < r.reviewed_on THEN
+        RAISE EXCEPTION 'due date % is before the review on %', due_on, r.reviewed_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'An action is due after the review.';
+    END IF;
+    INSERT INTO ips.fidelity_action (review_id, item, action, responsible, due_on)
+    VALUES (r.review_id, add_action.item, btrim(add_action.action), add_action.responsible, add_action.due_on)
+    RETURNING action_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.add_action(bigint, text, text, text, date) IS
+    'Adds a step to the action plan of a review (open or closed): what, for which item, who, by when. Returns its id.';
+
+CREATE FUNCTION ips.complete_action(action_id bigint, done_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a ips.fidelity_action;
+BEGIN
+    PERFORM ips.require(done_on, 'done_on');
+    SELECT * INTO a FROM ips.fidelity_action x WHERE x.action_id = complete_action.action_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('action', complete_action.action_id);
+    END IF;
+    IF a.done_on IS NOT NULL THEN
+        RAISE EXCEPTION 'action % was done on % already', a.action_id, a.done_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    IF done_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'completion date % is in the future', done_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record an action when it is done.';
+    END IF;
+    UPDATE ips.fidelity_action x SET done_on = complete_action.done_on WHERE x.action_id = a.action_id;
+END $$;
+COMMENT ON FUNCTION ips.complete_action(bigint, date) IS 'Records that an action of a review''s plan was done on a day.';
+
+CREATE FUNCTION ips.close_review(review_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(close_review.review_id, true);
+BEGIN
+    PERFORM 1 FROM ips.fidelity_review v WHERE v.review_id = r.review_id FOR UPDATE;
+    INSERT INTO ips.fidelity_frozen (review_id, item, score, source, measure, evidence)
+    SELECT r.review_id, f.item, f.score, f.source, f.measure, f.evidence
+      FROM ips.fidelity(r.team_id, r.period_start, r.period_end) f;
+    UPDATE ips.fidelity_review v SET closed_at = now(), closed_by = ips.caller() WHERE v.review_id = r.review_id;
+END $$;
+COMMENT ON FUNCTION ips.close_review(bigint) IS
+    'Closes a review: its 25 rows (computed items included) are frozen as they stand now and no longer follow later corrections of the records.';
+
+-- The result of a review: the frozen rows once closed, else the live computation.
+CREATE FUNCTION ips.review_result(review_id bigint)
+RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(review_result.review_id, false);
+BEGIN
+    IF r.closed_at IS NOT NULL THEN
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_frozen f JOIN ips.fidelity_item i ON i.item = f.item
+                      WHERE f.review_id = r.review_id ORDER BY i.ordinal;
+    ELSE
+        RETURN QUERY SELECT * FROM ips.fidelity(r.team_id, r.period_start, r.period_end);
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.review_result(bigint) IS 'The 25 rows of a review: frozen when it is closed, computed now while it is open.';
+
+CREATE FUNCTION ips.review_changes(review_id bigint)
+RETURNS TABLE(item text, frozen_score int, current_score int, frozen_source text, current_source text,
+              frozen_measure numeric, current_measure numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(review_changes.review_id, false);
+BEGIN
+    IF r.closed_at IS NULL THEN
+        RAISE EXCEPTION 'fidelity review % is still open', r.review_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Close it with ips.close_review() first; an open review is always current.';
+    END IF;
+    RETURN QUERY
+    SELECT f.item, f.score, c.score, f.source, c.source, f.measure, c.measure
+      FROM ips.fidelity_frozen f
+      JOIN ips.fidelity(r.team_id, r.period_start, r.period_end) c ON c.item = f.item
+      JOIN ips.fidelity_item i ON i.item = f.item
+     WHERE f.review_id = r.review_id
+       AND (f.score IS DISTINCT FROM c.score OR f.source IS DISTINCT FROM c.source OR f.measure IS DISTINCT FROM c.measure)
+     ORDER BY i.ordinal;
+END $$;
+COMMENT ON FUNCTION ips.review_changes(bigint) IS
+    'For a closed review: the items whose score, source or measure would differ if computed now from the records (e.g. after corrections).';
+
+-- Total, items scored and band of a set of rows.
+CREATE FUNCTION ips.fidelity_band_of(total int, items_scored int) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.band FROM ips.fidelity_band b
+     WHERE items_scored = (SELECT count(*) FROM ips.fidelity_item) AND total BETWEEN b.min_total AND b.max_total
+     ORDER BY b.min_total DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION ips.fidelity_band_of(int, int) IS 'The band (ips.fidelity_band) of a total once every item is scored, else NULL.';
+
+CREATE FUNCTION ips.fidelity_summary(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(total int, items_scored int, band text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rid bigint;
+BEGIN
+    PERFORM ips.fidelity_check_period(team_id, period_start, period_end);
+    SELECT v.review_id INTO rid FROM ips.fidelity_review v
+     WHERE v.team_id = fidelity_summary.team_id AND v.period_start = fidelity_summary.period_start
+       AND v.period_end = fidelity_summary.period_end AND v.closed_at IS NOT NULL;
+    IF rid IS NOT NULL THEN
+        RETURN QUERY SELECT coalesce(sum(f.score), 0)::int, count(f.score)::int,
+                            ips.fidelity_band_of(coalesce(sum(f.score), 0)::int, count(f.score)::int)
+                       FROM ips.fidelity_frozen f WHERE f.review_id = rid;
+    ELSE
+        RETURN QUERY SELECT coalesce(sum(f.score), 0)::int, count(f.score)::int,
+                            ips.fidelity_band_of(coalesce(sum(f.score), 0)::int, count(f.score)::int)
+                       FROM ips.fidelity(fidelity_summary.team_id, fidelity_summary.period_start, fidelity_summary.period_end) f;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
+    'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now.';
+
+------------------------------------------------------------------------------
+-- The printed report
+------------------------------------------------------------------------------
+
+-- A number as people read it: at most two decimals, decimal comma in fi and sv.
+CREATE FUNCTION ips.fidelity_number(x numeric, lang text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN x IS NULL THEN '–'
+                ELSE replace(CASE WHEN round(x, 2) = trunc(x) THEN trunc(x)::text
+                                  ELSE rtrim(round(x, 2)::text, '0') END,
+                             '.', CASE WHEN lang IN ('fi', 'sv') THEN ',' ELSE '.' END) END
+$$;
+COMMENT ON FUNCTION ips.fidelity_number(numeric, text) IS 'Internal: a number for the report (two decimals at most; decimal comma in fi and sv).';
+
+-- The one-line evidence of an item in a language.
+CREATE FUNCTION ips.fidelity_evidence_line(item text, evidence jsonb, lang text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text[];
+    tpl text := ips.label('fidelity_ev_' || item, lang);
+    line text;
+BEGIN
+    n := CASE item
+        WHEN 'S1' THEN ARRAY[evidence ->> 'mean_active_clients', evidence ->> 'specialist_fte']
+        WHEN 'S2' THEN ARRAY[NULL, evidence ->> 'specialist_fte']
+        WHEN 'V4' THEN ARRAY[evidence ->> 'entrants', evidence ->> 'mean_days', evidence ->> 'without_employer_contact']
+        WHEN 'V6' THEN ARRAY[evidence ->> 'contacts', evidence ->> 'specialists', evidence ->> 'weeks']
+        WHEN 'V8' THEN ARRAY[evidence ->> 'distinct_job_types', evidence ->> 'jobs_with_job_type']
+        WHEN 'V9' THEN ARRAY[evidence ->> 'distinct_employers', evidence ->> 'job_count']
+        WHEN 'V10' THEN ARRAY[evidence ->> 'competitive_jobs', evidence ->> 'job_count']
+        WHEN 'V12' THEN ARRAY[evidence ->> 'job_count', evidence ->> 'full_pattern', evidence ->> 'followed_4_months', evidence ->> 'jobs_due_4_months']
+        WHEN 'V13' THEN ARRAY[evidence ->> 'community_minutes', evidence ->> 'scheduled_minutes']
+        WHEN 'O2' THEN ARRAY[evidence ->> 'mean_weeks_attended', evidence ->> 'weeks']
+        WHEN 'O6' THEN ARRAY[evidence ->> 'referrals', evidence ->> 'closed_before_engagement']
+        WHEN 'V1' THEN ARRAY[evidence ->> 'after_benefits_counselling', evidence ->> 'job_starts']
+        WHEN 'V14' THEN ARRAY[evidence ->> 'disengaged_closures', evidence ->> 'after_enough_outreach']
+        END;
+    IF n IS NULL OR tpl = 'fidelity_ev_' || item THEN
+        line := NULL;
+    ELSE
+        IF item = 'S2' THEN
+            n[1] := NULL;   -- filled by the caller's measure below
+        END IF;
+        SELECT array_agg(ips.fidelity_number(v::numeric, lang) ORDER BY o) INTO n
+          FROM unnest(n) WITH ORDINALITY AS u(v, o);
+        line := format(tpl, VARIADIC n);
+    END IF;
+    IF evidence ? 'not_measurable' THEN
+        line := concat_ws('; ', ips.label('fidelity_no_data', lang), line);
+    END IF;
+    IF evidence ? 'note' THEN
+        line := concat_ws('; ', line, ips.label('fidelity_note', lang) || ': ' || (evidence ->> 'note'));
+    END IF;
+    RETURN line;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_evidence_line(text, jsonb, text) IS 'Internal: the one-line evidence of a fidelity item for the printed report, in fi, sv or en.';
+
+CREATE FUNCTION ips.fidelity_report(team_id bigint, period_start date, period_end date, lang text DEFAULT NULL)
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l text := ips.language(lang);
+    t ips.team;
+    r ips.fidelity_review;
+    x record;
+    total int := 0;
+    scored int := 0;
+    band text;
+    line text;
+BEGIN
+    PERFORM ips.fidelity_check_period(team_id, period_start, period_end);
+    SELECT * INTO t FROM ips.team v WHERE v.team_id = fidelity_report.team_id;
+    SELECT * INTO r FROM ips.fidelity_review v
+     WHERE v.team_id = fidelity_report.team_id AND v.period_start = fidelity_report.period_start
+       AND v.period_end = fidelity_report.period_end;
+    RETURN NEXT format('%s: %s (%s), %s %s – %s', ips.label('fidelity_title', l), t.name, t.region,
+                       ips.label('fidelity_period', l), period_start, period_end);
+    RETURN NEXT CASE WHEN r.closed_at IS NOT NULL
+                     THEN format(ips.label('fidelity_frozen', l), r.review_id, ips.local_date(r.closed_at))
+                     WHEN r.review_id IS NOT NULL
+                     THEN format(ips.label('fidelity_open_review', l), r.review_id) || ', ' || ips.label('fidelity_live', l)
+                     ELSE ips.label('fidelity_live', l) END;
+    FOR x IN
+        SELECT f.item, f.score, f.source, f.measure, f.evidence
+          FROM (SELECT * FROM ips.review_result(r.review_id) WHERE r.closed_at IS NOT NULL
+                UNION ALL
+                SELECT * FROM ips.fidelity(fidelity_report.team_id, fidelity_report.period_start, fidelity_report.period_end)
+                 WHERE r.closed_at IS NULL) f
+          JOIN ips.fidelity_item i ON i.item = f.item
+         ORDER BY i.ordinal
+    LOOP
+        line := ips.fidelity_evidence_line(x.item, x.evidence, l);
+        IF x.item = 'S2' AND line IS NOT NULL THEN
+            line := replace(line, '–', ips.fidelity_number(x.measure, l));
+        ELSIF x.measure IS NOT NULL AND x.item IN ('V8', 'V9', 'V10', 'V12', 'V13', 'O2', 'O6', 'V1', 'V14') THEN
+            line := line || ' = ' || ips.fidelity_number(x.measure, l) || ' %';
+        END IF;
+        RETURN NEXT format('%-4s %s: %s (%s)%s', x.item, ips.label(x.item, l), coalesce(x.score::text, '–'),
+                           ips.label('fidelity_source_' || x.source, l), coalesce(' — ' || line, ''));
+        total := total + coalesce(x.score, 0);
+        scored := scored + (x.score IS NOT NULL)::int;
+    END LOOP;
+    band := ips.fidelity_band_of(total, scored);
+    RETURN NEXT format('%s: %s (%s %s/%s)', ips.label('fidelity_total', l), total, ips.label('fidelity_items_scored', l),
+                       scored, (SELECT count(*) FROM ips.fidelity_item));
+    RETURN NEXT format('%s: %s', ips.label('fidelity_band', l),
+                       coalesce(ips.label(band, l), ips.label('fidelity_band_none', l)));
+END $$;
+COMMENT ON FUNCTION ips.fidelity_report(bigint, date, date, text) IS
+    'The fidelity review sheet as text lines in fi, sv or en: each item with score, source and one-line evidence, then total and band (frozen result if the review of that period is closed).';
+
+------------------------------------------------------------------------------
+-- pg_dump keeps reference data and reviews
+------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_item', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_anchor', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_band', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_review', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_reviewer', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_rating', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_action', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_frozen', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_review_review_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.fidelity_action_action_id_seq', '');
