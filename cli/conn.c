@@ -1,0 +1,300 @@
+/*
+ * conn.c
+ *		Connecting like psql, reporting server errors, and a libpq pipeline
+ *		that remembers which JSON path each queued statement came from.
+ */
+#include "ipsctl.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIPE_SYNC_EVERY		2000	/* statements between sync points */
+#define PIPE_MAX_QUEUED		20000	/* wait for results beyond this */
+
+/* Connects with a conninfo string ("" = PG* environment); NULL on failure. */
+PGconn *
+ips_connect(const char *conninfo, int *exit_code)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {conninfo ? conninfo : "", "ipsctl", NULL};
+	PGconn	   *conn;
+
+	/* expand_dbname = 1: dbname may be a connection string or URI, as in psql */
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+	{
+		fprintf(stderr, "%s: could not connect to the database: %s", progname,
+				conn ? PQerrorMessage(conn) : "out of memory\n");
+		PQfinish(conn);
+		*exit_code = EXIT_CONN;
+		return NULL;
+	}
+	PQsetClientEncoding(conn, "UTF8");
+	*exit_code = EXIT_OK;
+	return conn;
+}
+
+/* Prints a server error with its SQLSTATE, detail and hint. */
+void
+print_pg_error(const char *what, const PGresult *res, PGconn *conn)
+{
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+
+	if (msg == NULL)
+		msg = PQerrorMessage(conn);
+	fprintf(stderr, "%s: %s: %s", progname, what, msg);
+	if (state)
+		fprintf(stderr, " (SQLSTATE %s)", state);
+	if (msg[0] == '\0' || msg[strlen(msg) - 1] != '\n')
+		fputc('\n', stderr);
+	if (detail)
+		fprintf(stderr, "DETAIL: %s\n", detail);
+	if (hint)
+		fprintf(stderr, "HINT: %s\n", hint);
+}
+
+/* True when the extension ips is installed in the connected database. */
+bool
+extension_present(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ips'");
+	bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+	PQclear(res);
+	if (!ok)
+		fprintf(stderr, "%s: the extension ips is not installed in this database (CREATE EXTENSION ips)\n",
+				progname);
+	return ok;
+}
+
+/* True when a function with this regprocedure signature exists. */
+bool
+function_exists(PGconn *conn, const char *signature)
+{
+	const char *params[1] = {signature};
+	PGresult   *res = PQexecParams(conn, "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
+								   1, NULL, params, NULL, NULL, 0);
+	bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return ok;
+}
+
+/* ---------------------------------------------------------------- pipeline */
+
+/* Enters pipeline mode (non-blocking) on a connection. */
+bool
+pipe_begin(Pipeline *p, PGconn *conn)
+{
+	memset(p, 0, sizeof(*p));
+	p->conn = conn;
+	p->cap = PIPE_MAX_QUEUED + PIPE_MAX_QUEUED / PIPE_SYNC_EVERY + 16;
+	p->items = calloc(p->cap, sizeof(PipeItem));
+	if (p->items == NULL)
+		return false;
+	if (PQsetnonblocking(conn, 1) != 0 || PQenterPipelineMode(conn) != 1)
+	{
+		fprintf(stderr, "%s: could not enter pipeline mode: %s", progname, PQerrorMessage(conn));
+		return false;
+	}
+	return true;
+}
+
+/* Records the first server error of the pipeline with the JSON path. */
+static void
+pipe_fail(Pipeline *p, const PipeItem *it, const PGresult *res)
+{
+	const char *msg,
+			   *state,
+			   *detail,
+			   *hint;
+	char		buf[4096];
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	if (msg == NULL)
+		msg = PQresultErrorMessage(res);
+	snprintf(buf, sizeof(buf), "%s: the server refused it: %s%s%s%s%s%s%s%s",
+			 it->path, msg,
+			 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "",
+			 detail ? "\nDETAIL: " : "", detail ? detail : "",
+			 hint ? "\nHINT: " : "", hint ? hint : "");
+	p->error = strdup(buf);
+}
+
+/* Handles the results that have arrived; waits for one when wait is true. */
+static bool
+pipe_pump(Pipeline *p, bool wait)
+{
+	for (;;)
+	{
+		int			fl = PQflush(p->conn);
+
+		if (fl < 0)
+		{
+			fprintf(stderr, "%s: lost the connection: %s", progname, PQerrorMessage(p->conn));
+			return false;
+		}
+		if (!PQconsumeInput(p->conn))
+		{
+			fprintf(stderr, "%s: lost the connection: %s", progname, PQerrorMessage(p->conn));
+			return false;
+		}
+		while (p->count > 0 && !PQisBusy(p->conn))
+		{
+			PipeItem   *it = &p->items[p->head];
+			PGresult   *res = PQgetResult(p->conn);
+			ExecStatusType st;
+
+			if (it->is_sync)
+			{
+				if (res == NULL)
+					break;		/* nothing yet; wait for the sync result */
+				st = PQresultStatus(res);
+				PQclear(res);
+				if (st != PGRES_PIPELINE_SYNC)
+				{
+					fprintf(stderr, "%s: protocol error: expected a sync point\n", progname);
+					return false;
+				}
+				p->head = (p->head + 1) % p->cap;
+				p->count--;
+				wait = false;
+				continue;
+			}
+			if (res == NULL)
+			{
+				/* this statement's results are complete */
+				p->head = (p->head + 1) % p->cap;
+				p->count--;
+				wait = false;
+				continue;
+			}
+			st = PQresultStatus(res);
+			if (st == PGRES_TUPLES_OK)
+			{
+				if (it->target && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+					*it->target = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			}
+			else if (st == PGRES_FATAL_ERROR)
+				pipe_fail(p, it, res);
+			else if (st != PGRES_COMMAND_OK && st != PGRES_PIPELINE_ABORTED)
+			{
+				fprintf(stderr, "%s: unexpected result status %s\n", progname, PQresStatus(st));
+				PQclear(res);
+				return false;
+			}
+			PQclear(res);
+		}
+		if (!wait || p->count == 0)
+			return true;
+		{
+			struct pollfd pfd;
+
+			pfd.fd = PQsocket(p->conn);
+			pfd.events = POLLIN | (fl == 1 ? POLLOUT : 0);
+			pfd.revents = 0;
+			if (poll(&pfd, 1, -1) < 0)
+			{
+				perror("poll");
+				return false;
+			}
+		}
+	}
+}
+
+/* Queues a sync point. */
+static bool
+pipe_sync(Pipeline *p)
+{
+	PipeItem   *it;
+
+	if (PQpipelineSync(p->conn) != 1)
+	{
+		fprintf(stderr, "%s: could not send a sync point: %s", progname, PQerrorMessage(p->conn));
+		return false;
+	}
+	it = &p->items[(p->head + p->count) % p->cap];
+	it->is_sync = true;
+	it->target = NULL;
+	it->path[0] = '\0';
+	p->count++;
+	p->since_sync = 0;
+	return true;
+}
+
+/*
+ * Queues one prepared statement; its single bigint result (if any) goes to
+ * *target.  Returns false on a connection problem or once the server has
+ * reported an error (p->failed).
+ */
+bool
+pipe_send(Pipeline *p, const char *stmt, int nparams,
+		  const char *const *values, const char *path, int64_t *target)
+{
+	PipeItem   *it;
+
+	if (p->failed)
+		return false;
+	while (p->count + 2 >= p->cap)
+	{
+		if (!pipe_pump(p, true))
+			return false;
+	}
+	if (!PQsendQueryPrepared(p->conn, stmt, nparams, values, NULL, NULL, 0))
+	{
+		fprintf(stderr, "%s: could not send a statement: %s", progname, PQerrorMessage(p->conn));
+		return false;
+	}
+	it = &p->items[(p->head + p->count) % p->cap];
+	it->is_sync = false;
+	it->target = target;
+	snprintf(it->path, sizeof(it->path), "%s", path);
+	p->count++;
+	p->sent++;
+	if (++p->since_sync >= PIPE_SYNC_EVERY && !pipe_sync(p))
+		return false;
+	if (!pipe_pump(p, false))
+		return false;
+	if (p->count > PIPE_MAX_QUEUED && !pipe_pump(p, true))
+		return false;
+	return !p->failed;
+}
+
+/* Sends a sync point and waits until every queued statement is done. */
+bool
+pipe_drain(Pipeline *p)
+{
+	if (p->since_sync > 0 && !pipe_sync(p))
+		return false;
+	while (p->count > 0)
+		if (!pipe_pump(p, true))
+			return false;
+	return !p->failed;
+}
+
+/* Leaves pipeline mode and frees the queue. */
+void
+pipe_end(Pipeline *p)
+{
+	if (p->items && PQstatus(p->conn) == CONNECTION_OK)
+	{
+		pipe_drain(p);
+		PQexitPipelineMode(p->conn);
+		PQsetnonblocking(p->conn, 0);
+	}
+	free(p->items);
+	free(p->error);
+	p->items = NULL;
+	p->error = NULL;
+}
