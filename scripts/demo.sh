@@ -26,15 +26,15 @@ ipsctl import "$IPS_WORK/region.json"
 case $lang in
 	fi) h_case="Asiakasmäärä työhönvalmentajittain"; h_state="Jaksot tiloittain"; h_team="tiimi"; h_spec="työhönvalmentaja"
 	    h_act="aktiivisia asiakkaita"; h_fte="htv"; h_per="asiakasta / htv"; h_st="tila"; h_n="jaksoja"
-	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"
+	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"; h_na="hälytyksiä"
 	    h_fid="Fideliteetti (IPS-25)"; h_out="Tulokset neljännesvuosittain" ;;
 	sv) h_case="Klienter per arbetstränare"; h_state="Perioder per tillstånd"; h_team="team"; h_spec="arbetstränare"
 	    h_act="aktiva klienter"; h_fte="årsverken"; h_per="klienter / årsverke"; h_st="tillstånd"; h_n="perioder"
-	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"
+	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"; h_na="larm"
 	    h_fid="Programtrohet (IPS-25)"; h_out="Resultat per kvartal" ;;
 	*)  h_case="Caseload per employment specialist"; h_state="Episodes per state"; h_team="team"; h_spec="specialist"
 	    h_act="active clients"; h_fte="fte"; h_per="clients per fte"; h_st="state"; h_n="episodes"
-	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"
+	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"; h_na="alerts"
 	    h_fid="Fidelity (IPS-25)"; h_out="Outcomes per quarter" ;;
 esac
 
@@ -56,15 +56,15 @@ q -c "SELECT t.name AS \"$h_team\", ips.label(v.code, '$lang') AS \"$h_st\", cou
 as_of=$(psql -XAtc "SELECT max(state_since)::date FROM ips.episode")
 if [ "$(psql -XAtc "SELECT to_regprocedure('ips.contact_alerts(date,bigint)') IS NOT NULL")" = t ]; then
 	echo "== $h_alerts ($as_of)"
-	q -c "SELECT t.name AS \"$h_team\", ips.label(a.rule, '$lang') AS \"$h_rule\", ips.label(a.severity, '$lang') AS \"$h_sev\",
-	             count(*) AS \"$h_n\"
+	q -c "SELECT t.name AS \"$h_team\", ips.label(a.rule, '$lang') AS \"$h_rule\", ips.label('severity:' || a.severity, '$lang') AS \"$h_sev\",
+	             count(*) AS \"$h_na\"
 	        FROM ips.contact_alerts('$as_of') a JOIN ips.staff s USING (staff_id) JOIN ips.team t ON t.team_id = s.team_id
 	       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 fi
 if [ "$(psql -XAtc "SELECT to_regprocedure('ips.fidelity_report(bigint,date,date,text)') IS NOT NULL")" = t ]; then
 	echo "== $h_fid"
 	q -At -c "SELECT * FROM ips.fidelity_report((SELECT min(team_id) FROM ips.team),
-	                                            date_trunc('year', '$as_of'::date)::date - 365, '$as_of'::date, '$lang')"
+	                                            ('$as_of'::date - interval '1 year')::date + 1, '$as_of'::date, '$lang')"
 	echo
 fi
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
