@@ -657,7 +657,7 @@ EvaluateEpisode(Engine *en)
 	EpisodeTimeline(ep);
 
 	/* the caseload of the specialists on the measuring days */
-	for (int k = 0; k < en->nmeasure; k++)
+	for (int k = 0; en->staff != NULL && k < en->nmeasure; k++)
 	{
 		int			st = StateOn(ep, en->measure[k]);
 

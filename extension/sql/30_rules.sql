@@ -100,7 +100,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Change days, count, horizon_days, enabled or the labels; disable a rule instead of renaming it.';
     END IF;
-    IF NEW.scope <> CASE WHEN weekly THEN 'specialist' ELSE 'episode' END THEN
+    IF NEW.scope <> (CASE WHEN weekly THEN 'specialist' ELSE 'episode' END) THEN
         RAISE EXCEPTION 'rule % has scope %', NEW.code, CASE WHEN weekly THEN 'specialist' ELSE 'episode' END
             USING ERRCODE = 'invalid_parameter_value', HINT = 'The scope follows from the rule code.';
     END IF;
@@ -234,11 +234,15 @@ COMMENT ON FUNCTION ips.contact_alerts(date, bigint) IS
     'Unmet contact expectations as of a day: overdue (due on or before as_of) or due (within the rule''s warning horizon); '
     'per-specialist rules have staff_id and no episode.  days_overdue = as_of - due_on.';
 
+-- The row of an alert (ips.episode_alerts returns it: its argument episode_id
+-- cannot also name an output column).
+CREATE TYPE ips.alert AS (episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text);
+COMMENT ON TYPE ips.alert IS 'An alert: the columns of ips.contact_alerts.';
+
 CREATE FUNCTION ips.episode_alerts(episode_id bigint, as_of date DEFAULT current_date)
-RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text)
+RETURNS SETOF ips.alert
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
 BEGIN
     PERFORM ips.require(episode_alerts.as_of, 'as_of');
     PERFORM ips.require(episode_alerts.episode_id, 'episode_id');
