@@ -54,6 +54,9 @@ BEGIN
         PERFORM ips.give_consent(c, 'share_with_care', d - 30);
         e := ips.refer(c, t, d, 'psychiatric outpatient clinic, Dr. H');
         PERFORM ips.assign_specialist(e, sp, d + 1);
+        IF to_regprocedure('ips.set_out_of_work_at_entry(bigint,boolean)') IS NOT NULL THEN
+            EXECUTE 'SELECT ips.set_out_of_work_at_entry($1, $2)' USING e, i % 3 <> 1;
+        END IF;
         IF i % 11 = 0 THEN
             PERFORM ips.transition(e, 'closed', (d + 20)::timestamptz + time '12:00', 'never_engaged');
             CONTINUE;
@@ -101,6 +104,25 @@ like($err, qr/exists already/, 'a second publication of the same name is refused
 is($regional->safe_psql('ips_db', q{SELECT count(*) FROM pg_publication_tables WHERE pubname = 'ips_analytics'
                                         AND attnames @> '{state_reason}' OR attnames @> '{host_ref}' OR attnames @> '{display_name}'}),
 	'0', 'the publication lists no free-text or host-key column');
+
+# Every column of a published table is either published or deliberately left
+# out (this list): a new column must be decided on, here and in ips.analytics_columns().
+my %left_out = map { $_ => 1 } qw(
+	staff.display_name staff.db_role staff.unit
+	client.host_ref client.birth_year client.municipality client.host_key
+	care_relationship.unit employer.name employer.business_id employer.industry
+	episode.state_reason episode.referral_source
+	episode_state_history.reason episode_state_history.actor
+	job.title job.end_reason study.programme
+	fidelity_review.opened_by fidelity_review.closed_by fidelity_review.closed_at fidelity_review.note
+	fidelity_rating.note fidelity_rating.rated_by fidelity_frozen.evidence);
+my @undecided = grep { !$left_out{$_} } split /\n/, $regional->safe_psql('ips_db', q{
+SELECT c.relname || '.' || a.attname
+  FROM pg_publication_rel pr JOIN pg_class c ON c.oid = pr.prrelid
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE pr.prpubid = (SELECT oid FROM pg_publication WHERE pubname = 'ips_analytics') AND a.attnum <> ALL (pr.prattrs)
+ ORDER BY 1});
+is(join(' ', @undecided), '', 'every column left out of the publication is one deliberately left out');
 
 my $relaxed = $national->safe_psql('ips_db', q{SELECT string_agg(table_name || '.' || column_name, ' ' ORDER BY 1)
                                                  FROM ips.prepare_analytics_subscriber() WHERE column_name IS NOT NULL});
