@@ -1,0 +1,182 @@
+-- Outcomes (domain.md section 6): per team and quarter, the figures IPS programmes report,
+-- beside the benchmarks; for analysts, counts of fewer people than the small-cell threshold
+-- are suppressed.
+
+-- Whether the client was out of work when the episode began (UK IPS Grow counts only them).
+ALTER TABLE ips.episode ADD COLUMN out_of_work_at_entry boolean;
+COMMENT ON COLUMN ips.episode.out_of_work_at_entry IS
+    'True when the client had no paid job when the episode began (the IPS Grow employment rate counts only these); NULL: not recorded.';
+
+CREATE FUNCTION ips.set_out_of_work_at_entry(episode_id bigint, out_of_work boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    PERFORM ips.require(out_of_work, 'out_of_work');
+    e := ips.episode_for_update(set_out_of_work_at_entry.episode_id);
+    UPDATE ips.episode x SET out_of_work_at_entry = set_out_of_work_at_entry.out_of_work
+     WHERE x.episode_id = e.episode_id;
+END $$;
+COMMENT ON FUNCTION ips.set_out_of_work_at_entry(bigint, boolean) IS
+    'Records whether the client was out of work when the episode began (for the employment rate of those out of work at entry).';
+
+INSERT INTO ips.setting (name, value, description) VALUES
+  ('benchmark_employment_minimal', '31', 'IPS employment rate benchmark, minimal (%, IPS Employment Center).'),
+  ('benchmark_employment_average', '41', 'IPS employment rate benchmark, average (%).'),
+  ('benchmark_employment_excellent', '50', 'IPS employment rate benchmark, excellent (%).'),
+  ('benchmark_employment_uk', '40', 'IPS Grow (UK) benchmark for the employment rate of clients out of work at entry (%).');
+
+-- Raw figures per team and quarter (person-level tables underneath: not for analysts).
+CREATE VIEW ips.outcomes_quarterly_counts AS
+WITH cfg AS MATERIALIZED (
+    SELECT string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',') AS kinds,
+           ips.local_date(now()) AS today
+),
+cjob AS MATERIALIZED (
+    SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on, e.team_id, e.client_id, e.entry_on
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     WHERE j.kind = ANY ((SELECT cfg.kinds FROM cfg)::text[])
+),
+q AS (
+    SELECT t.team_id, t.name AS team_name, t.region, g::date AS qs, (g + interval '3 months' - interval '1 day')::date AS qe
+      FROM ips.team t
+      JOIN (SELECT e.team_id, min(e.referred_on) AS first_day FROM ips.episode e GROUP BY e.team_id) f ON f.team_id = t.team_id
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', f.first_day), date_trunc('quarter', (SELECT cfg.today FROM cfg)),
+                                        interval '3 months') g
+),
+first_job AS (
+    SELECT j.episode_id, min(j.starts_on) AS starts_on FROM cjob j GROUP BY j.episode_id
+)
+SELECT q.team_id, q.team_name, q.region,
+       to_char(q.qs, 'YYYY"Q"Q') AS quarter, q.qs AS quarter_start, q.qe AS quarter_end,
+       s.served, s.working, s.served_oow, s.working_oow,
+       js.job_starts, fj.first_jobs, fj.median_days_to_first_job, st.education_starts,
+       js.jobs_90_known, js.jobs_90_retained,
+       c.closures, c.stable_employment, c.client_choice, c.moved, c.referred_elsewhere, c.disengaged, c.deceased, c.never_engaged
+  FROM q
+ CROSS JOIN LATERAL (
+    SELECT count(DISTINCT e.client_id) AS served,
+           count(DISTINCT e.client_id) FILTER (WHERE w.working) AS working,
+           count(DISTINCT e.client_id) FILTER (WHERE e.out_of_work_at_entry) AS served_oow,
+           count(DISTINCT e.client_id) FILTER (WHERE e.out_of_work_at_entry AND w.working) AS working_oow
+      FROM ips.episode e
+     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM cjob j
+                                         WHERE j.episode_id = e.episode_id
+                                           AND j.starts_on <= q.qe AND (j.ends_on IS NULL OR j.ends_on >= q.qs)) AS working) w
+     WHERE e.team_id = q.team_id AND e.entry_on <= q.qe AND (e.closed_on IS NULL OR e.closed_on >= q.qs)) s
+ CROSS JOIN LATERAL (
+    SELECT count(*) AS job_starts,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)) AS jobs_90_known,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)
+                              AND (j.ends_on IS NULL OR j.ends_on >= j.starts_on + 89)) AS jobs_90_retained
+      FROM cjob j
+     WHERE j.team_id = q.team_id AND j.starts_on BETWEEN q.qs AND q.qe) js
+ CROSS JOIN LATERAL (
+    SELECT count(DISTINCT e.client_id) AS first_jobs,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY f.starts_on - e.entry_on) AS median_days_to_first_job
+      FROM first_job f JOIN ips.episode e ON e.episode_id = f.episode_id
+     WHERE e.team_id = q.team_id AND f.starts_on BETWEEN q.qs AND q.qe) fj
+ CROSS JOIN LATERAL (
+    SELECT count(DISTINCT e.client_id) AS education_starts
+      FROM ips.study x JOIN ips.episode e ON e.episode_id = x.episode_id
+     WHERE e.team_id = q.team_id AND x.starts_on BETWEEN q.qs AND q.qe) st
+ CROSS JOIN LATERAL (
+    SELECT count(*) AS closures,
+           count(*) FILTER (WHERE e.close_reason = 'stable_employment') AS stable_employment,
+           count(*) FILTER (WHERE e.close_reason = 'client_choice') AS client_choice,
+           count(*) FILTER (WHERE e.close_reason = 'moved') AS moved,
+           count(*) FILTER (WHERE e.close_reason = 'referred_elsewhere') AS referred_elsewhere,
+           count(*) FILTER (WHERE e.close_reason = 'disengaged') AS disengaged,
+           count(*) FILTER (WHERE e.close_reason = 'deceased') AS deceased,
+           count(*) FILTER (WHERE e.close_reason = 'never_engaged') AS never_engaged
+      FROM ips.episode e WHERE e.team_id = q.team_id AND e.closed_on BETWEEN q.qs AND q.qe) c;
+COMMENT ON VIEW ips.outcomes_quarterly_counts IS
+    'Unsuppressed outcome counts per team and quarter (served, working competitively, job starts, first jobs, studies, 90-day retention, closures); for admins and supervisors, not analysts.';
+
+-- A count as analysts see it: NULL when 1 .. threshold-1 people (0 is shown); NULL threshold: as is.
+CREATE FUNCTION ips.suppress_count(n bigint, threshold int) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN n IS NULL OR (threshold IS NOT NULL AND n > 0 AND n < threshold) THEN NULL ELSE n END
+$$;
+COMMENT ON FUNCTION ips.suppress_count(bigint, int) IS
+    'Small-cell suppression of a count: NULL when it is 1 .. threshold-1; zero and larger counts are shown.';
+
+-- A percentage of two counts, NULL when either is suppressed or the denominator is 0.
+CREATE FUNCTION ips.suppress_rate(num bigint, den bigint, threshold int) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN ips.suppress_count(num, threshold) IS NULL OR ips.suppress_count(den, threshold) IS NULL
+                  OR den = 0 THEN NULL
+                ELSE round(num * 100.0 / den, 1) END
+$$;
+COMMENT ON FUNCTION ips.suppress_rate(bigint, bigint, int) IS
+    'Percentage num/den to one decimal; NULL when num or den is suppressed (1 .. threshold-1) or den is 0.';
+
+-- The smallest threshold the calling role must see: none for superusers and ips_admin, else the setting.
+CREATE FUNCTION ips.small_cell_threshold_for_caller() RETURNS int
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = ips.caller())
+                  OR (to_regrole('ips_admin') IS NOT NULL AND pg_catalog.pg_has_role(ips.caller(), 'ips_admin', 'MEMBER'))
+                THEN NULL
+                ELSE coalesce(ips.setting_value('small_cell_threshold')::int, 5) END
+$$;
+COMMENT ON FUNCTION ips.small_cell_threshold_for_caller() IS
+    'The small-cell threshold that applies to the caller: NULL (no suppression) for superusers and members of ips_admin, else the setting small_cell_threshold.';
+
+CREATE FUNCTION ips.outcomes_quarterly_for(threshold int DEFAULT NULL)
+RETURNS TABLE(team_id bigint, team_name text, region text, quarter text, quarter_start date, quarter_end date,
+              clients_served bigint, clients_working bigint, employment_rate numeric,
+              clients_served_out_of_work bigint, clients_working_out_of_work bigint, employment_rate_out_of_work numeric,
+              benchmark_minimal numeric, benchmark_average numeric, benchmark_excellent numeric, benchmark_uk numeric,
+              job_starts bigint, clients_first_job bigint, median_days_to_first_job numeric, education_starts bigint,
+              jobs_90_days_known bigint, jobs_retained_90_days bigint, retention_90_rate numeric,
+              closures bigint, closed_stable_employment bigint, closed_client_choice bigint, closed_moved bigint,
+              closed_referred_elsewhere bigint, closed_disengaged bigint, closed_deceased bigint, closed_never_engaged bigint,
+              small_cell_threshold int)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off       -- the quarter series makes the estimates large; compiling costs more than running
+AS $$
+DECLARE
+    caller_min int := ips.small_cell_threshold_for_caller();
+    th int;
+BEGIN
+    IF threshold < 0 THEN
+        RAISE EXCEPTION 'threshold % is negative', threshold
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give 0 or more, or NULL for the setting small_cell_threshold.';
+    END IF;
+    -- the caller may ask for more suppression, never for less than applies to them
+    th := CASE WHEN caller_min IS NULL THEN threshold ELSE greatest(coalesce(threshold, 0), caller_min) END;
+    IF th <= 1 THEN
+        th := NULL;
+    END IF;
+    RETURN QUERY
+    SELECT c.team_id, c.team_name, c.region, c.quarter, c.quarter_start, c.quarter_end,
+           ips.suppress_count(c.served, th), ips.suppress_count(c.working, th), ips.suppress_rate(c.working, c.served, th),
+           ips.suppress_count(c.served_oow, th), ips.suppress_count(c.working_oow, th),
+           ips.suppress_rate(c.working_oow, c.served_oow, th),
+           ips.setting_value('benchmark_employment_minimal')::numeric, ips.setting_value('benchmark_employment_average')::numeric,
+           ips.setting_value('benchmark_employment_excellent')::numeric, ips.setting_value('benchmark_employment_uk')::numeric,
+           ips.suppress_count(c.job_starts, th), ips.suppress_count(c.first_jobs, th),
+           CASE WHEN ips.suppress_count(c.first_jobs, th) IS NULL THEN NULL ELSE c.median_days_to_first_job::numeric END,
+           ips.suppress_count(c.education_starts, th),
+           ips.suppress_count(c.jobs_90_known, th), ips.suppress_count(c.jobs_90_retained, th),
+           ips.suppress_rate(c.jobs_90_retained, c.jobs_90_known, th),
+           ips.suppress_count(c.closures, th), ips.suppress_count(c.stable_employment, th),
+           ips.suppress_count(c.client_choice, th), ips.suppress_count(c.moved, th),
+           ips.suppress_count(c.referred_elsewhere, th), ips.suppress_count(c.disengaged, th),
+           ips.suppress_count(c.deceased, th), ips.suppress_count(c.never_engaged, th),
+           th
+      FROM ips.outcomes_quarterly_counts c
+     ORDER BY c.team_id, c.quarter_start;
+END $$;
+COMMENT ON FUNCTION ips.outcomes_quarterly_for(int) IS
+    'Outcomes per team and quarter with counts of 1 .. threshold-1 people suppressed (NULL), and rates and medians built on them; the caller''s own threshold (setting small_cell_threshold unless superuser or ips_admin) is the least applied.';
+
+CREATE VIEW ips.outcomes_quarterly AS
+SELECT * FROM ips.outcomes_quarterly_for(NULL);
+COMMENT ON VIEW ips.outcomes_quarterly IS
+    'Per team and quarter: clients served, working competitively and the employment rate (all; out of work at entry) beside the benchmarks 31/41/50 % and UK 40 %, job starts, first jobs, median days to first job, education starts, 90-day retention, closures by reason; small cells suppressed except for ips_admin.';
