@@ -1,0 +1,200 @@
+-- bench/reference_alerts.sql: the contact rules of ips (docs/rules.md) in plain
+-- SQL, as a reference for the C engine: ips_bench.contact_alerts_sql(as_of,
+-- team_id) returns the same rows as ips.contact_alerts(as_of, team_id).  The
+-- benchmark compares the two for speed and equality; tests/pgtap/
+-- rules_reference.sql checks equality on a generated region.
+--
+-- One statement, no C and no procedural loops.  The pause rule (a due day D + N
+-- is the N-th day after D that is not on hold) is computed in closed form: with
+-- the pauses of an episode in order, a pause is counted when it starts on or
+-- before D + N + (the paused days counted before it); that condition only ever
+-- turns from true to false along the pauses, so the counted ones are a prefix.
+
+CREATE SCHEMA IF NOT EXISTS ips_bench;
+COMMENT ON SCHEMA ips_bench IS 'Benchmark helpers of ips: reference implementations in plain SQL.';
+
+CREATE OR REPLACE FUNCTION ips_bench.contact_alerts_sql(as_of date, team_id bigint DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH
+p AS (
+    SELECT $1 AS as_of, $2 AS team_id,
+           coalesce((SELECT s.value FROM ips.setting s WHERE s.name = 'time_zone'), 'Europe/Helsinki') AS tz),
+ru AS (
+    SELECT r.code, coalesce(r.days, 0) AS days, coalesce(r.count, 0) AS cnt, r.horizon_days AS h
+      FROM ips.rule r WHERE r.enabled),
+maxh AS (SELECT coalesce(max(r.horizon_days), 0) AS h FROM ips.rule r),
+-- the selection: episodes referred by as_of and not closed before it
+ep AS (
+    SELECT e.episode_id, e.client_id, e.referred_on,
+           CASE WHEN e.career_profile_on <= p.as_of THEN e.career_profile_on END AS career_on
+      FROM ips.episode e, p
+     WHERE (p.team_id IS NULL OR e.team_id = p.team_id) AND e.referred_on <= p.as_of
+       AND (e.closed_on IS NULL OR e.closed_on >= p.as_of)),
+hist AS (
+    SELECT h.episode_id, (h.at AT TIME ZONE p.tz)::date AS day, h.to_state, h.at, h.history_id
+      FROM ips.episode_state_history h JOIN ep ON ep.episode_id = h.episode_id, p
+     WHERE h.at < ((p.as_of + 1)::timestamp AT TIME ZONE p.tz)),
+-- the state at the end of each day with a change
+dstate AS (
+    SELECT DISTINCT ON (d.episode_id, d.day) d.episode_id, d.day, d.to_state
+      FROM hist d ORDER BY d.episode_id, d.day, d.at DESC, d.history_id DESC),
+state_now AS (
+    SELECT DISTINCT ON (d.episode_id) d.episode_id, d.to_state
+      FROM dstate d ORDER BY d.episode_id, d.day DESC),
+holds AS (
+    SELECT x.episode_id, x.day AS from_on, x.next_day - 1 AS to_on
+      FROM (SELECT d.*, lead(d.day) OVER (PARTITION BY d.episode_id ORDER BY d.day) AS next_day FROM dstate d) x
+     WHERE x.to_state = 'on_hold'),
+-- episodes that raise alerts: open and not on hold on as_of
+act AS (
+    SELECT ep.*, (SELECT min(h.day) FROM hist h WHERE h.episode_id = ep.episode_id AND h.to_state = 'engaged') AS entry_on
+      FROM ep JOIN state_now s ON s.episode_id = ep.episode_id
+     WHERE s.to_state NOT IN ('closed', 'on_hold')),
+con AS (
+    SELECT c.episode_id, (c.at AT TIME ZONE p.tz)::date AS day, c.mode, c.kind
+      FROM ips.contact c JOIN act a ON a.episode_id = c.episode_id, p
+     WHERE c.kind IN ('client', 'benefits_counseling') AND c.at < ((p.as_of + 1)::timestamp AT TIME ZONE p.tz)),
+facts AS (
+    SELECT con.episode_id, con.day, 'client' AS cls FROM con WHERE con.mode <> 'message'
+    UNION SELECT con.episode_id, con.day, 'f2f' FROM con WHERE con.mode = 'in_person'
+    UNION SELECT con.episode_id, con.day, 'benefits' FROM con WHERE con.kind = 'benefits_counseling'
+    UNION SELECT x.episode_id, (x.at AT TIME ZONE p.tz)::date, 'employer'
+            FROM ips.employer_contact x JOIN act a ON a.episode_id = x.episode_id, p
+           WHERE x.in_person AND x.competitive AND x.at < ((p.as_of + 1)::timestamp AT TIME ZONE p.tz)
+    UNION SELECT a.episode_id, a.career_on, 'career' FROM act a WHERE a.career_on IS NOT NULL),
+jobs AS (
+    SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= p.as_of THEN j.ends_on END AS ends_on,
+           row_number() OVER (PARTITION BY j.episode_id ORDER BY j.starts_on, j.job_id) AS nr
+      FROM ips.job j JOIN act a ON a.episode_id = j.episode_id, p
+     WHERE j.starts_on <= p.as_of),
+-- coverage by care relationships and share_with_care consents; the gap that holds on as_of
+cov AS (
+    SELECT a.episode_id, 'care_relationship' AS rule, r.started_on AS from_on,
+           CASE WHEN r.ended_on <= p.as_of THEN r.ended_on END AS to_on
+      FROM act a JOIN ips.care_relationship r ON r.client_id = a.client_id, p
+     WHERE r.started_on <= p.as_of
+    UNION ALL
+    SELECT a.episode_id, 'consent_for_care', c.given_on,
+           CASE WHEN c.withdrawn_on <= p.as_of THEN c.withdrawn_on - 1 END
+      FROM act a JOIN ips.consent c ON c.client_id = a.client_id AND c.scope = 'share_with_care', p
+     WHERE c.given_on <= p.as_of),
+gaps AS (
+    SELECT a.episode_id, ru.code AS rule,
+           greatest(a.entry_on, (SELECT max(c.to_on) + 1 FROM cov c
+                                  WHERE c.episode_id = a.episode_id AND c.rule = ru.code AND c.to_on >= c.from_on)) AS g,
+           ru.days
+      FROM act a JOIN ru ON ru.code IN ('care_relationship', 'consent_for_care'), p
+     WHERE a.entry_on IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM cov c WHERE c.episode_id = a.episode_id AND c.rule = ru.code
+                          AND (c.to_on IS NULL OR c.to_on >= p.as_of))),
+-- every expectation that can be unmet: anchor day d, n days, shifted by pauses or not,
+-- the class of fact that meets it and the first day such a fact counts from
+anchors AS (
+    SELECT a.episode_id, ru.code AS rule, NULL::bigint AS job_id, 0 AS k, a.referred_on AS d, ru.days AS n,
+           true AS shifted, 'client' AS cls, a.referred_on AS wstart, NULL::date AS ends_on
+      FROM act a JOIN ru ON ru.code = 'referral_response'
+    UNION ALL
+    SELECT a.episode_id, ru.code, NULL, 0, a.entry_on, ru.days, true,
+           CASE ru.code WHEN 'career_profile' THEN 'career' ELSE 'employer' END, '-infinity'::date, NULL
+      FROM act a JOIN ru ON ru.code IN ('career_profile', 'rapid_job_search') WHERE a.entry_on IS NOT NULL
+    UNION ALL
+    SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on - ru.days, 0, false, 'benefits', '-infinity'::date, NULL
+      FROM jobs j JOIN ru ON ru.code = 'benefits_before_start' WHERE j.nr = 1
+    UNION ALL
+    SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on, 0, false, 'f2f', j.starts_on - ru.days, NULL
+      FROM jobs j JOIN ru ON ru.code = 'pre_start_contact'
+    UNION ALL
+    SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on, ru.days, true, 'f2f', j.starts_on, NULL
+      FROM jobs j JOIN ru ON ru.code = 'post_start_contact'
+    UNION ALL
+    SELECT j.episode_id, ru.code, j.job_id, k.k, j.starts_on, ru.days * (k.k + 1) - 1, true, 'f2f', NULL, j.ends_on
+      FROM jobs j JOIN ru ON ru.code IN ('first_month_weekly', 'follow_along_monthly'),
+           LATERAL generate_series(0, ru.cnt - 1) AS k(k)
+    UNION ALL
+    SELECT j.episode_id, ru.code, j.job_id, 0, j.ends_on, ru.days, true, 'client', j.ends_on, NULL
+      FROM jobs j JOIN ru ON ru.code = 'job_loss_contact' WHERE j.ends_on IS NOT NULL
+    UNION ALL
+    SELECT a.episode_id, ru.code, NULL, 0,
+           coalesce((SELECT max(f.day) FROM facts f WHERE f.episode_id = a.episode_id AND f.cls = 'client'), a.referred_on),
+           ru.days, true, 'none', NULL, NULL
+      FROM act a JOIN ru ON ru.code = 'no_contact'
+    UNION ALL
+    SELECT g.episode_id, g.rule, NULL, 0, g.g, g.days, true, 'none', NULL, NULL FROM gaps g),
+dued AS (
+    SELECT x.*,
+           CASE WHEN NOT x.shifted THEN x.d
+                ELSE x.d + x.n + coalesce((
+                    SELECT sum(q.len) FILTER (WHERE q.from_on <= x.d + x.n + q.cum)
+                      FROM (SELECT hh.from_on, greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1) AS len,
+                                   coalesce(sum(greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1))
+                                            OVER (ORDER BY hh.from_on ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS cum
+                              FROM holds hh WHERE hh.episode_id = x.episode_id) q), 0)::int
+           END AS due
+      FROM anchors x),
+wnd AS (
+    SELECT y.*, coalesce(y.wstart, lag(y.due) OVER (PARTITION BY y.episode_id, y.rule, y.job_id ORDER BY y.k) + 1, y.d) AS ws
+      FROM dued y),
+met AS (
+    SELECT w.episode_id, w.rule, w.due,
+           CASE WHEN w.cls <> 'none' THEN (SELECT min(f.day) FROM facts f
+                                            WHERE f.episode_id = w.episode_id AND f.cls = w.cls AND f.day >= w.ws) END AS met_on
+      FROM wnd w
+     WHERE w.ends_on IS NULL OR w.ends_on >= w.due),
+episode_alerts AS (
+    SELECT m.episode_id,
+           (SELECT a.staff_id FROM ips.specialist_assignment a
+             WHERE a.episode_id = m.episode_id AND a.from_on <= least(m.due, p.as_of)
+               AND (a.to_on IS NULL OR a.to_on >= least(m.due, p.as_of))
+             ORDER BY a.from_on DESC, a.assignment_id DESC LIMIT 1) AS staff_id,
+           m.rule, m.due
+      FROM met m JOIN ru ON ru.code = m.rule, p
+     WHERE m.met_on IS NULL AND m.due <= p.as_of + ru.h),
+-- the specialists, with their first assignment
+staff AS (
+    SELECT s.staff_id, s.fte,
+           (SELECT min(a.from_on) FROM ips.specialist_assignment a, p WHERE a.staff_id = s.staff_id AND a.from_on <= p.as_of) AS first_from
+      FROM ips.staff s, p
+     WHERE s.role = 'specialist' AND (p.team_id IS NULL OR s.team_id = p.team_id)),
+weeks AS (
+    SELECT w.sunday
+      FROM p, maxh, LATERAL generate_series(p.as_of - (extract(isodow FROM p.as_of)::int % 7),
+                                            p.as_of + maxh.h, interval '7 days') AS g(t),
+           LATERAL (SELECT g.t::date AS sunday) w),
+weekly AS (
+    SELECT s.staff_id, ru.code AS rule, w.sunday AS due, ru.h,
+           CASE ru.code
+               WHEN 'specialist_employer_contacts' THEN
+                   ceil(ru.cnt * s.fte - 1e-9) <= 0
+                   OR (SELECT count(*) FROM ips.employer_contact x
+                        WHERE x.staff_id = s.staff_id AND x.in_person
+                          AND (x.at AT TIME ZONE p.tz)::date BETWEEN w.sunday - 6 AND least(w.sunday, p.as_of)) >= ceil(ru.cnt * s.fte - 1e-9)
+               ELSE (SELECT count(DISTINCT m.met_on) FROM ips.team_meeting m
+                      WHERE m.staff_id = s.staff_id AND m.met_on BETWEEN w.sunday - 6 AND least(w.sunday, p.as_of)) >= greatest(ru.cnt, 1)
+           END AS met
+      FROM staff s CROSS JOIN weeks w JOIN ru ON ru.code IN ('specialist_employer_contacts', 'specialist_team_meeting'), p
+     WHERE s.first_from <= w.sunday - 6),
+caseload AS (
+    SELECT s.staff_id, s.fte,
+           (SELECT count(*) FROM ep JOIN state_now n ON n.episode_id = ep.episode_id
+             WHERE n.to_state NOT IN ('referred', 'closed')
+               AND (SELECT a.staff_id FROM ips.specialist_assignment a
+                     WHERE a.episode_id = ep.episode_id AND a.from_on <= p.as_of AND (a.to_on IS NULL OR a.to_on >= p.as_of)
+                     ORDER BY a.from_on DESC, a.assignment_id DESC LIMIT 1) = s.staff_id) AS active
+      FROM staff s, p
+     WHERE s.first_from IS NOT NULL),
+alerts AS (
+    SELECT x.episode_id, x.staff_id, x.rule, x.due FROM episode_alerts x
+    UNION ALL
+    SELECT NULL, w.staff_id, w.rule, w.due FROM weekly w, p WHERE NOT w.met AND w.due <= p.as_of + w.h
+    UNION ALL
+    SELECT NULL, c.staff_id, ru.code, p.as_of FROM caseload c JOIN ru ON ru.code = 'specialist_caseload', p
+     WHERE c.active > ru.cnt * c.fte + 1e-9)
+SELECT a.episode_id, a.staff_id, a.rule, a.due, (p.as_of - a.due)::int,
+       CASE WHEN a.due <= p.as_of THEN 'overdue' ELSE 'due' END
+  FROM alerts a, p
+$fn$;
+COMMENT ON FUNCTION ips_bench.contact_alerts_sql(date, bigint) IS
+    'Reference: ips.contact_alerts(as_of, team_id) in plain SQL (same rows), for the benchmark and the equality test.';
