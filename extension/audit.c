@@ -1,0 +1,666 @@
+/*
+ * audit.c
+ *		The tamper-evident logs of ips: ips.change_log (every insert, update,
+ *		delete and truncate on person-level tables) and ips.access_log (every
+ *		view of a client's record), both chained with SHA-256.
+ *
+ *	ips_change_log_row	AFTER ROW (and AFTER TRUNCATE) trigger on the logged
+ *						tables: appends who, when, table, key, old and new
+ *						row (jsonb) to ips.change_log.  It runs as the
+ *						caller; the append itself runs as the owner of the
+ *						trigger function (the extension owner), since no
+ *						other role may write the log.
+ *	ips_log_seal		BEFORE trigger on the log tables: gives an inserted
+ *						entry the next position (seq) of the chain, the hash
+ *						of the entry before it (prev_hash) and its own hash
+ *						SHA-256(canonical content including prev_hash);
+ *						refuses UPDATE, DELETE and TRUNCATE.
+ *	ips_log_first_break	walks a log table in seq order and returns the first
+ *						entry where the chain breaks, or NULL.
+ *
+ *	One chain per log table gives the total order a chain needs.  Appends
+ *	are serialised by a transaction-level advisory lock on one key per log
+ *	table; the lock is taken by the first append of a transaction and kept
+ *	to its end, and later appends of the same transaction continue from a
+ *	cached head instead of looking the head up again.  The head is read
+ *	with the latest snapshot, so that REPEATABLE READ and SERIALIZABLE
+ *	transactions continue the chain too instead of forking it.
+ *
+ *	The canonical content that is hashed does not depend on settings such
+ *	as DateStyle or TimeZone: instants and numbers as decimal integers,
+ *	text as its bytes, jsonb in its (normalised) text form.
+ *
+ *	All SPI statements here name schema-qualified tables, use no functions
+ *	and qualify their operators, so a caller's search_path cannot redirect
+ *	them, also when they run as the extension owner.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "ips.h"
+
+/* field4 of the advisory lock tag: apart from pg_advisory_lock's 1 and 2 */
+#define IPS_LOG_LOCK_FIELD4 0x1905
+
+/* The head of one log's chain as this transaction left it. */
+typedef struct LogHead
+{
+	Oid			relid;			/* the log table; InvalidOid = not cached */
+	int64		seq;
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+} LogHead;
+
+#define MAX_LOGS 4
+static LogHead log_heads[MAX_LOGS];
+
+/* Kept plans that read the head of a log, per log table. */
+typedef struct HeadPlan
+{
+	Oid			relid;
+	SPIPlanPtr	plan;
+} HeadPlan;
+static HeadPlan head_plans[MAX_LOGS];
+static bool callbacks_registered = false;
+
+/* Forget the cached heads (transaction end, or a subtransaction rolled back). */
+static void
+ForgetHeads(void)
+{
+	for (int i = 0; i < MAX_LOGS; i++)
+		log_heads[i].relid = InvalidOid;
+}
+
+/* Transaction callback: the lock and the head are gone with the transaction. */
+static void
+LogXactCallback(XactEvent event, void *arg)
+{
+	ForgetHeads();
+}
+
+/* Subtransaction callback: a rolled-back append must not stay cached. */
+static void
+LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ForgetHeads();
+}
+
+/* The cached head of a log, or NULL. */
+static LogHead *
+CachedHead(Oid relid)
+{
+	for (int i = 0; i < MAX_LOGS; i++)
+		if (log_heads[i].relid == relid)
+			return &log_heads[i];
+	return NULL;
+}
+
+/* Remember the head of a log for the rest of this transaction. */
+static void
+CacheHead(Oid relid, int64 seq, const uint8 *hash)
+{
+	LogHead    *h = CachedHead(relid);
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(LogXactCallback, NULL);
+		RegisterSubXactCallback(LogSubXactCallback, NULL);
+		callbacks_registered = true;
+	}
+	for (int i = 0; h == NULL && i < MAX_LOGS; i++)
+		if (log_heads[i].relid == InvalidOid)
+			h = &log_heads[i];
+	if (h == NULL)
+		elog(ERROR, "too many ips log tables");
+	h->relid = relid;
+	h->seq = seq;
+	memcpy(h->hash, hash, PG_SHA256_DIGEST_LENGTH);
+}
+
+/* Append one field (name, then length-prefixed bytes or a NULL mark) to the canonical content. */
+static void
+AppendField(StringInfo buf, const char *name, const char *bytes, int len)
+{
+	appendStringInfoString(buf, name);
+	if (bytes == NULL)
+		appendStringInfoString(buf, "\x1fN\x1e");
+	else
+	{
+		appendStringInfo(buf, "\x1f%d:", len);
+		appendBinaryStringInfo(buf, bytes, len);
+		appendStringInfoChar(buf, '\x1e');
+	}
+}
+
+/* Canonical bytes of one value, independent of DateStyle, TimeZone and the like. */
+static void
+AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type)
+{
+	char		num[32];
+	char	   *s;
+
+	if (isnull)
+	{
+		AppendField(buf, name, NULL, 0);
+		return;
+	}
+	switch (type)
+	{
+		case INT8OID:
+		case TIMESTAMPTZOID:
+		case TIMESTAMPOID:
+			snprintf(num, sizeof(num), INT64_FORMAT, DatumGetInt64(value));
+			AppendField(buf, name, num, strlen(num));
+			break;
+		case INT4OID:
+		case DATEOID:
+			snprintf(num, sizeof(num), "%d", DatumGetInt32(value));
+			AppendField(buf, name, num, strlen(num));
+			break;
+		case INT2OID:
+			snprintf(num, sizeof(num), "%d", (int) DatumGetInt16(value));
+			AppendField(buf, name, num, strlen(num));
+			break;
+		case BOOLOID:
+			AppendField(buf, name, DatumGetBool(value) ? "t" : "f", 1);
+			break;
+		case NAMEOID:
+			s = NameStr(*DatumGetName(value));
+			AppendField(buf, name, s, strlen(s));
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+		case BYTEAOID:
+			{
+				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
+
+				AppendField(buf, name, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				break;
+			}
+		case JSONBOID:
+			s = DatumGetCString(DirectFunctionCall1(jsonb_out, value));
+			AppendField(buf, name, s, strlen(s));
+			break;
+		default:
+			elog(ERROR, "ips log column \"%s\" has type %s, which the chain does not hash",
+				 name, format_type_be(type));
+	}
+}
+
+/* SHA-256 of a log row's canonical content: every column but "hash", in column order. */
+static void
+LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
+{
+	StringInfoData buf;
+	pg_cryptohash_ctx *ctx;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+		bool		isnull;
+		Datum		value;
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), "hash") == 0)
+			continue;
+		value = heap_getattr(tup, i + 1, td, &isnull);
+		AppendValue(&buf, NameStr(att->attname), value, isnull, att->atttypid);
+	}
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
+		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(buf.data);
+}
+
+/* A bytea Datum holding a hash. */
+static Datum
+HashDatum(const uint8 *hash)
+{
+	bytea	   *b = (bytea *) palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(b), hash, PG_SHA256_DIGEST_LENGTH);
+	return PointerGetDatum(b);
+}
+
+/* Copy a stored hash out of a bytea Datum; false when it is not a SHA-256 value. */
+static bool
+HashFromDatum(Datum d, uint8 *hash)
+{
+	bytea	   *b = DatumGetByteaPP(d);
+
+	if (VARSIZE_ANY_EXHDR(b) != PG_SHA256_DIGEST_LENGTH)
+		return false;
+	memcpy(hash, VARDATA_ANY(b), PG_SHA256_DIGEST_LENGTH);
+	return true;
+}
+
+/* Attribute number of a column of a log table, or an error. */
+static int
+LogColumn(TupleDesc td, const char *name, const char *table)
+{
+	int			attnum = SPI_fnumber(td, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "log table %s has no column \"%s\"", table, name);
+	return attnum;
+}
+
+/* Owner of the function being called (the extension owner), cached in fn_extra. */
+static Oid
+FunctionOwner(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+	{
+		HeapTuple	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+		Oid		   *owner;
+
+		if (!HeapTupleIsValid(tp))
+			elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+		owner = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		*owner = ((Form_pg_proc) GETSTRUCT(tp))->proowner;
+		ReleaseSysCache(tp);
+		fcinfo->flinfo->fn_extra = owner;
+	}
+	return *(Oid *) fcinfo->flinfo->fn_extra;
+}
+
+/* The head (seq, hash) of a log: cached in this transaction, else read with the latest snapshot. */
+static void
+ReadHead(Relation rel, int64 *seq, uint8 *hash)
+{
+	LogHead    *h = CachedHead(RelationGetRelid(rel));
+	SPIPlanPtr	plan = NULL;
+	int			slot = -1;
+	int			rc;
+	bool		isnull;
+
+	if (h != NULL)
+	{
+		*seq = h->seq;
+		memcpy(hash, h->hash, PG_SHA256_DIGEST_LENGTH);
+		return;
+	}
+	for (int i = 0; i < MAX_LOGS && plan == NULL; i++)
+	{
+		if (head_plans[i].relid == RelationGetRelid(rel))
+			plan = head_plans[i].plan;
+		else if (slot < 0 && head_plans[i].relid == InvalidOid)
+			slot = i;
+	}
+	if (plan == NULL)
+	{
+		/* the table name comes from the catalog, quoted; ORDER BY uses the type's btree order */
+		char	   *sql = psprintf("SELECT seq, hash FROM %s ORDER BY seq DESC LIMIT 1",
+								   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+															  RelationGetRelationName(rel)));
+
+		plan = SPI_prepare(sql, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		if (slot < 0)
+			slot = 0;			/* a log table was re-created: reuse a slot */
+		head_plans[slot].relid = RelationGetRelid(rel);
+		head_plans[slot].plan = plan;
+	}
+	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the head of %s failed: %s", RelationGetRelationName(rel),
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		*seq = 0;
+		memset(hash, 0, PG_SHA256_DIGEST_LENGTH);
+		return;
+	}
+	*seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (!HashFromDatum(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull), hash) || isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the last entry (seq " INT64_FORMAT ") of %s has no valid hash",
+						*seq, RelationGetRelationName(rel)),
+				 errhint("Run ips.verify_change_log() or ips.verify_access_log() and restore the log from a backup.")));
+}
+
+PG_FUNCTION_INFO_V1(ips_log_seal);
+/* BEFORE trigger on a log table: chain an inserted entry; refuse every other change. */
+Datum
+ips_log_seal(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	td;
+	HeapTuple	tup;
+	LOCKTAG		tag;
+	int64		seq;
+	uint8		prev[PG_SHA256_DIGEST_LENGTH];
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+	int			cols[2];
+	Datum		vals[2];
+	bool		nulls[2] = {false, false};
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		elog(ERROR, "ips_log_seal must be a BEFORE trigger");
+	rel = trigdata->tg_relation;
+	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is append-only", RelationGetRelationName(rel)),
+				 errdetail("%s on ips.%s is refused; its entries are chained with SHA-256.",
+						   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
+						   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE",
+						   RelationGetRelationName(rel)),
+				 errhint("Log entries are never changed; ips.verify_change_log() and ips.verify_access_log() detect changes made around this guard.")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "ips_log_seal must be a ROW trigger for INSERT");
+
+	td = rel->rd_att;
+	tup = trigdata->tg_trigtuple;
+
+	/* One chain per log table: serialise its appends until the transaction ends. */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), 0, IPS_LOG_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ReadHead(rel, &seq, prev);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	cols[0] = LogColumn(td, "seq", RelationGetRelationName(rel));
+	vals[0] = Int64GetDatum(seq + 1);
+	cols[1] = LogColumn(td, "prev_hash", RelationGetRelationName(rel));
+	vals[1] = HashDatum(prev);
+	tup = heap_modify_tuple_by_cols(tup, td, 2, cols, vals, nulls);
+
+	LogRowHash(tup, td, hash);
+	cols[0] = LogColumn(td, "hash", RelationGetRelationName(rel));
+	vals[0] = HashDatum(hash);
+	tup = heap_modify_tuple_by_cols(tup, td, 1, cols, vals, nulls);
+
+	CacheHead(RelationGetRelid(rel), seq + 1, hash);
+	return PointerGetDatum(tup);
+}
+
+/* jsonb of a whole row (via row_to_json, so every column type works). */
+static Datum
+RowJsonb(HeapTuple tup, TupleDesc td)
+{
+	Datum		rec = heap_copy_tuple_as_datum(tup, td);
+	Datum		json = DirectFunctionCall1(row_to_json, rec);
+
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+}
+
+/* jsonb object of the key columns (trigger arguments) of a row. */
+static Datum
+KeyJsonb(HeapTuple tup, TupleDesc td, Trigger *trigger)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < trigger->tgnargs; i++)
+	{
+		int			attnum = SPI_fnumber(td, trigger->tgargs[i]);
+		char	   *value;
+		Oid			type;
+
+		if (attnum <= 0)
+			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[i]);
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, trigger->tgargs[i]);
+		appendStringInfoString(&buf, ": ");
+		value = SPI_getvalue(tup, td, attnum);
+		type = SPI_gettypeid(td, attnum);
+		if (value == NULL)
+			appendStringInfoString(&buf, "null");
+		else if (type == INT8OID || type == INT4OID || type == INT2OID)
+			appendStringInfoString(&buf, value);
+		else
+			escape_json(&buf, value);
+	}
+	appendStringInfoChar(&buf, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+}
+
+static IpsPlan change_plan = {NULL,
+	"INSERT INTO ips.change_log"
+	" (logged_at, db_role, table_name, operation, client_id, row_key, old_row, new_row)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	8, {TIMESTAMPTZOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, JSONBOID, JSONBOID}};
+
+PG_FUNCTION_INFO_V1(ips_change_log_row);
+/* AFTER trigger on a person-level table: append the change to ips.change_log. */
+Datum
+ips_change_log_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TriggerEvent ev;
+	Relation	rel;
+	TupleDesc	td;
+	HeapTuple	oldtup = NULL;
+	HeapTuple	newtup = NULL;
+	HeapTuple	keytup;
+	Datum		args[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			client_col;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		elog(ERROR, "ips_change_log_row must be an AFTER trigger");
+	ev = trigdata->tg_event;
+	rel = trigdata->tg_relation;
+	td = rel->rd_att;
+
+	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[1] = DirectFunctionCall1(namein,
+								  CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
+	args[2] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+															 RelationGetRelationName(rel)));
+	if (TRIGGER_FIRED_BY_TRUNCATE(ev))
+	{
+		args[3] = CStringGetTextDatum("TRUNCATE");
+		nulls[4] = nulls[5] = nulls[6] = nulls[7] = 'n';
+	}
+	else
+	{
+		if (!TRIGGER_FIRED_FOR_ROW(ev))
+			elog(ERROR, "ips_change_log_row must be a ROW trigger for INSERT, UPDATE, DELETE");
+		if (TRIGGER_FIRED_BY_INSERT(ev))
+		{
+			args[3] = CStringGetTextDatum("INSERT");
+			newtup = trigdata->tg_trigtuple;
+		}
+		else if (TRIGGER_FIRED_BY_UPDATE(ev))
+		{
+			args[3] = CStringGetTextDatum("UPDATE");
+			oldtup = trigdata->tg_trigtuple;
+			newtup = trigdata->tg_newtuple;
+		}
+		else
+		{
+			args[3] = CStringGetTextDatum("DELETE");
+			oldtup = trigdata->tg_trigtuple;
+		}
+		keytup = newtup ? newtup : oldtup;
+		client_col = SPI_fnumber(td, "client_id");
+		if (client_col > 0 && SPI_gettypeid(td, client_col) == INT8OID)
+		{
+			bool		isnull;
+
+			args[4] = SPI_getbinval(keytup, td, client_col, &isnull);
+			if (isnull)
+				nulls[4] = 'n';
+		}
+		else
+			nulls[4] = 'n';
+		args[5] = KeyJsonb(keytup, td, trigdata->tg_trigger);
+		if (oldtup)
+			args[6] = RowJsonb(oldtup, td);
+		else
+			nulls[6] = 'n';
+		if (newtup)
+			args[7] = RowJsonb(newtup, td);
+		else
+			nulls[7] = 'n';
+	}
+
+	/* The log is written as the extension owner: no caller may write it. */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_plan(IpsPreparePlan(&change_plan), args, nulls, false, 0);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "appending to ips.change_log failed: %s", SPI_result_code_string(rc));
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(ips_log_first_break);
+/* ips.log_first_break(log regclass, OUT seq bigint, OUT problem text): first broken entry, or NULL. */
+Datum
+ips_log_first_break(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
+	char	   *sql;
+	Portal		portal;
+	TupleDesc	rtd;
+	int64		expect_seq = 1;
+	uint8		prev[PG_SHA256_DIGEST_LENGTH];
+	int64		bad_seq = 0;
+	char	   *problem = NULL;
+	Datum		result = (Datum) 0;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("no table with oid %u", relid),
+				 errhint("Give ips.change_log or ips.access_log.")));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	if (strcmp(nspname, "ips") != 0 ||
+		(strcmp(relname, "change_log") != 0 && strcmp(relname, "access_log") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s.%s is not a log of ips", nspname, relname),
+				 errhint("Give ips.change_log or ips.access_log.")));
+	if (get_call_result_type(fcinfo, NULL, &rtd) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "ips_log_first_break must return a composite type");
+	rtd = BlessTupleDesc(rtd);
+
+	memset(prev, 0, sizeof(prev));
+	sql = psprintf("SELECT * FROM %s ORDER BY seq", quote_qualified_identifier(nspname, relname));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
+	while (problem == NULL)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed && problem == NULL; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		seq;
+			uint8		stored_prev[PG_SHA256_DIGEST_LENGTH];
+			uint8		stored[PG_SHA256_DIGEST_LENGTH];
+			uint8		computed[PG_SHA256_DIGEST_LENGTH];
+			Datum		d;
+
+			seq = DatumGetInt64(SPI_getbinval(tup, td, LogColumn(td, "seq", relname), &isnull));
+			bad_seq = seq;
+			if (seq != expect_seq)
+			{
+				problem = psprintf("entry " INT64_FORMAT " follows entry " INT64_FORMAT
+								   ": entries are missing or renumbered", seq, expect_seq - 1);
+				break;
+			}
+			d = SPI_getbinval(tup, td, LogColumn(td, "prev_hash", relname), &isnull);
+			if (isnull || !HashFromDatum(d, stored_prev) || memcmp(stored_prev, prev, sizeof(prev)) != 0)
+			{
+				problem = pstrdup("prev_hash does not match the hash of the entry before: the chain is broken here");
+				break;
+			}
+			d = SPI_getbinval(tup, td, LogColumn(td, "hash", relname), &isnull);
+			LogRowHash(tup, td, computed);
+			if (isnull || !HashFromDatum(d, stored) || memcmp(stored, computed, sizeof(computed)) != 0)
+			{
+				problem = pstrdup("hash does not match the entry's content: the entry was changed");
+				break;
+			}
+			memcpy(prev, stored, sizeof(prev));
+			expect_seq++;
+		}
+	}
+	SPI_cursor_close(portal);
+
+	if (problem != NULL)
+	{
+		Datum		values[2];
+		bool		rnulls[2] = {false, false};
+		HeapTuple	rt;
+
+		values[0] = Int64GetDatum(bad_seq);
+		values[1] = CStringGetTextDatum(problem);
+		rt = heap_form_tuple(rtd, values, rnulls);
+		result = SPI_datumTransfer(HeapTupleGetDatum(rt), false, -1);
+	}
+	SPI_finish();
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,583 @@
+-- Security: roles, consent refusals, row-level security, the change log and
+-- the access log.  This part comes after every other part (hence 90_), so that it can
+-- grant on and put policies on every table, view and function of ips; the
+-- grants and policies are derived from the catalog by ips.apply_security(),
+-- which an upgrade script runs again after adding objects.
+
+-- A client's recorded refusal to share data (also when no consent was ever given).
+CREATE TABLE ips.consent_refusal (
+    refusal_id  bigserial PRIMARY KEY,
+    client_id   bigint NOT NULL REFERENCES ips.client,
+    scope       text NOT NULL CHECK (scope IN ('share_with_care', 'employer_disclosure', 'family_contact')),
+    refused_on  date NOT NULL,
+    recorded_by name NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX consent_refusal_client_idx ON ips.consent_refusal (client_id, scope);
+COMMENT ON TABLE ips.consent_refusal IS 'The client''s recorded refusals of data sharing; a refusal ends a consent of its scope at once.';
+
+-- Which team registered a client that has no episode yet (so that the team can refer it).
+CREATE TABLE ips.client_intake (
+    client_id     bigint PRIMARY KEY REFERENCES ips.client,
+    team_id       bigint NOT NULL REFERENCES ips.team,
+    registered_by name NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ips.client_intake IS 'The team whose specialist or supervisor registered a client with ips.add_client(); that team sees the client before the referral.';
+
+-- The change log: every insert, update, delete and truncate on person-level tables.
+CREATE TABLE ips.change_log (
+    seq        bigint PRIMARY KEY,
+    logged_at  timestamptz NOT NULL,
+    db_role    name NOT NULL,
+    table_name text NOT NULL,
+    operation  text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    client_id  bigint,
+    row_key    jsonb,
+    old_row    jsonb,
+    new_row    jsonb,
+    prev_hash  bytea NOT NULL,
+    hash       bytea NOT NULL
+);
+COMMENT ON TABLE ips.change_log IS 'Append-only log of every change to person-level tables (who, when, table, key, old and new row), chained with SHA-256; check it with ips.verify_change_log().';
+COMMENT ON COLUMN ips.change_log.seq IS 'Position in the chain: 1, 2, 3, ... without gaps.';
+COMMENT ON COLUMN ips.change_log.db_role IS 'The role on whose behalf the change ran (ips.caller(), also inside SECURITY DEFINER functions).';
+COMMENT ON COLUMN ips.change_log.prev_hash IS 'hash of the entry before (32 zero bytes for the first).';
+COMMENT ON COLUMN ips.change_log.hash IS 'SHA-256 of the canonical content of every other column, prev_hash included.';
+
+-- The access log: every view of a client's record through ips.client_record().
+CREATE TABLE ips.access_log (
+    seq         bigint PRIMARY KEY,
+    accessed_at timestamptz NOT NULL,
+    db_role     name NOT NULL,
+    staff_id    bigint,
+    client_id   bigint NOT NULL,
+    purpose     text NOT NULL,
+    shown       jsonb NOT NULL,
+    prev_hash   bytea NOT NULL,
+    hash        bytea NOT NULL
+);
+CREATE INDEX access_log_client_idx ON ips.access_log (client_id, accessed_at);
+COMMENT ON TABLE ips.access_log IS 'Append-only log of who viewed which client''s record, when, why and what was shown, chained with SHA-256; see ips.access_report().';
+
+-- Cheap look-ups for the policy helpers.
+CREATE INDEX care_relationship_unit_idx ON ips.care_relationship (unit, client_id);
+CREATE INDEX episode_client_idx ON ips.episode (client_id);
+
+-- The logs in C.
+CREATE FUNCTION ips.log_seal() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_log_seal' LANGUAGE C;
+COMMENT ON FUNCTION ips.log_seal() IS 'Trigger: chains a new log entry with SHA-256 (seq, prev_hash, hash); refuses UPDATE, DELETE and TRUNCATE.';
+CREATE FUNCTION ips.change_log_row() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_change_log_row' LANGUAGE C;
+COMMENT ON FUNCTION ips.change_log_row() IS 'Trigger: appends a change of a person-level row to ips.change_log (arguments: the key columns).';
+CREATE FUNCTION ips.log_first_break(log regclass, OUT seq bigint, OUT problem text) RETURNS record
+    AS 'MODULE_PATHNAME', 'ips_log_first_break' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION ips.log_first_break(regclass) IS 'Internal: the first entry of ips.change_log or ips.access_log where the hash chain breaks, or NULL.';
+
+CREATE TRIGGER change_log_seal BEFORE INSERT OR UPDATE OR DELETE ON ips.change_log
+    FOR EACH ROW EXECUTE FUNCTION ips.log_seal();
+CREATE TRIGGER change_log_no_truncate BEFORE TRUNCATE ON ips.change_log
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.log_seal();
+CREATE TRIGGER access_log_seal BEFORE INSERT OR UPDATE OR DELETE ON ips.access_log
+    FOR EACH ROW EXECUTE FUNCTION ips.log_seal();
+CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON ips.access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.log_seal();
+
+CREATE FUNCTION ips.verify_change_log() RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.seq, b.problem FROM ips.log_first_break('ips.change_log'::regclass) b WHERE b.seq IS NOT NULL
+$$;
+COMMENT ON FUNCTION ips.verify_change_log() IS 'The first entry of ips.change_log where the SHA-256 chain breaks (seq, problem); no rows while the chain is intact.';
+
+CREATE FUNCTION ips.verify_access_log() RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.seq, b.problem FROM ips.log_first_break('ips.access_log'::regclass) b WHERE b.seq IS NOT NULL
+$$;
+COMMENT ON FUNCTION ips.verify_access_log() IS 'The first entry of ips.access_log where the SHA-256 chain breaks (seq, problem); no rows while the chain is intact.';
+
+-- Who is calling: the helpers of the policies.  Each returns an array and is
+-- used as "col = ANY ((SELECT ips.f())::bigint[])", so that it runs once per statement
+-- (an InitPlan), not once per row.  They run as definer, to read the staff,
+-- episode, care relationship and consent rows that the policies are about.
+
+CREATE FUNCTION ips.my_teams() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(s.team_id), '{}') FROM ips.staff s
+     WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
+$$;
+COMMENT ON FUNCTION ips.my_teams() IS 'Policy helper: the team of the calling specialist or supervisor (empty for anyone else).';
+
+CREATE FUNCTION ips.team_staff() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(s.staff_id), '{}') FROM ips.staff s WHERE s.team_id = ANY (ips.my_teams())
+$$;
+COMMENT ON FUNCTION ips.team_staff() IS 'Policy helper: the staff of the caller''s team.';
+
+CREATE FUNCTION ips.team_episodes() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(e.episode_id), '{}') FROM ips.episode e WHERE e.team_id = ANY (ips.my_teams())
+$$;
+COMMENT ON FUNCTION ips.team_episodes() IS 'Policy helper: the episodes (open and closed) of the caller''s team.';
+
+CREATE FUNCTION ips.team_reviews() RETURNS bigint[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[] := '{}';
+BEGIN
+    IF to_regclass('ips.fidelity_review') IS NOT NULL THEN
+        SELECT coalesce(array_agg(r.review_id), '{}') INTO ids
+          FROM ips.fidelity_review r WHERE r.team_id = ANY (ips.my_teams());
+    END IF;
+    RETURN ids;
+END $$;
+COMMENT ON FUNCTION ips.team_reviews() IS 'Policy helper: the fidelity reviews of the caller''s team.';
+
+CREATE FUNCTION ips.team_clients() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH t AS (SELECT ips.my_teams() AS teams)
+    SELECT coalesce(array_agg(DISTINCT x.client_id), '{}')
+      FROM (SELECT e.client_id FROM ips.episode e, t WHERE e.team_id = ANY (t.teams)
+            UNION ALL
+            SELECT i.client_id FROM ips.client_intake i, t WHERE i.team_id = ANY (t.teams)) x
+$$;
+COMMENT ON FUNCTION ips.team_clients() IS 'Policy helper: the clients with an episode in the caller''s team, or registered by it.';
+
+CREATE FUNCTION ips.shared_clients() RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH today AS (SELECT ips.local_date(now()) AS d)
+    SELECT coalesce(array_agg(DISTINCT r.client_id), '{}')
+      FROM ips.staff s
+      JOIN ips.care_relationship r ON r.unit = s.unit
+      CROSS JOIN today
+     WHERE s.db_role = ips.caller() AND s.role = 'clinician'
+       AND r.started_on <= today.d AND (r.ended_on IS NULL OR r.ended_on > today.d)
+       AND EXISTS (SELECT 1 FROM ips.consent c
+                    WHERE c.client_id = r.client_id AND c.scope = 'share_with_care'
+                      AND c.given_on <= today.d AND (c.withdrawn_on IS NULL OR c.withdrawn_on > today.d)
+                      AND NOT EXISTS (SELECT 1 FROM ips.consent_refusal x
+                                       WHERE x.client_id = c.client_id AND x.scope = c.scope
+                                         AND x.refused_on >= c.given_on AND x.refused_on <= today.d))
+$$;
+COMMENT ON FUNCTION ips.shared_clients() IS
+    'Policy helper: the clients whom the calling clinician''s unit cares for today and who consent (share_with_care) to sharing with it.';
+
+-- The roles.
+CREATE FUNCTION ips.create_roles() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES
+        ('ips_admin',      'ips: manages settings and reference data, reads the change and access logs'),
+        ('ips_supervisor', 'ips: IPS supervisor; reads and writes the records of the own team, manages its reviews'),
+        ('ips_specialist', 'ips: employment specialist; reads and writes the records of the own team'),
+        ('ips_clinician',  'ips: care team member; reads a client''s record while the unit cares for the client and the client consents'),
+        ('ips_analyst',    'ips: analyst; aggregate views only, no person-level rows')) AS v(name, note)
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r.name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+                EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.note);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;   -- created at the same moment by CREATE EXTENSION in another database
+            END;
+        END IF;
+    END LOOP;
+    PERFORM ips.apply_security();
+END $$;
+COMMENT ON FUNCTION ips.create_roles() IS
+    'Makes sure the group roles ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst exist (NOLOGIN), then re-applies the grants and policies; idempotent.';
+
+-- Grants, policies and change-log triggers, derived from the catalog.
+CREATE FUNCTION ips.apply_security() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
+    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
+    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
+    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
+    -- tables with their own rules below
+    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
+    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    definer_grants constant jsonb := '{
+        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
+        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
+        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
+        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
+        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor"}';
+    -- invoker functions that only the owner (a superuser) runs
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
+    ips_ns constant oid := 'ips'::regnamespace;
+    t record;
+    f record;
+    s record;
+    has_client boolean;
+    has_episode boolean;
+    has_team boolean;
+    has_review boolean;
+    team_pred text;
+    key_cols text;
+    roles text;
+BEGIN
+    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
+    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
+    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
+              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
+    END LOOP;
+
+    -- Tables.
+    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
+    LOOP
+        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
+               bool_or(a.attname = 'review_id')
+          INTO has_client, has_episode, has_team, has_review
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
+          FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE i.indrelid = t.oid AND i.indisprimary;
+
+        -- drop the policies this function made before, so that it can run again
+        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
+        END LOOP;
+
+        IF t.relname IN ('change_log', 'access_log') THEN
+            -- written only by the C triggers and ips.log_access(); read by ips_admin
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
+            CONTINUE;
+        ELSIF has_client OR has_episode THEN
+            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
+            team_pred := CASE
+                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
+                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            IF t.relname = 'employer_contact' THEN
+                -- the job-development log: the team's own contacts, on behalf of a client of the team or of none
+                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
+                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
+                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
+                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]))'
+                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
+                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSE
+                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
+                               t.relname, team_pred, team_pred);
+            END IF;
+            IF has_client THEN
+                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
+                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
+                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
+            END IF;
+            IF t.relname = 'contact' THEN
+                -- clinicians record their own care-team contacts for the clients shared with them
+                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
+                     || ' WITH CHECK (kind = ''care_team'' AND staff_id = ips.current_staff()'
+                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
+                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
+            END IF;
+            roles := CASE t.relname
+                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
+                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
+                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
+                ELSE 'SELECT, INSERT, UPDATE' END;
+            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
+        ELSIF has_team AND NOT t.relname = ANY (special) THEN
+            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
+                           t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
+            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
+                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF t.relname = 'team_meeting' THEN
+            -- attendance: the team reads; a specialist records their own
+            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
+            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
+                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
+                 || ' WITH CHECK (staff_id = ips.current_staff() AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
+        ELSIF t.relname = 'host_attachment' THEN
+            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
+        ELSE
+            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
+                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            IF t.relname = 'employer' THEN
+                -- job development: specialists and supervisors add and update employers
+                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
+            END IF;
+        END IF;
+
+        -- every change of person-level, team-level and staff rows goes to the change log
+        IF has_client OR has_episode OR has_team OR has_review THEN
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log AFTER INSERT OR UPDATE OR DELETE ON ips.%I'
+                           ' FOR EACH ROW EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
+        END IF;
+
+        -- the sequences of a table: for whoever inserts into it
+        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
+                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                  WHERE q.relkind = 'S'
+        LOOP
+            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
+             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
+            IF roles IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- Views: aggregates keep the owner's rights and are the analysts' only data;
+    -- every other view runs with the caller's rights, so that row-level security applies.
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
+    LOOP
+        IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSE
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+        END IF;
+    END LOOP;
+
+    -- Functions: invoker functions for every ips role (the table privileges and
+    -- policies decide); definer functions as listed; trigger functions for nobody.
+    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
+               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
+    LOOP
+        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
+            CONTINUE;
+        ELSIF f.prosecdef THEN
+            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break') THEN
+            roles := 'ips_admin';
+        ELSE
+            roles := all_roles;
+        END IF;
+        IF roles <> '' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.apply_security() IS
+    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+
+-- Registration: the registering team sees the client until (and after) it refers it.
+CREATE FUNCTION ips.client_intake_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO ips.client_intake (client_id, team_id, registered_by)
+    SELECT NEW.client_id, s.team_id, ips.caller()
+      FROM ips.staff s WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor');
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.client_intake_record() IS 'Trigger: records which team registered a new client.';
+CREATE TRIGGER client_intake AFTER INSERT ON ips.client
+    FOR EACH ROW EXECUTE FUNCTION ips.client_intake_record();
+
+-- A new client is not yet visible to anyone through row-level security, so
+-- registering one runs as definer (the insert is logged with the caller's role).
+ALTER FUNCTION ips.add_client(text, int, text) SECURITY DEFINER;
+
+-- Raise 42501 unless the caller may see the client (definer functions use it).
+CREATE FUNCTION ips.require_visible_client(client_id bigint) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(client_id, 'client_id');
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = require_visible_client.client_id)
+       OR NOT (pg_catalog.pg_has_role(ips.caller(), 'ips_admin', 'USAGE')
+               OR require_visible_client.client_id = ANY (ips.team_clients())
+               OR require_visible_client.client_id = ANY (ips.shared_clients())) THEN
+        PERFORM ips.not_found('client', client_id);
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.require_visible_client(bigint) IS
+    'Internal: raises P0002 "no client with id" unless the client exists and the caller (ips_admin, its team, a clinician it shares with) may see it.';
+
+CREATE FUNCTION ips.refuse_consent(client_id bigint, scope text, refused_on date) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('consent_scope', scope, 'consent scope');
+    PERFORM ips.require(refused_on, 'refused_on');
+    IF refused_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'refusal date % is in the future', refused_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a refusal when the client has said it.';
+    END IF;
+    PERFORM ips.require_visible_client(refuse_consent.client_id);
+    UPDATE ips.consent c SET withdrawn_on = greatest(c.given_on, refuse_consent.refused_on)
+     WHERE c.client_id = refuse_consent.client_id AND c.scope = refuse_consent.scope AND c.withdrawn_on IS NULL;
+    INSERT INTO ips.consent_refusal (client_id, scope, refused_on, recorded_by)
+    VALUES (refuse_consent.client_id, refuse_consent.scope, refuse_consent.refused_on, ips.caller())
+    RETURNING refusal_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.refuse_consent(bigint, text, date) IS
+    'Records the client''s refusal to share data of a scope (share_with_care, ...); ends a consent of that scope at once. Returns the refusal id.';
+
+-- Append to the access log (internal; ips.client_record() calls it).
+CREATE FUNCTION ips.log_access(client_id bigint, purpose text, shown jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require_visible_client(log_access.client_id);
+    PERFORM ips.require(purpose, 'purpose');
+    INSERT INTO ips.access_log (accessed_at, db_role, staff_id, client_id, purpose, shown)
+    VALUES (now(), ips.caller(), ips.current_staff(), log_access.client_id, log_access.purpose,
+            coalesce(log_access.shown, '{}'));
+END $$;
+COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb) IS 'Internal: appends an access to ips.access_log (the caller''s role and staff id, now).';
+
+CREATE FUNCTION ips.client_record(client_id bigint, purpose text) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c ips.client;
+    e ips.episode;
+    today date := ips.local_date(now());
+    rec jsonb;
+    alerts jsonb;
+BEGIN
+    PERFORM ips.require(client_id, 'client_id');
+    PERFORM ips.require(purpose, 'purpose');
+    IF btrim(purpose) = '' OR length(purpose) > 500 THEN
+        RAISE EXCEPTION 'purpose "%" is not a usable reason', purpose
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say why the record is opened, e.g. ''weekly review'' or ''care team meeting'' (1 to 500 characters).';
+    END IF;
+    -- row-level security decides what the caller sees
+    SELECT * INTO c FROM ips.client x WHERE x.client_id = client_record.client_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('client', client_record.client_id);
+    END IF;
+    SELECT * INTO e FROM ips.episode x WHERE x.client_id = c.client_id
+     ORDER BY x.state = 'closed', x.referred_on DESC, x.episode_id DESC LIMIT 1;
+    rec := jsonb_build_object(
+        'client', jsonb_build_object('client_id', c.client_id, 'host_ref', c.host_ref,
+                                     'birth_year', c.birth_year, 'municipality', c.municipality),
+        'episode', CASE WHEN e.episode_id IS NOT NULL THEN to_jsonb(e) END,
+        'state_history', (SELECT coalesce(jsonb_agg(jsonb_build_object('from_state', h.from_state, 'to_state', h.to_state,
+                                                                       'at', h.at, 'reason', h.reason, 'actor', h.actor)
+                                                    ORDER BY h.at, h.history_id), '[]')
+                            FROM ips.episode_state_history h WHERE h.episode_id = e.episode_id),
+        'current_job', (SELECT to_jsonb(j) FROM ips.job j
+                         WHERE j.episode_id = e.episode_id AND j.starts_on <= today
+                           AND (j.ends_on IS NULL OR j.ends_on >= today)
+                         ORDER BY j.starts_on DESC, j.job_id DESC LIMIT 1),
+        'recent_contacts', (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.at DESC, r.contact_id DESC), '[]')
+                              FROM (SELECT x.contact_id, x.at, x.kind, x.mode, x.setting, x.minutes, x.staff_id
+                                      FROM ips.contact x WHERE x.episode_id = e.episode_id
+                                     ORDER BY x.at DESC, x.contact_id DESC LIMIT 20) r),
+        'consents', (SELECT coalesce(jsonb_agg(jsonb_build_object('scope', k.scope, 'given_on', k.given_on,
+                                                                  'withdrawn_on', k.withdrawn_on)
+                                               ORDER BY k.given_on, k.consent_id), '[]')
+                       FROM ips.consent k WHERE k.client_id = c.client_id),
+        'refusals', (SELECT coalesce(jsonb_agg(jsonb_build_object('scope', k.scope, 'refused_on', k.refused_on)
+                                               ORDER BY k.refused_on, k.refusal_id), '[]')
+                       FROM ips.consent_refusal k WHERE k.client_id = c.client_id));
+    IF e.episode_id IS NOT NULL AND to_regprocedure('ips.episode_alerts(bigint,date)') IS NOT NULL THEN
+        SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO alerts FROM ips.episode_alerts(e.episode_id, today) a;
+        rec := rec || jsonb_build_object('open_alerts', alerts);
+    END IF;
+    PERFORM ips.log_access(c.client_id, purpose,
+                           jsonb_build_object('episode_id', e.episode_id,
+                                              'sections', (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(rec) k),
+                                              'contacts', jsonb_array_length(rec -> 'recent_contacts')));
+    RETURN rec;
+END $$;
+COMMENT ON FUNCTION ips.client_record(bigint, text) IS
+    'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log.';
+
+CREATE FUNCTION ips.access_report(client_id bigint, from_on date DEFAULT NULL, to_on date DEFAULT NULL)
+RETURNS TABLE (accessed_at timestamptz, db_role name, staff_id bigint, purpose text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(access_report.client_id, 'client_id');
+    IF from_on > to_on THEN
+        RAISE EXCEPTION 'period % .. % ends before it starts', from_on, to_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give from_on on or before to_on, or leave either NULL.';
+    END IF;
+    IF pg_catalog.pg_has_role(ips.caller(), 'ips_admin', 'USAGE') THEN
+        NULL;   -- handles the clients' requests
+    ELSIF pg_catalog.pg_has_role(ips.caller(), 'ips_supervisor', 'USAGE') THEN
+        IF NOT access_report.client_id = ANY (ips.team_clients()) THEN
+            PERFORM ips.not_found('client', access_report.client_id);
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'permission denied for the access report'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The access report is for ips_admin, and for the supervisor of the client''s team.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = access_report.client_id) THEN
+        PERFORM ips.not_found('client', access_report.client_id);
+    END IF;
+    RETURN QUERY
+        SELECT a.accessed_at, a.db_role, a.staff_id, a.purpose
+          FROM ips.access_log a
+         WHERE a.client_id = access_report.client_id
+           AND (from_on IS NULL OR a.accessed_at >= ips.local_midnight(from_on))
+           AND (to_on IS NULL OR a.accessed_at < ips.local_midnight(to_on + 1))
+         ORDER BY a.seq;
+END $$;
+COMMENT ON FUNCTION ips.access_report(bigint, date, date) IS
+    'Who used the client''s IPS record, when and why, in a period of local days (Act 703/2023); for ips_admin and the supervisor of the client''s team.';
+
+-- pg_dump keeps the rows of the new tables.
+SELECT pg_catalog.pg_extension_config_dump('ips.consent_refusal', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.consent_refusal_refusal_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.client_intake', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.change_log', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.access_log', '');
+
+-- The roles, grants and policies.  CREATE EXTENSION runs as a superuser and
+-- grants can only name roles that exist, so the install creates the group
+-- roles itself (idempotent: roles are shared by all databases of the cluster).
+SELECT ips.create_roles();
