@@ -269,7 +269,7 @@ BEGIN
         PERFORM ips.not_found('team', team_id);
     END IF;
     IF period_end < period_start THEN
-        RAISE EXCEPTION 'period end % is before its start %', period_end, period_start
+        RAISE EXCEPTION 'period end % is before its start %', to_char(period_end, 'YYYY-MM-DD'), to_char(period_start, 'YYYY-MM-DD')
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first and the last day of the period.';
     END IF;
     IF period_end > ips.local_date(now()) THEN
@@ -1051,9 +1051,6 @@ BEGIN
     IF evidence ? 'not_measurable' THEN
         line := concat_ws('; ', ips.label('fidelity_no_data', lang), line);
     END IF;
-    IF evidence ? 'note' THEN
-        line := concat_ws('; ', line, ips.label('fidelity_note', lang) || ': ' || (evidence ->> 'note'));
-    END IF;
     RETURN line;
 END $$;
 COMMENT ON FUNCTION ips.fidelity_evidence_line(text, jsonb, text) IS 'Internal: the one-line evidence of a fidelity item for the printed report, in fi, sv or en.';
@@ -1078,9 +1075,9 @@ BEGIN
      WHERE v.team_id = fidelity_report.team_id AND v.period_start = fidelity_report.period_start
        AND v.period_end = fidelity_report.period_end;
     RETURN NEXT format('%s: %s (%s), %s %s – %s', ips.label('fidelity_title', l), t.name, t.region,
-                       ips.label('fidelity_period', l), period_start, period_end);
+                       ips.label('fidelity_period', l), to_char(period_start, 'YYYY-MM-DD'), to_char(period_end, 'YYYY-MM-DD'));
     RETURN NEXT CASE WHEN r.closed_at IS NOT NULL
-                     THEN format(ips.label('fidelity_frozen', l), r.review_id, ips.local_date(r.closed_at))
+                     THEN format(ips.label('fidelity_frozen', l), r.review_id, to_char(ips.local_date(r.closed_at), 'YYYY-MM-DD'))
                      WHEN r.review_id IS NOT NULL
                      THEN format(ips.label('fidelity_open_review', l), r.review_id) || ', ' || ips.label('fidelity_live', l)
                      ELSE ips.label('fidelity_live', l) END;
@@ -1098,6 +1095,9 @@ BEGIN
             line := replace(line, '–', ips.fidelity_number(x.measure, l));
         ELSIF x.measure IS NOT NULL AND x.item IN ('V8', 'V9', 'V10', 'V12', 'V13', 'O2', 'O6', 'V1', 'V14') THEN
             line := line || ' = ' || ips.fidelity_number(x.measure, l) || ' %';
+        END IF;
+        IF x.evidence ? 'note' THEN
+            line := concat_ws('; ', line, ips.label('fidelity_note', l) || ': ' || (x.evidence ->> 'note'));
         END IF;
         RETURN NEXT format('%-4s %s: %s (%s)%s', x.item, ips.label(x.item, l), coalesce(x.score::text, '–'),
                            ips.label('fidelity_source_' || x.source, l), coalesce(' — ' || line, ''));
