@@ -32,15 +32,18 @@ BEGIN
     END IF;
     RETURN e;
 END $$;
+CREATE FUNCTION pg_temp.ep(ref text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT e.episode_id FROM ips.episode e JOIN ips.client c ON c.client_id = e.client_id WHERE c.host_ref = ref
+$$;
 SELECT pg_temp.client('c' || i, '2025-01-10', CASE WHEN i <= 5 THEN true WHEN i = 6 THEN false END) FROM generate_series(1, 8) i;
-SELECT ips.start_job(1, :emp, '2025-02-01', 'competitive');
-SELECT ips.start_job(2, :emp, '2025-04-15', 'competitive');
-SELECT ips.end_job(ips.start_job(3, :emp, '2025-05-01', 'competitive'), '2025-05-20');
-SELECT ips.start_job(4, :emp, '2025-04-01', 'work_trial');
-SELECT ips.start_studies(5, '2025-04-10', 'ammattikoulu');
-SELECT ips.start_job(6, :emp, '2025-06-02', 'competitive');
-SELECT ips.transition(7, 'closed', '2025-03-31 12:00+03', 'client_choice');
-SELECT ips.transition(8, 'closed', '2025-04-30 12:00+03', 'moved');
+SELECT ips.start_job(pg_temp.ep('c1'), :emp, '2025-02-01', 'competitive');
+SELECT ips.start_job(pg_temp.ep('c2'), :emp, '2025-04-15', 'competitive');
+SELECT ips.end_job(ips.start_job(pg_temp.ep('c3'), :emp, '2025-05-01', 'competitive'), '2025-05-20');
+SELECT ips.start_job(pg_temp.ep('c4'), :emp, '2025-04-01', 'work_trial');
+SELECT ips.start_studies(pg_temp.ep('c5'), '2025-04-10', 'ammattikoulu');
+SELECT ips.start_job(pg_temp.ep('c6'), :emp, '2025-06-02', 'competitive');
+SELECT ips.transition(pg_temp.ep('c7'), 'closed', '2025-03-31 12:00+03', 'client_choice');
+SELECT ips.transition(pg_temp.ep('c8'), 'closed', '2025-04-30 12:00+03', 'moved');
 SELECT ips.refer(ips.add_client('c9'), :t, '2025-04-05') AS e9 \gset
 SELECT ips.transition(:e9, 'closed', '2025-05-05 12:00+03', 'never_engaged');
 
@@ -97,6 +100,10 @@ END $$;
 CREATE ROLE fidelity_test_analyst IN ROLE ips_analyst;
 GRANT USAGE ON SCHEMA ips TO fidelity_test_analyst;
 GRANT SELECT ON ips.outcomes_quarterly TO fidelity_test_analyst;
+-- (the grants ips.create_roles() gives ips_analyst may not yet include these definer functions)
+GRANT EXECUTE ON FUNCTION ips.outcomes_quarterly_for(int), ips.small_cell_threshold_for_caller(),
+      ips.suppress_count(bigint, int), ips.suppress_rate(bigint, bigint, int), ips.setting_value(text), ips.caller()
+   TO fidelity_test_analyst;
 SET ROLE fidelity_test_analyst;
 SELECT is((SELECT clients_served || ' ' || coalesce(clients_working::text, 'suppressed') FROM ips.outcomes_quarterly WHERE quarter = '2025Q2'),
           '7 suppressed', 'an analyst sees 7 served and the 4 working suppressed');
