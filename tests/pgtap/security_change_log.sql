@@ -1,0 +1,92 @@
+-- ips.change_log: every change of a person-level row with who, when, table,
+-- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
+BEGIN;
+SELECT plan(22);
+\ir security_setup.psql
+
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
+SELECT is((SELECT array_agg(seq ORDER BY seq) = array_agg(n ORDER BY n)
+             FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM ips.change_log) x), true,
+          'entries are numbered 1, 2, 3, ... without gaps');
+SELECT is((SELECT prev_hash FROM ips.change_log WHERE seq = 1), '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea,
+          'the first entry chains to 32 zero bytes');
+SELECT is((SELECT count(*) FROM ips.change_log a JOIN ips.change_log b ON b.seq = a.seq + 1 WHERE b.prev_hash <> a.hash), 0::bigint,
+          'each entry carries the hash of the one before');
+
+-- A specialist's contact: who, table, key, new row.
+SELECT pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-02-10 09:30+02'', ''client'', minutes => 45)', :e1, :s_spec)) AS ct9 \gset
+SELECT is((SELECT row(db_role::text, table_name, operation, client_id, row_key, new_row ->> 'kind', new_row ->> 'minutes', old_row IS NULL)::text
+             FROM ips.change_log ORDER BY seq DESC LIMIT 1),
+          row(:'spec', 'ips.contact', 'INSERT', :c1, jsonb_build_object('contact_id', :ct9::bigint), 'client', '45', true)::text,
+          'an insert is logged with the caller''s role, table, key and new row');
+SELECT cmp_ok((SELECT logged_at FROM ips.change_log ORDER BY seq DESC LIMIT 1), '<=', clock_timestamp(), 'with the time of the change');
+
+-- An update logs old and new; a change made inside a SECURITY DEFINER function still names the caller.
+SELECT pg_temp.do_as(:'spec', format('UPDATE ips.contact SET minutes = 50 WHERE contact_id = %s RETURNING minutes', :ct9)) \gset
+SELECT is((SELECT row(operation, old_row ->> 'minutes', new_row ->> 'minutes')::text FROM ips.change_log ORDER BY seq DESC LIMIT 1),
+          '(UPDATE,45,50)', 'an update is logged with the old and the new row');
+SELECT pg_temp.do_as(:'spec', 'SELECT ips.add_client(''H-77'')') AS c77 \gset
+SELECT is((SELECT db_role::text FROM ips.change_log WHERE table_name = 'ips.client' AND client_id = :c77), :'spec',
+          'a client registered through the definer function ips.add_client() is logged under the caller');
+SELECT is((SELECT count(*) FROM ips.change_log WHERE table_name = 'ips.episode_state_history' AND client_id = :c1), 3::bigint,
+          'state history rows are logged too');
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain is still intact');
+
+-- Nobody changes the log through SQL: the guard refuses, also the superuser.
+SELECT throws_ok('UPDATE ips.change_log SET db_role = ''someone'' WHERE seq = 3', '42501', NULL, 'UPDATE of the change log is refused, even to a superuser');
+SELECT throws_ok('DELETE FROM ips.change_log WHERE seq = 3', '42501', NULL, 'DELETE is refused');
+SELECT throws_ok('TRUNCATE ips.change_log', '42501', NULL, 'TRUNCATE is refused');
+SELECT is(pg_temp.try_as(:'adm', 'UPDATE ips.change_log SET db_role = ''x'''), '42501', 'ips_admin may read the log, not change it');
+SELECT is(pg_temp.try_as(:'spec', 'INSERT INTO ips.change_log (logged_at, db_role, table_name, operation) VALUES (now(), ''x'', ''x'', ''INSERT'')'),
+          '42501', 'nobody inserts into the log directly');
+
+-- Tampering around the guard (a superuser disabling triggers) is found at the right entry.
+SELECT max(seq) AS last FROM ips.change_log \gset
+SAVEPOINT tamper;
+SET LOCAL session_replication_role = replica;
+UPDATE ips.change_log SET new_row = jsonb_set(new_row, '{minutes}', '5') WHERE seq = :last - 2;
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
+          row(:last - 2, 'hash does not match the entry''s content: the entry was changed')::text,
+          'a changed entry is found: verify_change_log() names it');
+ROLLBACK TO tamper;
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'intact again after the rollback');
+
+SAVEPOINT tamper;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ips.change_log WHERE seq = 5;
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
+          row(6, 'entry 6 follows entry 4: entries are missing or renumbered')::text, 'a deleted entry is found at the gap');
+ROLLBACK TO tamper;
+
+SAVEPOINT tamper;
+SET LOCAL session_replication_role = replica;
+-- forge entry 7 completely (content and its own hash): the next entry's link breaks
+UPDATE ips.change_log SET db_role = 'forger', hash = sha256(hash) WHERE seq = 7;
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT seq FROM ips.verify_change_log()), 7::bigint, 'a forged entry with a made-up hash is found at the entry');
+ROLLBACK TO tamper;
+
+SAVEPOINT tamper;
+SET LOCAL session_replication_role = replica;
+UPDATE ips.change_log SET prev_hash = sha256(prev_hash) WHERE seq = 9;
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
+          row(9, 'prev_hash does not match the hash of the entry before: the chain is broken here')::text,
+          'a broken link is found at the entry that carries it');
+ROLLBACK TO tamper;
+
+-- Appends after a rolled-back subtransaction continue the chain correctly.
+SAVEPOINT s1;
+SELECT pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-02-11 09:30+02'', ''client'')', :e1, :s_spec)) \gset
+ROLLBACK TO s1;
+SELECT pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-02-12 09:30+02'', ''client'')', :e1, :s_spec)) \gset
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'appends after a rolled-back savepoint keep the chain intact');
+
+-- Multi-row statements (one command, many entries) chain in order.
+UPDATE ips.contact SET minutes = coalesce(minutes, 0) + 1;
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'a statement changing many rows chains every entry');
+
+SELECT * FROM finish();
+ROLLBACK;
