@@ -359,7 +359,7 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	HeapTuple	tup;
 	LOCKTAG		tag;
-	int64		seq;
+	volatile int64 seq;
 	uint8		prev[PG_SHA256_DIGEST_LENGTH];
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	int			cols[2];
@@ -486,7 +486,7 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 	int			client_col;
 	Oid			save_userid;
 	int			save_sec_context;
-	int			rc = 0;
+	volatile int rc = 0;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		elog(ERROR, "ips_change_log_row must be an AFTER trigger");
