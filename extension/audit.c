@@ -359,7 +359,8 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	HeapTuple	tup;
 	LOCKTAG		tag;
-	volatile int64 seq;
+	int64	   *seqp = palloc(sizeof(int64));	/* written inside PG_TRY */
+	int64		seq;
 	uint8		prev[PG_SHA256_DIGEST_LENGTH];
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	int			cols[2];
@@ -396,7 +397,7 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		ReadHead(rel, &seq, prev);
+		ReadHead(rel, seqp, prev);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -404,6 +405,7 @@ ips_log_seal(PG_FUNCTION_ARGS)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	seq = *seqp;
 
 	cols[0] = LogColumn(td, "seq", RelationGetRelationName(rel));
 	vals[0] = Int64GetDatum(seq + 1);
