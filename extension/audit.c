@@ -372,6 +372,9 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
 		elog(ERROR, "ips_log_seal must be a BEFORE trigger");
 	rel = trigdata->tg_relation;
+	/* pg_restore (ips.restoring): dumped entries keep their sequence and hashes */
+	if (ips_restoring && TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		return PointerGetDatum(trigdata->tg_trigtuple);
 	if (!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -492,6 +495,9 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		elog(ERROR, "ips_change_log_row must be an AFTER trigger");
+	/* pg_restore (ips.restoring): the dumped change log already holds these rows' history */
+	if (ips_restoring)
+		return PointerGetDatum(NULL);
 	ev = trigdata->tg_event;
 	rel = trigdata->tg_relation;
 	td = rel->rd_att;
