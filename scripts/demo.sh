@@ -69,5 +69,19 @@ if [ "$(psql -XAtc "SELECT to_regprocedure('ips.fidelity_report(bigint,date,date
 fi
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
 	echo "== $h_out"
-	q -c "SELECT * FROM ips.outcomes_quarterly ORDER BY 1, 2"
+	case $lang in
+		fi) o="neljännes|asiakkaita|työssä|työllisyys %|työhön aloituksia|mediaani pv ensimmäiseen työhön|90 pv pysyvyys %" ;;
+		sv) o="kvartal|klienter|i arbete|sysselsättning %|jobbstarter|median dagar till första jobb|kvar efter 90 d %" ;;
+		*)  o="quarter|clients served|working|employment rate %|job starts|median days to first job|90-day retention %" ;;
+	esac
+	IFS='|' read -r o1 o2 o3 o4 o5 o6 o7 <<<"$o"
+	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
+	             employment_rate AS \"$o4\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
+	             retention_90_rate AS \"$o7\"
+	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
+	case $lang in
+		fi) echo "Vertailuarvot (IPS Employment Center): 31 % vähimmäis, 41 % keskimäärin, 50 % erinomainen." ;;
+		sv) echo "Jämförelsevärden (IPS Employment Center): 31 % minimum, 41 % genomsnitt, 50 % utmärkt." ;;
+		*)  echo "Benchmarks (IPS Employment Center): 31 % minimal, 41 % average, 50 % excellent." ;;
+	esac
 fi
