@@ -208,13 +208,16 @@ DECLARE
     -- tables with their own rules below
     special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
     -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
     definer_grants constant jsonb := '{
         "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
         "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
         "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
         "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
         "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor"}';
+        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
+        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
     -- invoker functions that only the owner (a superuser) runs
     owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
     ips_ns constant oid := 'ips'::regnamespace;

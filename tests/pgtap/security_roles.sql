@@ -2,7 +2,7 @@
 -- table and API function; reads show which clients' rows are visible, writes
 -- which clients' rows could be changed, or the SQLSTATE of the refusal.
 BEGIN;
-SELECT plan(340);
+SELECT plan(343);
 \ir security_setup.psql
 
 -- Reads: the distinct clients of the visible rows ('none' = a row without a client).
@@ -91,6 +91,15 @@ SELECT is(pg_temp.try_as(:'tag' || '_' || e.role, c.q),
           format('%s calls %s', e.role, c.name))
   FROM expect e, (SELECT *, row_number() OVER () AS n FROM calls) c
  ORDER BY e.role, c.n;
+
+-- Analysts: the suppressed aggregate view, not the unsuppressed counts.
+SELECT is(pg_temp.try_as(:'tag' || '_an', 'SELECT count(*) >= 0 FROM ips.outcomes_quarterly'), 'ok:true',
+          'an analyst reads ips.outcomes_quarterly');
+SELECT is(pg_temp.try_as(:'tag' || '_an', 'SELECT count(*) FROM ips.outcomes_quarterly_counts'), '42501',
+          'but not the unsuppressed ips.outcomes_quarterly_counts');
+SELECT is(pg_temp.try_as(:'tag' || '_an', 'SELECT string_agg(DISTINCT small_cell_threshold::text, '','') FROM ips.outcomes_quarterly_for(1)'),
+          'ok:' || ips.setting_value('small_cell_threshold'),
+          'asking for less suppression still gets the analysts'' threshold');
 
 -- PUBLIC has no rights on anything of ips.
 SELECT is((SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
