@@ -26,8 +26,8 @@
 
 static IpsPlan episode_plan = {NULL,
 	"SELECT e.client_id, e.referred_on, e.closed_on,"
-	" coalesce((SELECT value FROM ips.setting WHERE name = 'time_zone'), 'Europe/Helsinki')"
-	" FROM ips.episode e WHERE e.episode_id = $1", 1, {INT8OID}};
+	" coalesce((SELECT value FROM ips.setting WHERE name OPERATOR(pg_catalog.=) 'time_zone'), 'Europe/Helsinki')"
+	" FROM ips.episode e WHERE e.episode_id OPERATOR(pg_catalog.=) $1", 1, {INT8OID}};
 
 /* Day of a date or timestamptz column value, in the region's time zone. */
 static DateADT

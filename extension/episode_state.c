@@ -27,6 +27,12 @@
 
 #include "ips.h"
 
+/*
+ * The SQL of the kept plans below qualifies every operator and function
+ * (OPERATOR(pg_catalog.=), pg_catalog.count): a caller's search_path must not
+ * be able to put look-alikes in front of them.
+ */
+
 /* Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart). */
 static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
 	/* to:            ref    eng    srch   empl   stud   hold   closed */
@@ -120,21 +126,25 @@ TupleState(HeapTuple tup, TupleDesc td, int attnum)
 }
 
 static IpsPlan care_plan = {NULL,
-	"SELECT 1 FROM ips.care_relationship WHERE client_id = $1 AND started_on <= $2"
-	" AND (ended_on IS NULL OR ended_on >= $2) LIMIT 1", 2, {INT8OID, DATEOID}};
+	"SELECT 1 FROM ips.care_relationship WHERE client_id OPERATOR(pg_catalog.=) $1"
+	" AND started_on OPERATOR(pg_catalog.<=) $2"
+	" AND (ended_on IS NULL OR ended_on OPERATOR(pg_catalog.>=) $2) LIMIT 1", 2, {INT8OID, DATEOID}};
 
 static IpsPlan job_plan = {NULL,
-	"SELECT 1 FROM ips.job WHERE episode_id = $1 AND (ends_on IS NULL OR ends_on >= $2) LIMIT 1",
+	"SELECT 1 FROM ips.job WHERE episode_id OPERATOR(pg_catalog.=) $1"
+	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
 	2, {INT8OID, DATEOID}};
 
 static IpsPlan study_plan = {NULL,
-	"SELECT 1 FROM ips.study WHERE episode_id = $1 AND (ends_on IS NULL OR ends_on >= $2) LIMIT 1",
+	"SELECT 1 FROM ips.study WHERE episode_id OPERATOR(pg_catalog.=) $1"
+	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
 	2, {INT8OID, DATEOID}};
 
 static IpsPlan outreach_plan = {NULL,
-	"SELECT count(*), count(DISTINCT (at AT TIME ZONE $4)::date) FROM ips.contact"
-	" WHERE episode_id = $1 AND kind = 'outreach_attempt'"
-	" AND (at AT TIME ZONE $4)::date BETWEEN $2 AND $3", 4, {INT8OID, DATEOID, DATEOID, TEXTOID}};
+	"SELECT pg_catalog.count(*), pg_catalog.count(DISTINCT (at AT TIME ZONE $4)::date) FROM ips.contact"
+	" WHERE episode_id OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'outreach_attempt'"
+	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.>=) $2"
+	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.<=) $3", 4, {INT8OID, DATEOID, DATEOID, TEXTOID}};
 
 /* Run a kept plan that answers "does a row exist". */
 static bool

@@ -86,7 +86,7 @@ IpsPreparePlan(IpsPlan *p)
 }
 
 static IpsPlan setting_plan = {
-	NULL, "SELECT value FROM ips.setting WHERE name = $1", 1, {TEXTOID}
+	NULL, "SELECT value FROM ips.setting WHERE name OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}
 };
 
 /* Value of a setting as text (palloc'd in the caller's context), or NULL. */
