@@ -95,12 +95,6 @@ static const char *const native_sections[][2] = {
 		" GROUP BY m.team_id, m.met_on ORDER BY m.met_on, m.team_id"},
 };
 
-#define FHIR_EPISODE_PROFILE "https://hl7.fi/fhir/finnish-base-profiles/StructureDefinition/fi-base-episode-of-care"
-
-/* Our state as an EpisodeOfCare.status. */
-#define FHIR_STATUS(state, reason) "(CASE " state " WHEN 'referred' THEN 'waitlist' WHEN 'on_hold' THEN 'onhold'" \
-	" WHEN 'closed' THEN CASE WHEN " reason " = 'never_engaged' THEN 'cancelled' ELSE 'finished' END ELSE 'active' END)"
-
 static const char *const fhir_queries[] = {
 	/* Organization per team */
 	"SELECT json_build_object('fullUrl', 'urn:uuid:' || md5('ips-team-' || t.team_id)::uuid,"
@@ -109,50 +103,14 @@ static const char *const fhir_queries[] = {
 	"  'active', true, 'name', t.name,"
 	"  'address', json_build_array(json_build_object('district', t.region, 'country', 'FI'))))::text"
 	" FROM ips.team t WHERE " TEAM_FILTER " ORDER BY t.team_id",
-	/* EpisodeOfCare per episode */
+	/* EpisodeOfCare per episode: the mapping lives in the extension (ips.episode_fhir) */
 	"SELECT json_build_object('fullUrl', 'urn:uuid:' || md5('ips-episode-' || e.episode_id)::uuid,"
-	" 'resource', json_strip_nulls(json_build_object('resourceType', 'EpisodeOfCare', 'id', 'ips-episode-' || e.episode_id,"
-	"  'meta', json_build_object('profile', json_build_array('" FHIR_EPISODE_PROFILE "')),"
-	"  'identifier', json_build_array(json_build_object('system', 'urn:ips:episode', 'value', e.episode_id::text)),"
-	"  'status', " FHIR_STATUS("e.state", "e.close_reason") ","
-	"  'statusHistory', (SELECT json_agg(json_build_object('status', " FHIR_STATUS("h.to_state", "h.reason") ","
-	"     'period', json_strip_nulls(json_build_object('start', " TS("h.at") ","
-	"       'end', " TS("h.until") "))) ORDER BY h.at, h.history_id)"
-	"    FROM (SELECT x.*, lead(x.at) OVER (ORDER BY x.at, x.history_id) AS until"
-	"          FROM ips.episode_state_history x WHERE x.episode_id = e.episode_id) h),"
-	"  'type', json_build_array(json_build_object('coding', json_build_array(json_build_object("
-	"     'system', 'urn:ips:episode-type', 'code', 'ips', 'display', 'IPS supported employment')),"
-	"     'text', 'IPS (Individual Placement and Support)')),"
-	"  'patient', json_build_object('identifier', json_build_object('system', 'urn:ips:host_ref', 'value', c.host_ref)),"
-	"  'managingOrganization', json_build_object('reference', 'urn:uuid:' || md5('ips-team-' || e.team_id)::uuid,"
-	"     'display', t.name),"
-	"  'period', json_build_object('start', e.referred_on, 'end', e.closed_on),"
-	"  'careManager', CASE WHEN s.staff_id IS NOT NULL THEN json_build_object('identifier',"
-	"     json_build_object('system', 'urn:ips:staff', 'value', s.staff_id::text), 'display', s.display_name) END"
-	" )))::text"
-	" FROM ips.episode e JOIN ips.client c ON c.client_id = e.client_id JOIN ips.team t ON t.team_id = e.team_id"
-	" LEFT JOIN ips.staff s ON s.staff_id = e.specialist_id"
-	" WHERE " EPISODE_FILTER " ORDER BY e.episode_id",
-	/* Encounter per client contact (contacts with the client themself) */
+	" 'resource', ips.episode_fhir(e.episode_id))::text"
+	" FROM ips.episode e WHERE " EPISODE_FILTER " ORDER BY e.episode_id",
+	/* Encounter per contact (ips.encounter_fhir) */
 	"SELECT json_build_object('fullUrl', 'urn:uuid:' || md5('ips-contact-' || x.contact_id)::uuid,"
-	" 'resource', json_strip_nulls(json_build_object('resourceType', 'Encounter', 'id', 'ips-contact-' || x.contact_id,"
-	"  'identifier', json_build_array(json_build_object('system', 'urn:ips:contact', 'value', x.contact_id::text)),"
-	"  'status', 'finished',"
-	"  'class', json_build_object('system', 'http://terminology.hl7.org/CodeSystem/v3-ActCode',"
-	"     'code', CASE WHEN x.mode IN ('phone', 'video', 'message') THEN 'VR' WHEN x.setting = 'community' THEN 'FLD' ELSE 'AMB' END,"
-	"     'display', CASE WHEN x.mode IN ('phone', 'video', 'message') THEN 'virtual' WHEN x.setting = 'community' THEN 'field' ELSE 'ambulatory' END),"
-	"  'type', json_build_array(json_build_object('coding', json_build_array(json_build_object("
-	"     'system', 'urn:ips:contact-kind', 'code', x.kind)), 'text', ips.label(x.kind, 'en'))),"
-	"  'subject', json_build_object('identifier', json_build_object('system', 'urn:ips:host_ref', 'value', c.host_ref)),"
-	"  'episodeOfCare', json_build_array(json_build_object('reference', 'urn:uuid:' || md5('ips-episode-' || x.episode_id)::uuid)),"
-	"  'participant', json_build_array(json_build_object('individual', json_build_object('identifier',"
-	"     json_build_object('system', 'urn:ips:staff', 'value', x.staff_id::text)))),"
-	"  'period', json_build_object('start', " TS("x.at") ","
-	"     'end', CASE WHEN x.minutes IS NOT NULL THEN " TS("x.at + x.minutes * interval '1 minute'") " END),"
-	"  'length', CASE WHEN x.minutes IS NOT NULL THEN json_build_object('value', x.minutes, 'unit', 'min',"
-	"     'system', 'http://unitsofmeasure.org', 'code', 'min') END"
-	" )))::text"
-	" FROM ips.contact x JOIN ips.episode e ON e.episode_id = x.episode_id JOIN ips.client c ON c.client_id = e.client_id"
+	" 'resource', ips.encounter_fhir(x.contact_id))::text"
+	" FROM ips.contact x JOIN ips.episode e ON e.episode_id = x.episode_id"
 	" WHERE " EPISODE_FILTER " ORDER BY x.episode_id, x.at, x.contact_id",
 };
 
