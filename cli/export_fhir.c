@@ -61,7 +61,7 @@ static const char *const native_sections[][2] = {
 	{"episodes",
 		"SELECT json_strip_nulls(json_build_object("
 		" 'key', 'e' || e.episode_id, 'client', 'c' || e.client_id, 'team', 't' || e.team_id,"
-		" 'referred_on', e.referred_on, 'source', e.referral_source,"
+		" 'referred_on', e.referred_on, 'source', e.referral_source, 'out_of_work_at_entry', e.out_of_work_at_entry,"
 		" 'specialists', (SELECT json_agg(json_build_object('staff', 's' || a.staff_id, 'from_on', a.from_on)"
 		"   ORDER BY a.from_on, a.assignment_id) FROM ips.specialist_assignment a WHERE a.episode_id = e.episode_id),"
 		" 'career_profile_on', e.career_profile_on,"

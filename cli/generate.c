@@ -878,7 +878,9 @@ write_episode(FILE *out, const Plan *p, bool first)
 	fprintf(out, "%s\n{\"key\":\"e%ld\",\"client\":\"c%ld\",\"team\":\"t%d\",\"referred_on\":",
 			first ? "" : ",", p->i + 1, p->i + 1, p->team + 1);
 	put_date(out, p->referred);
-	fprintf(out, ",\"source\":\"%s\",\"specialists\":[{\"staff\":\"s%ld\",\"from_on\":", p->source, p->specialist);
+	/* about nine in ten IPS clients are out of work at entry; a hash, so the random stream is unchanged */
+	fprintf(out, ",\"source\":\"%s\",\"out_of_work_at_entry\":%s,\"specialists\":[{\"staff\":\"s%ld\",\"from_on\":",
+			p->source, ((uint64_t) (p->i + 1) * 2654435761u) % 10 == 0 ? "false" : "true", p->specialist);
 	put_date(out, p->assigned);
 	fputs("}]", out);
 	if (p->career_profile >= 0)

@@ -262,6 +262,7 @@ static const Field episode_fields[] = {
 	{"key", F_KEY, true, NULL}, {"client", F_KEY, true, NULL},
 	{"team", F_KEY, true, NULL}, {"referred_on", F_DATE, true, NULL},
 	{"source", F_STRING, false, NULL},
+	{"out_of_work_at_entry", F_BOOL, false, NULL},
 	{"specialists", F_ARRAY, false, &assign_spec},
 	{"events", F_ARRAY, false, &event_spec},
 	{"career_profile_on", F_DATE, false, NULL},
@@ -1277,7 +1278,7 @@ flush_episodes(Import *im)
 		const cJSON *ep = im->batch[k];
 		Entry	   *c,
 				   *t;
-		const char *v[4];
+		const char *v[5];
 
 		snprintf(path, sizeof(path), "$.episodes[%ld]", im->batch_index[k]);
 		if ((c = resolve(im, &im->clients, ep, "client", path)) == NULL ||
@@ -1291,7 +1292,8 @@ flush_episodes(Import *im)
 		v[1] = ID_TEXT(b2, t->id);
 		v[2] = get_str(ep, "referred_on");
 		v[3] = get_str(ep, "source");
-		ok = send_stmt(im, "refer", 4, v, path, &im->batch_entry[k]->id);
+		v[4] = get_bool(ep, "out_of_work_at_entry", NULL);
+		ok = send_stmt(im, "refer", 5, v, path, &im->batch_entry[k]->id);
 	}
 	if (ok && im->nbatch > 0 && !pipe_drain(&im->pipe))
 		ok = false;
@@ -1415,7 +1417,10 @@ static const char *const statements[][2] = {
 	{"give_consent", "SELECT ips.give_consent($1::bigint, $2::text, $3::date)"},
 	{"withdraw_consent", "SELECT ips.withdraw_consent($1::bigint, $2::text, $3::date)"},
 	{"add_employer", "SELECT ips.add_employer($1::text, $2::text, $3::text)"},
-	{"refer", "SELECT ips.refer($1::bigint, $2::bigint, $3::date, $4::text)"},
+	/* the referral, and whether the client was out of work at entry when the document says */
+	{"refer", "SELECT CASE WHEN $5::boolean IS NULL THEN r.id"
+		" ELSE (SELECT r.id FROM ips.set_out_of_work_at_entry(r.id, $5::boolean)) END"
+	" FROM (SELECT ips.refer($1::bigint, $2::bigint, $3::date, $4::text) AS id OFFSET 0) r"},
 	{"assign", "SELECT ips.assign_specialist($1::bigint, $2::bigint, $3::date)"},
 	{"transition", "SELECT ips.transition($1::bigint, $2::text, $3::timestamptz, $4::text)"},
 	{"career_profile", "SELECT ips.complete_career_profile($1::bigint, $2::date)"},

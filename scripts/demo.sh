@@ -70,13 +70,13 @@ fi
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
 	echo "== $h_out"
 	case $lang in
-		fi) o="neljännes|asiakkaita|työssä|työllisyys %|työhön aloituksia|mediaani pv ensimmäiseen työhön|90 pv pysyvyys %" ;;
-		sv) o="kvartal|klienter|i arbete|sysselsättning %|jobbstarter|median dagar till första jobb|kvar efter 90 d %" ;;
-		*)  o="quarter|clients served|working|employment rate %|job starts|median days to first job|90-day retention %" ;;
+		fi) o="neljännes|asiakkaita|työssä|työllisyys %|työllisyys %, työttömänä aloittaneet|työhön aloituksia|mediaani pv ensimmäiseen työhön|90 pv pysyvyys %" ;;
+		sv) o="kvartal|klienter|i arbete|sysselsättning %|sysselsättning %, utan arbete vid start|jobbstarter|median dagar till första jobb|kvar efter 90 d %" ;;
+		*)  o="quarter|clients served|working|employment rate %|rate %, out of work at entry|job starts|median days to first job|90-day retention %" ;;
 	esac
-	IFS='|' read -r o1 o2 o3 o4 o5 o6 o7 <<<"$o"
+	IFS='|' read -r o1 o2 o3 o4 o4b o5 o6 o7 <<<"$o"
 	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
-	             employment_rate AS \"$o4\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
+	             employment_rate AS \"$o4\", employment_rate_out_of_work AS \"$o4b\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
 	             retention_90_rate AS \"$o7\"
 	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
 	case $lang in
