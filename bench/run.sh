@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# make bench: build, start a throw-away cluster, build a synthetic country
+# (ipsctl generate --clients ${BENCH_SCALE:-100000} --seed 1 | ipsctl import -),
+# and print one table of figures, each beside its baseline measured in the
+# same run, with the ratio and the target.  See docs/performance.md.
+#
+#   BENCH_SCALE=2000 make bench      quick run (under 3 minutes)
+#   BENCH_SECONDS=N                  length of each pgbench run (default 20; 8 below 20 000 clients)
+#   BENCH_END=YYYY-MM-DD             the day the generated history ends (default 2026-11-01)
+set -uo pipefail
+. "$(dirname "$0")/../scripts/cluster.sh"
+set -e
+ips_setup
+
+BENCH_DIR="$IPS_TOP/bench"
+scale=${BENCH_SCALE:-100000}
+if [ "$scale" -lt 20000 ]; then secs=${BENCH_SECONDS:-8}; else secs=${BENCH_SECONDS:-20}; fi
+as_of=${BENCH_END:-2026-11-01}
+export PGDATABASE=ips_bench
+work="$IPS_WORK/bench"; mkdir -p "$work"
+psql -qX -d postgres -c "CREATE DATABASE ips_bench" >/dev/null
+q()  { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
+q -c "CREATE EXTENSION ips" >/dev/null
+bench_start=$(date +%s)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- the country
+gen_note="ipsctl generate --clients $scale --seed 1 --start $as_of | ipsctl import -"
+ips_log "building a synthetic country: $gen_note"
+t0=$(date +%s.%N)
+if command -v ipsctl >/dev/null && ipsctl generate --clients 1 --seed 1 --start "$as_of" >/dev/null 2>&1; then
+	ipsctl generate --clients "$scale" --seed 1 --start "$as_of" | ipsctl import -q -
+	import_ok=1
+else
+	gen_note="bench/generate.sql (ipsctl generate is not available: SQL fallback through the guarded tables)"
+	ips_log "ipsctl generate does not work here; falling back to $gen_note"
+	q -v clients="$scale" -v as_of="$as_of" -f "$BENCH_DIR/generate.sql" >/dev/null
+	import_ok=
+fi
+t1=$(date +%s.%N)
+import_s=$(echo "$t1 - $t0" | bc -l)
+q -c "VACUUM ANALYZE" >/dev/null
+read -r n_teams n_staff n_clients n_contacts n_emp <<<"$(q -F ' ' -c "SELECT (SELECT count(*) FROM ips.team), (SELECT count(*) FROM ips.staff),
+	(SELECT count(*) FROM ips.client), (SELECT count(*) FROM ips.contact), (SELECT count(*) FROM ips.employer_contact)")"
+ips_log "country: $n_teams teams, $n_staff staff, $n_clients clients, $n_contacts contacts, $n_emp employer contacts ($(printf %.0f "$import_s") s)"
+
+q -f "$BENCH_DIR/reference_alerts.sql" 2>&1 >/dev/null | grep -v NOTICE >&2 || true
+q -f "$BENCH_DIR/reference_triggers.sql" 2>&1 >/dev/null | grep -v NOTICE >&2 || true
+
+# ------------------------------------------------------------------ helpers
+# time_ms SQL [SETUP]: median of 3 runs in one session (psql \timing; result rows
+# discarded), or the single run when it takes over 10 s (the slow baselines at scale)
+time_ms() {
+	local first rest
+	first=$(time_runs "$1" "${2:-}" 1) || return 1
+	if [ "$(echo "$first > 10000" | bc -l)" = 1 ]; then echo "$first"; return; fi
+	rest=$(time_runs "$1" "${2:-}" 2) || return 1
+	printf '%s\n' "$first" $rest | sort -n | sed -n 2p
+}
+time_runs() {	# time_runs SQL SETUP N: the N times in ms
+	{ printf '%s\n' "$2" '\o /dev/null' '\timing on'
+	  for _ in $(seq "$3"); do printf '%s;\n' "$1"; done; } \
+	| psql -qX -v ON_ERROR_STOP=1 2>"$work/err" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | grep . \
+	|| { cat "$work/err" >&2; return 1; }
+}
+# materialize TABLE SQL: CREATE TABLE AS in a fresh backend; prints its time (ms)
+# and the backend's peak resident memory (VmHWM, kB, from /proc/<backend pid>/status)
+materialize() {
+	printf '%s\n' '\timing on' "CREATE TABLE $1 AS $2;" '\timing off' \
+		"SELECT 'hwm', (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s*(\d+)'))[1];" \
+	| psql -qXAt -v ON_ERROR_STOP=1 2>"$work/err" \
+	| awk -F'|' '/^Time:/ {t = $0; sub(/^Time: /, "", t); sub(/ ms.*/, "", t)} /^hwm\|/ {h = $2} END {if (t == "" || h == "") exit 1; print t, h}' \
+	|| { cat "$work/err" >&2; return 1; }
+}
+# base_kb: VmHWM of a fresh backend that ran nothing else
+base_kb() {
+	q -c "SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s*(\d+)'))[1]"
+}
+ratio() { echo "scale=6; $1 / $2" | bc -l; }
+rows=()
+row() {	# row MEASURE VALUE UNIT BASELINE-NAME BASELINE RATIO-TEXT TARGET VERDICT
+	rows+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" "$6" "$7")")
+}
+verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo met; else echo MISSED; fi; }
+
+# ---------------------------------------------------------------- queries
+ips_log "timing queries (median of 3)"
+scan_sql="SELECT count(*) FROM ips.contact"
+scan_setup="SET enable_indexonlyscan = off; SET enable_indexscan = off; SET enable_bitmapscan = off;"
+scan_ms=$(time_ms "$scan_sql" "$scan_setup")
+alerts_ms=$(time_ms "SELECT count(*) FROM ips.contact_alerts('$as_of')")
+# The pure-SQL reference, per team: its single statement for the whole country
+# (team_id NULL) grows much faster than linearly (docs/performance.md), so the
+# baseline is the kinder form, one call per team.  Each result is kept once in a
+# table by a fresh backend, timed, with that backend's peak memory; the
+# reference is timed again (median of 3) only when it is fast.
+ref_sql="SELECT r.* FROM ips.team t, ips_bench.contact_alerts_sql('$as_of', t.team_id) r"
+read -r mat_ips_ms mem_alerts <<<"$(materialize bench_alerts_ips "SELECT * FROM ips.contact_alerts('$as_of')")"
+read -r mat_ref_ms mem_ref <<<"$(materialize bench_alerts_ref "$ref_sql")"
+if [ "$(echo "$mat_ref_ms > 10000" | bc -l)" = 1 ]; then ref_ms=$mat_ref_ms
+else ref_ms=$(time_ms "SELECT count(*) FROM ($ref_sql) x"); fi
+read -r n_alerts diff_a diff_b <<<"$(q -F ' ' -c "SELECT (SELECT count(*) FROM bench_alerts_ips),
+	(SELECT count(*) FROM (TABLE bench_alerts_ips EXCEPT ALL TABLE bench_alerts_ref) x),
+	(SELECT count(*) FROM (TABLE bench_alerts_ref EXCEPT ALL TABLE bench_alerts_ips) y)")"
+if [ "$diff_a" = 0 ] && [ "$diff_b" = 0 ]; then same="same rows ($n_alerts)"; same_v=met
+else same="DIFFER: $diff_a only in ips, $diff_b only in the reference"; same_v=MISSED; fi
+
+fid_sql="SELECT count(*) FROM ips.team t, ips.fidelity(t.team_id, date '$as_of' - 364, date '$as_of') f"
+fid_ms=$(time_ms "$fid_sql")
+out_ms=$(time_ms "SELECT * FROM ips.outcomes_quarterly")
+
+# a specialist reading their caseload: row-level security on (SET ROLE to a login
+# mapped through ips.add_staff) against the same query as table owner
+spec=$(q -c "SELECT specialist_id FROM ips.episode WHERE state <> 'closed' AND specialist_id IS NOT NULL
+             GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+q -c "SELECT ips.create_roles()" >/dev/null
+q -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS bench_specialist" -c "CREATE ROLE bench_specialist LOGIN IN ROLE ips_specialist" >/dev/null
+me=$(q -c "SELECT ips.add_staff(team_id, 'Bench Specialist', 'specialist', 1.0, 'bench_specialist') FROM ips.staff WHERE staff_id = $spec")
+q -c "SELECT ips.assign_specialist(episode_id, $me, date '$as_of') FROM ips.episode
+       WHERE specialist_id = $spec AND state <> 'closed'" >/dev/null
+q -c "ANALYZE ips.episode; ANALYZE ips.specialist_assignment" >/dev/null
+case_sql="SELECT e.episode_id, e.client_id, e.state, e.state_since, e.entry_on,
+                 (SELECT max(c.at) FROM ips.contact c WHERE c.episode_id = e.episode_id) AS last_contact,
+                 (SELECT count(*) FROM ips.contact c WHERE c.episode_id = e.episode_id) AS contacts,
+                 (SELECT count(*) FROM ips.job j WHERE j.episode_id = e.episode_id) AS jobs
+            FROM ips.episode e WHERE e.specialist_id = $me AND e.state <> 'closed' ORDER BY e.state_since"
+n_case_owner=$(q -c "SELECT count(*) FROM ($case_sql) x")
+n_case_rls=$(q -c "SET ROLE bench_specialist" -c "SELECT count(*) FROM ($case_sql) x" | tail -n 1)
+rls_ms=$(time_ms "$case_sql" "SET ROLE bench_specialist;")
+owner_ms=$(time_ms "$case_sql")
+
+mem_base=$(base_kb)
+
+# ---------------------------------------------------------------- inserts
+ips_log "contact insert throughput: pgbench -c 4 -j 2 -T $secs -n -M prepared, 5 runs"
+q <<SQL >/dev/null
+CREATE TABLE bench_target AS
+SELECT row_number() OVER (ORDER BY e.episode_id)::int AS n, e.episode_id, e.client_id, e.specialist_id AS staff_id,
+       ips.local_midnight(date '$as_of' - 1) + interval '12 hours' AS at
+  FROM ips.episode e WHERE e.state <> 'closed' AND e.specialist_id IS NOT NULL AND e.referred_on < date '$as_of' - 1;
+ALTER TABLE bench_target ADD PRIMARY KEY (n);
+CREATE TABLE bench_contact (LIKE ips.contact INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TABLE bench_contact_guard (LIKE ips.contact INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TRIGGER contact_guard BEFORE INSERT OR UPDATE ON bench_contact_guard FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('at');
+CREATE TABLE bench_contact_ref (LIKE ips.contact INCLUDING DEFAULTS INCLUDING INDEXES);
+SELECT ips_bench.attach_reference_triggers('bench_contact_ref');
+ANALYZE bench_target;
+SQL
+n_target=$(q -c "SELECT count(*) FROM bench_target")
+tps() {	# tps SCRIPT: transactions per second
+	pgbench -n -M prepared -c 4 -j 2 -T "$secs" -D ntarget="$n_target" -f "$1" 2>"$work/pgbench.err" \
+		| sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | grep . || { cat "$work/pgbench.err" >&2; return 1; }
+}
+q -c "CHECKPOINT" >/dev/null
+tps_bare=$(tps "$BENCH_DIR/insert_bare.pgbench")
+tps_guard=$(tps "$BENCH_DIR/insert_guard.pgbench")
+tps_ips=$(tps "$BENCH_DIR/insert_ips_contact.pgbench")
+tps_ref=$(tps "$BENCH_DIR/insert_reference.pgbench")
+tps_fn=$(tps "$BENCH_DIR/record_contact.pgbench")
+
+# ---------------------------------------------------------------- the table
+pct() { printf '%+.0f %%' "$(echo "($1 / $2 - 1) * 100" | bc -l)"; }
+x() { printf '%.2f×' "$(ratio "$1" "$2")"; }
+ov_ips=$(echo "$tps_bare / $tps_ips - 1" | bc -l)
+row "contact INSERT into ips.contact (C fact guard + C change log)" "$(printf %.0f "$tps_ips") tps" "bare copy, no triggers" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_ips") time/row" "≤ +20 %" "$(verdict "$ov_ips <= 0.20")"
+row "  of which: C fact guard alone" "$(printf %.0f "$tps_guard") tps" "bare copy" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_guard") time/row" "≤ +20 %" "$(verdict "$tps_bare / $tps_guard - 1 <= 0.20")"
+row "contact INSERT, hand-written PL/pgSQL triggers (guard + sha256 log)" "$(printf %.0f "$tps_ref") tps" "ips.contact (C triggers)" "$(printf %.0f "$tps_ips") tps" "C/PL: $(x "$tps_ips" "$tps_ref") the rate" "" "info"
+row "ips.record_contact(...) (function + triggers)" "$(printf %.0f "$tps_fn") tps" "bare copy" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_fn") time/row" "" "info"
+row "ips.contact_alerts('$as_of'), whole country" "$(printf %.0f "$alerts_ms") ms" "pure-SQL reference, per team" "$(printf %.0f "$ref_ms") ms" "$(x "$ref_ms" "$alerts_ms") faster" "≥ 5×" "$(verdict "$ref_ms / $alerts_ms >= 5")"
+row "  ips.contact_alerts vs the reference (EXCEPT ALL both ways)" "$same" "" "" "" "equal" "$same_v"
+row "ips.contact_alerts('$as_of'), whole country" "$(printf %.0f "$alerts_ms") ms" "seq scan of ips.contact (count)" "$(printf %.0f "$scan_ms") ms" "$(x "$alerts_ms" "$scan_ms") the floor" "≤ 3×" "$(verdict "$alerts_ms / $scan_ms <= 3")"
+row "ips.fidelity, all $n_teams teams, one year" "$(printf %.0f "$fid_ms") ms" "seq scan of ips.contact" "$(printf %.0f "$scan_ms") ms" "$(x "$fid_ms" "$scan_ms") the floor" "< 2000 ms" "$(verdict "$fid_ms < 2000")"
+row "SELECT * FROM ips.outcomes_quarterly" "$(printf %.0f "$out_ms") ms" "seq scan of ips.contact" "$(printf %.0f "$scan_ms") ms" "$(x "$out_ms" "$scan_ms") the floor" "" "info"
+row "specialist's caseload ($n_case_rls rows), RLS on" "$(printf %.2f "$rls_ms") ms" "same query as owner ($n_case_owner rows)" "$(printf %.2f "$owner_ms") ms" "overhead $(pct "$rls_ms" "$owner_ms")" "< +30 %" "$(verdict "$rls_ms / $owner_ms - 1 < 0.30")"
+if [ -n "$import_ok" ]; then
+	row "ipsctl import, whole country" "$(printf %.0f "$(ratio "$n_contacts" "$import_s")") contacts/s" "elapsed" "$(printf %.0f "$import_s") s" "$n_contacts contacts, $n_emp employer contacts" "" "info"
+fi
+row "peak backend memory (VmHWM), contact_alerts" "$((mem_alerts / 1024)) MB" "SQL reference / idle backend" "$((mem_ref / 1024)) / $((mem_base / 1024)) MB" "$(x "$mem_alerts" "$mem_ref") the reference" "" "info"
+
+echo
+echo "ips benchmark: $n_clients clients, $n_teams teams, $n_contacts contacts, as of $as_of"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r), PostgreSQL $(q -c 'SHOW server_version')"
+echo "data: $gen_note"
+echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "timings: median of 3 (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster)"
+echo
+{
+	printf 'measure\tips\tbaseline\tbaseline value\tratio\ttarget\tverdict\n'
+	printf '%s\n' "${rows[@]}"
+} | column -t -s $'\t' -o ' | '
+echo
+echo "bench: $(( $(date +%s) - bench_start )) s"
