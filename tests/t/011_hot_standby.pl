@@ -135,6 +135,15 @@ same('ips.fidelity_summary of every team for 2025',
 	q{SELECT t.team_id, f.* FROM ips.team t, ips.fidelity_summary(t.team_id, '2025-01-01', '2025-12-31') f ORDER BY 1}, 1);
 same('ips.caseload', q{SELECT * FROM ips.caseload ORDER BY 1}, 1);
 SKIP: {
+	skip 'ips.episode_alerts / ips.alerts_today / ips.fidelity_report do not exist yet', 9
+		unless $primary->safe_psql('ips_db', q{SELECT to_regprocedure('ips.episode_alerts(bigint,date)') IS NOT NULL
+		    AND to_regclass('ips.alerts_today') IS NOT NULL
+		    AND to_regprocedure('ips.fidelity_report(bigint,date,date,text)') IS NOT NULL}) eq 't';
+	same('ips.episode_alerts of every episode', q{SELECT e.episode_id, a.* FROM ips.episode e, ips.episode_alerts(e.episode_id, '2025-06-30') a ORDER BY 1, 2, 3, 4, 5}, 1);
+	same('ips.alerts_today', q{SELECT * FROM ips.alerts_today ORDER BY 1, 2, 3, 4}, 1);
+	same('ips.fidelity_report in Finnish', q{SELECT * FROM ips.fidelity_report(1, '2025-01-01', '2025-12-31', 'fi')}, 1);
+}
+SKIP: {
 	skip 'ips.outcomes_quarterly does not exist yet (extension/sql/45_outcomes.sql)', 3
 		unless $primary->safe_psql('ips_db', q{SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL}) eq 't';
 	same('ips.outcomes_quarterly', q{SELECT * FROM ips.outcomes_quarterly ORDER BY 1, 2}, 1);
