@@ -49,9 +49,11 @@ holds AS (
       FROM (SELECT d.*, lead(d.day) OVER (PARTITION BY d.episode_id ORDER BY d.day) AS next_day FROM dstate d) x
      WHERE x.to_state = 'on_hold'),
 -- episodes that raise alerts: open and not on hold on as_of
+entry AS (
+    SELECT h.episode_id, min(h.day) AS entry_on FROM hist h WHERE h.to_state = 'engaged' GROUP BY h.episode_id),
 act AS (
-    SELECT ep.*, (SELECT min(h.day) FROM hist h WHERE h.episode_id = ep.episode_id AND h.to_state = 'engaged') AS entry_on
-      FROM ep JOIN state_now s ON s.episode_id = ep.episode_id
+    SELECT ep.*, en.entry_on
+      FROM ep JOIN state_now s ON s.episode_id = ep.episode_id LEFT JOIN entry en ON en.episode_id = ep.episode_id
      WHERE s.to_state NOT IN ('closed', 'on_hold')),
 con AS (
     SELECT c.episode_id, (c.at AT TIME ZONE p.tz)::date AS day, c.mode, c.kind
@@ -65,6 +67,8 @@ facts AS (
             FROM ips.employer_contact x JOIN act a ON a.episode_id = x.episode_id, p
            WHERE x.in_person AND x.competitive AND x.at < ((p.as_of + 1)::timestamp AT TIME ZONE p.tz)
     UNION SELECT a.episode_id, a.career_on, 'career' FROM act a WHERE a.career_on IS NOT NULL),
+last_client AS (
+    SELECT f.episode_id, max(f.day) AS day FROM facts f WHERE f.cls = 'client' GROUP BY f.episode_id),
 jobs AS (
     SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= p.as_of THEN j.ends_on END AS ends_on,
            row_number() OVER (PARTITION BY j.episode_id ORDER BY j.starts_on, j.job_id) AS nr
@@ -81,15 +85,16 @@ cov AS (
            CASE WHEN c.withdrawn_on <= p.as_of THEN c.withdrawn_on - 1 END
       FROM act a JOIN ips.consent c ON c.client_id = a.client_id AND c.scope = 'share_with_care', p
      WHERE c.given_on <= p.as_of),
+cov_end AS (
+    SELECT c.episode_id, c.rule,
+           max(c.to_on) FILTER (WHERE c.to_on >= c.from_on) AS last_end,
+           bool_or(c.to_on IS NULL OR c.to_on >= p.as_of) AS covered_now
+      FROM cov c, p GROUP BY c.episode_id, c.rule),
 gaps AS (
-    SELECT a.episode_id, ru.code AS rule,
-           greatest(a.entry_on, (SELECT max(c.to_on) + 1 FROM cov c
-                                  WHERE c.episode_id = a.episode_id AND c.rule = ru.code AND c.to_on >= c.from_on)) AS g,
-           ru.days
-      FROM act a JOIN ru ON ru.code IN ('care_relationship', 'consent_for_care'), p
-     WHERE a.entry_on IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM cov c WHERE c.episode_id = a.episode_id AND c.rule = ru.code
-                          AND (c.to_on IS NULL OR c.to_on >= p.as_of))),
+    SELECT a.episode_id, ru.code AS rule, greatest(a.entry_on, ce.last_end + 1) AS g, ru.days
+      FROM act a JOIN ru ON ru.code IN ('care_relationship', 'consent_for_care')
+      LEFT JOIN cov_end ce ON ce.episode_id = a.episode_id AND ce.rule = ru.code
+     WHERE a.entry_on IS NOT NULL AND NOT coalesce(ce.covered_now, false)),
 -- every expectation that can be unmet: anchor day d, n days, shifted by pauses or not,
 -- the class of fact that meets it and the first day such a fact counts from
 anchors AS (
@@ -117,32 +122,31 @@ anchors AS (
     SELECT j.episode_id, ru.code, j.job_id, 0, j.ends_on, ru.days, true, 'client', j.ends_on, NULL
       FROM jobs j JOIN ru ON ru.code = 'job_loss_contact' WHERE j.ends_on IS NOT NULL
     UNION ALL
-    SELECT a.episode_id, ru.code, NULL, 0,
-           coalesce((SELECT max(f.day) FROM facts f WHERE f.episode_id = a.episode_id AND f.cls = 'client'), a.referred_on),
-           ru.days, true, 'none', NULL, NULL
-      FROM act a JOIN ru ON ru.code = 'no_contact'
+    SELECT a.episode_id, ru.code, NULL, 0, coalesce(lc.day, a.referred_on), ru.days, true, 'none', NULL, NULL
+      FROM act a JOIN ru ON ru.code = 'no_contact' LEFT JOIN last_client lc ON lc.episode_id = a.episode_id
     UNION ALL
     SELECT g.episode_id, g.rule, NULL, 0, g.g, g.days, true, 'none', NULL, NULL FROM gaps g),
+numbered AS (
+    SELECT x.*, row_number() OVER () AS id FROM anchors x),
+held AS (
+    SELECT q.id, sum(q.len) FILTER (WHERE q.from_on <= q.d + q.n + q.cum)::int AS extra
+      FROM (SELECT x.id, x.d, x.n, hh.from_on, greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1) AS len,
+                   coalesce(sum(greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1))
+                            OVER (PARTITION BY x.id ORDER BY hh.from_on ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS cum
+              FROM numbered x JOIN holds hh ON hh.episode_id = x.episode_id
+             WHERE x.shifted) q
+     GROUP BY q.id),
 dued AS (
-    SELECT x.*,
-           CASE WHEN NOT x.shifted THEN x.d
-                ELSE x.d + x.n + coalesce((
-                    SELECT sum(q.len) FILTER (WHERE q.from_on <= x.d + x.n + q.cum)
-                      FROM (SELECT hh.from_on, greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1) AS len,
-                                   coalesce(sum(greatest(0, hh.to_on - greatest(hh.from_on, x.d + 1) + 1))
-                                            OVER (ORDER BY hh.from_on ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::int AS cum
-                              FROM holds hh WHERE hh.episode_id = x.episode_id) q), 0)::int
-           END AS due
-      FROM anchors x),
+    SELECT x.*, CASE WHEN x.shifted THEN x.d + x.n + coalesce(hd.extra, 0) ELSE x.d END AS due
+      FROM numbered x LEFT JOIN held hd ON hd.id = x.id),
 wnd AS (
     SELECT y.*, coalesce(y.wstart, lag(y.due) OVER (PARTITION BY y.episode_id, y.rule, y.job_id ORDER BY y.k) + 1, y.d) AS ws
       FROM dued y),
 met AS (
-    SELECT w.episode_id, w.rule, w.due,
-           CASE WHEN w.cls <> 'none' THEN (SELECT min(f.day) FROM facts f
-                                            WHERE f.episode_id = w.episode_id AND f.cls = w.cls AND f.day >= w.ws) END AS met_on
-      FROM wnd w
-     WHERE w.ends_on IS NULL OR w.ends_on >= w.due),
+    SELECT w.episode_id, w.rule, w.due, min(f.day) AS met_on
+      FROM wnd w LEFT JOIN facts f ON f.episode_id = w.episode_id AND f.cls = w.cls AND f.day >= w.ws
+     WHERE w.ends_on IS NULL OR w.ends_on >= w.due
+     GROUP BY w.id, w.episode_id, w.rule, w.due),
 episode_alerts AS (
     SELECT m.episode_id,
            (SELECT a.staff_id FROM ips.specialist_assignment a
@@ -176,14 +180,15 @@ weekly AS (
            END AS met
       FROM staff s CROSS JOIN weeks w JOIN ru ON ru.code IN ('specialist_employer_contacts', 'specialist_team_meeting'), p
      WHERE s.first_from <= w.sunday - 6),
+active AS (
+    SELECT (SELECT a.staff_id FROM ips.specialist_assignment a
+             WHERE a.episode_id = ep.episode_id AND a.from_on <= p.as_of AND (a.to_on IS NULL OR a.to_on >= p.as_of)
+             ORDER BY a.from_on DESC, a.assignment_id DESC LIMIT 1) AS staff_id
+      FROM ep JOIN state_now n ON n.episode_id = ep.episode_id, p
+     WHERE n.to_state NOT IN ('referred', 'closed')),
 caseload AS (
-    SELECT s.staff_id, s.fte,
-           (SELECT count(*) FROM ep JOIN state_now n ON n.episode_id = ep.episode_id
-             WHERE n.to_state NOT IN ('referred', 'closed')
-               AND (SELECT a.staff_id FROM ips.specialist_assignment a
-                     WHERE a.episode_id = ep.episode_id AND a.from_on <= p.as_of AND (a.to_on IS NULL OR a.to_on >= p.as_of)
-                     ORDER BY a.from_on DESC, a.assignment_id DESC LIMIT 1) = s.staff_id) AS active
-      FROM staff s, p
+    SELECT s.staff_id, s.fte, (SELECT count(*) FROM active x WHERE x.staff_id = s.staff_id) AS active
+      FROM staff s
      WHERE s.first_from IS NOT NULL),
 alerts AS (
     SELECT x.episode_id, x.staff_id, x.rule, x.due FROM episode_alerts x

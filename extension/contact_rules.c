@@ -210,6 +210,22 @@ typedef struct Engine
 	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
 	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
 	" ORDER BY e.episode_id, c.at"
+/*
+ * In mode alerts an expectation is unmet exactly when the last qualifying fact
+ * of its class is dated before the window starts, so the last day of each class
+ * is all that is needed: one row per episode instead of one per contact.
+ */
+#define Q_CONTACTS_LAST(SEL) \
+	"SELECT e.episode_id, (max(c.at) FILTER (WHERE c.mode <> 'message') AT TIME ZONE $4)::date," \
+	" (max(c.at) FILTER (WHERE c.mode = 'in_person') AT TIME ZONE $4)::date," \
+	" (max(c.at) FILTER (WHERE c.kind = 'benefits_counseling') AT TIME ZONE $4)::date" \
+	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" GROUP BY e.episode_id ORDER BY e.episode_id"
+#define Q_EMPLOYER_LAST(SEL) \
+	"SELECT e.episode_id, (max(x.at) AT TIME ZONE $4)::date" \
+	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY e.episode_id ORDER BY e.episode_id"
 #define Q_EMPLOYER(SEL) \
 	"SELECT e.episode_id, (x.at AT TIME ZONE $4)::date" \
 	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
@@ -252,6 +268,8 @@ static IpsPlan history_plans[SEL_COUNT] = EP_PLANS(Q_HISTORY);
 static IpsPlan assign_plans[SEL_COUNT] = EP_PLANS(Q_ASSIGN);
 static IpsPlan contact_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS);
 static IpsPlan employer_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER);
+static IpsPlan contact_last_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS_LAST);
+static IpsPlan employer_last_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER_LAST);
 static IpsPlan job_plans[SEL_COUNT] = EP_PLANS(Q_JOBS);
 static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
 static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
@@ -817,8 +835,8 @@ ReadEpisodes(Engine *en, Datum *args)
 	StreamOpen(&eps, &episodes_plans[sel], args);
 	StreamOpen(&hist, &history_plans[sel], args);
 	StreamOpen(&asg, &assign_plans[sel], args);
-	StreamOpen(&con, &contact_plans[sel], args);
-	StreamOpen(&emp, &employer_plans[sel], args);
+	StreamOpen(&con, en->alerts ? &contact_last_plans[sel] : &contact_plans[sel], args);
+	StreamOpen(&emp, en->alerts ? &employer_last_plans[sel] : &employer_plans[sel], args);
 	StreamOpen(&job, &job_plans[sel], args);
 	StreamOpen(&care, &care_plans[sel], args);
 	StreamOpen(&cons, &consent_plans[sel], args);
@@ -864,14 +882,22 @@ ReadEpisodes(Engine *en, Datum *args)
 		}
 		for (; StreamAt(&con, id); StreamNext(&con))
 		{
-			DateADT		d = StreamDay(&con, 2);
+			if (en->alerts)
+			{
+				/* the last day of each class (NULL: none) */
+				DayList    *lists[3] = {&ep.client, &ep.f2f, &ep.benefits};
 
+				for (int k = 0; k < 3; k++)
+					if (StreamDay(&con, k + 2) != NO_DAY)
+						DayListAdd(lists[k], StreamDay(&con, k + 2));
+				continue;
+			}
 			if (StreamBool(&con, 3))
-				DayListAdd(&ep.client, d);
+				DayListAdd(&ep.client, StreamDay(&con, 2));
 			if (StreamBool(&con, 4))
-				DayListAdd(&ep.f2f, d);
+				DayListAdd(&ep.f2f, StreamDay(&con, 2));
 			if (StreamBool(&con, 5))
-				DayListAdd(&ep.benefits, d);
+				DayListAdd(&ep.benefits, StreamDay(&con, 2));
 		}
 		for (; StreamAt(&emp, id); StreamNext(&emp))
 			DayListAdd(&ep.employer, StreamDay(&emp, 2));
