@@ -12,6 +12,8 @@
  *	each ordered by episode_id and read through a cursor in batches; the
  *	streams are merged as in a merge join, so each episode is seen once, in one
  *	ordered pass, with its facts in a memory context that is reset per episode.
+ *	In mode alerts only the last contact of each class is read per episode
+ *	(an expectation is unmet exactly when that is dated before its window).
  *	Nothing is written, so the engine runs on a read-only hot standby.
  *
  *	Every rule yields expectations: (rule, episode or specialist, job, due day,

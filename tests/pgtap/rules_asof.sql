@@ -1,6 +1,6 @@
 -- As-of truth, local days across daylight saving, and rules and settings changed by an admin.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 \ir rules_helpers.psql
 
 -- As of a past day: later facts are ignored, the state on that day decides.
@@ -50,6 +50,18 @@ UPDATE ips.rule SET enabled = false WHERE code = 'referral_response';
 SELECT is(pg_temp.al(:r, 'referral_response', '2025-03-20'), NULL, 'a disabled rule raises nothing');
 SELECT is((SELECT due FROM ips.rule_compliance((SELECT team_id FROM ctx), '2025-03-01', '2025-03-31') WHERE rule = 'referral_response'),
           0, 'a disabled rule has no expectations');
+
+-- As a member of ips_admin (ips.create_roles): the change applies at once; a specialist may read alerts but not change rules.
+SELECT ips.create_roles();
+CREATE ROLE rules_test_admin LOGIN IN ROLE ips_admin;
+CREATE ROLE rules_test_specialist LOGIN IN ROLE ips_specialist;
+SET LOCAL ROLE rules_test_admin;
+UPDATE ips.rule SET enabled = true, days = 8 WHERE code = 'referral_response';
+RESET ROLE;
+SELECT is(pg_temp.al(:r, 'referral_response', '2025-03-12'), 'overdue:1', 'ips_admin set 8 days: due 03-11, overdue 1 on 03-12');
+SET LOCAL ROLE rules_test_specialist;
+SELECT throws_ok($$UPDATE ips.rule SET days = 1 WHERE code = 'referral_response'$$, '42501', NULL, 'a specialist may not change rules');
+RESET ROLE;
 
 -- Bad edits are refused with a specific SQLSTATE and change nothing.
 SELECT throws_ok($$UPDATE ips.rule SET days = -1 WHERE code = 'no_contact'$$, '22003', NULL, 'negative days: 22003');
