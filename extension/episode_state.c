@@ -41,7 +41,7 @@ static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
 	/* job_search */ {false, false, false, true, true, true, true},
 	/* employed   */ {false, false, true, false, true, true, true},
 	/* studying   */ {false, false, true, true, false, true, true},
-	/* on_hold    */ {false, true, true, true, true, false, true},
+	/* on_hold    */ {true, true, true, true, true, false, true},
 	/* closed     */ {false, false, false, false, false, false, false},
 };
 

@@ -5,11 +5,11 @@
 --   job_search -> employed, studying, on_hold, closed
 --   employed   -> job_search, studying, on_hold, closed
 --   studying   -> job_search, employed, on_hold, closed
---   on_hold    -> the state it paused (here: engaged), closed
+--   on_hold    -> the state it paused (in the matrix: engaged), closed
 --   closed     -> nothing (final)
 -- Everything else, and a move to the state the episode is in, fails with 55000.
 BEGIN;
-SELECT plan(61);
+SELECT plan(63);
 
 SELECT ips.add_team('Vaasa IPS', 'Pohjanmaa') AS team \gset
 SELECT ips.add_staff(:team, 'Anna Specialist', 'specialist') AS staff \gset
@@ -98,6 +98,11 @@ SELECT throws_ok(format($$SELECT ips.transition(%s, 'engaged', '2025-01-06 12:00
                  format('episode %s cannot move from on_hold to engaged', :e), 'paused job_search cannot return to engaged');
 SELECT is(ips.transition(:e, 'job_search', '2025-01-06 12:00+02'), 'job_search', 'paused job_search returns to job_search');
 SELECT is((SELECT held_state FROM ips.episode WHERE episode_id = :e), NULL, 'held_state cleared on return');
+
+-- a referral paused before the first meeting returns to referred
+SELECT pg_temp.episode_in('referred', 902) AS e3 \gset
+SELECT is(ips.transition(:e3, 'on_hold', '2025-01-05 12:00+02'), 'on_hold', 'referred -> on_hold');
+SELECT is(ips.transition(:e3, 'referred', '2025-01-06 12:00+02'), 'referred', 'paused referral returns to referred');
 
 -- the error names the move and hints at the allowed ones
 SELECT pg_temp.episode_in('referred', 901) AS e2 \gset
