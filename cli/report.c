@@ -36,6 +36,19 @@ static const char *const headings[][4] = {
 	{"total", "yhteensä", "totalt", "total"},
 	{"items_scored", "pisteytetyt osiot", "bedömda punkter", "items scored"},
 	{"band", "taso", "nivå", "band"},
+	{"client_ref", "asiakas", "klient", "client"},
+	{"specialist", "työhönvalmentaja", "arbetstränare", "specialist"},
+	{"severity_label", "vakavuus", "allvarlighet", "severity"},
+	{"team_name", "tiimi", "team", "team"},
+	{"clients_served", "asiakkaita", "klienter", "served"},
+	{"clients_working", "työssä", "i arbete", "working"},
+	{"employment_rate", "työllisyys %", "sysselsättning %", "employment %"},
+	{"employment_rate_out_of_work", "työttömänä aloittaneet %", "utan arbete vid start %", "out of work at entry %"},
+	{"job_starts", "aloitetut työt", "jobbstarter", "job starts"},
+	{"clients_first_job", "ensimmäinen työ", "första jobb", "first jobs"},
+	{"median_days_to_first_job", "mediaani pv", "median dagar", "median days to job"},
+	{"retention_90_rate", "90 pv pysyvyys %", "kvar 90 d %", "90-day retention %"},
+	{"closures", "päättyneet", "avslutade", "closures"},
 };
 
 /* The heading of a column in a language (0 = fi, 1 = sv, 2 = en). */
@@ -536,21 +549,43 @@ cmd_report(const char *which, int argc, char **argv)
 	{
 		const char *p[3] = {as_of, team, langs[lang]};
 
-		res = PQexecParams(conn,
-						   "SELECT a.*, ips.label(a.rule, $3) AS rule_label"
-						   " FROM ips.contact_alerts(coalesce($1::date, current_date), $2::bigint) a"
-						   " ORDER BY a.due_on, a.episode_id, a.rule",
-						   3, NULL, p, NULL, NULL, 0);
+		if (fmt == FMT_TEXT)	/* what a coach reads: who, which rule, when */
+			res = PQexecParams(conn,
+							   "SELECT a.episode_id, a.client_ref, a.specialist, a.rule_label, a.due_on,"
+							   " a.days_overdue, a.severity_label"
+							   " FROM ips.contact_alerts_labelled(coalesce($1::date, current_date), $2::bigint, $3) a"
+							   " ORDER BY a.due_on, a.episode_id, a.rule",
+							   3, NULL, p, NULL, NULL, 0);
+		else
+			res = PQexecParams(conn,
+							   "SELECT a.*, ips.label(a.rule, $3) AS rule_label"
+							   " FROM ips.contact_alerts(coalesce($1::date, current_date), $2::bigint) a"
+							   " ORDER BY a.due_on, a.episode_id, a.rule",
+							   3, NULL, p, NULL, NULL, 0);
 	}
 	else if (fidelity)
 	{
 		const char *p[4] = {team, from, to, langs[lang]};
 
-		res = PQexecParams(conn,
-						   "SELECT f.item, ips.label(f.item, $4) AS item_label, f.score, f.source, f.measure, f.evidence"
-						   " FROM ips.fidelity($1::bigint, $2::date, $3::date) f",
-						   4, NULL, p, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		if (fmt == FMT_TEXT)
+		{
+			/* the printed review sheet of the extension, line by line */
+			res = PQexecParams(conn, "SELECT r FROM ips.fidelity_report($1::bigint, $2::date, $3::date, $4) r",
+							   4, NULL, p, NULL, NULL, 0);
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			{
+				for (int i = 0; i < PQntuples(res); i++)
+					printf("%s\n", PQgetvalue(res, i, 0));
+				rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
+				goto done;
+			}
+		}
+		else
+			res = PQexecParams(conn,
+							   "SELECT f.item, ips.label(f.item, $4) AS item_label, f.score, f.source, f.measure, f.evidence"
+							   " FROM ips.fidelity($1::bigint, $2::date, $3::date) f",
+							   4, NULL, p, NULL, NULL, 0);
+		if (fmt != FMT_TEXT && PQresultStatus(res) == PGRES_TUPLES_OK)
 			summary = PQexecParams(conn, "SELECT * FROM ips.fidelity_summary($1::bigint, $2::date, $3::date)",
 								   3, NULL, p, NULL, NULL, 0);
 	}
@@ -558,10 +593,19 @@ cmd_report(const char *which, int argc, char **argv)
 	{
 		const char *p[1] = {team};
 
-		res = PQexecParams(conn,
-						   "SELECT o.* FROM ips.outcomes_quarterly o"
-						   " WHERE $1::bigint IS NULL OR (to_jsonb(o) ->> 'team_id')::bigint = $1::bigint",
-						   1, NULL, p, NULL, NULL, 0);
+		if (fmt == FMT_TEXT)	/* the main measures; json and csv carry every column */
+			res = PQexecParams(conn,
+							   "SELECT o.team_name, o.quarter, o.clients_served, o.clients_working, o.employment_rate,"
+							   " o.employment_rate_out_of_work, o.job_starts, o.clients_first_job,"
+							   " o.median_days_to_first_job, o.retention_90_rate, o.closures"
+							   " FROM ips.outcomes_quarterly o WHERE $1::bigint IS NULL OR o.team_id = $1::bigint"
+							   " ORDER BY o.team_name, o.quarter_start",
+							   1, NULL, p, NULL, NULL, 0);
+		else
+			res = PQexecParams(conn,
+							   "SELECT o.* FROM ips.outcomes_quarterly o"
+							   " WHERE $1::bigint IS NULL OR (to_jsonb(o) ->> 'team_id')::bigint = $1::bigint",
+							   1, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
