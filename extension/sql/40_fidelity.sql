@@ -327,98 +327,6 @@ $$;
 COMMENT ON FUNCTION ips.fidelity_round(numeric) IS 'Internal: measures are kept to two decimals.';
 
 ------------------------------------------------------------------------------
--- V12 from the records: the follow-along pattern of each job
-------------------------------------------------------------------------------
-
--- The follow-along pattern of each competitive job of a team held in the period, judged on
--- the face-to-face client contacts of its episode up to the period end.  Windows (days):
--- before the start [s-7, s] (as the rule pre_start_contact); after [s, s+3]; weeks k = 0..3 [s+7k, s+7k+6]; months
--- m = 2..12 [s+30(m-1), s+30m-1]; after a job ends on e, [e, e+3].  A week or month counts
--- only when the job was held to its last day; an element is 'met', 'missed' (its window
--- closed by the period end without a contact) or 'not_due'.  After a job loss any client
--- contact but a message counts (as the rule job_loss_contact).
-CREATE FUNCTION ips.follow_along_from_records(team_id bigint, period_start date, period_end date)
-RETURNS TABLE(job_id bigint, episode_id bigint, starts_on date, ends_on date,
-              pre_start text, post_start text, weeks_met int, weeks_missed int,
-              months_met int, months_missed int, months_2_5_missed int,
-              followed_4_months_due boolean, followed_4_months boolean,
-              job_loss text, contact_after_month_1 boolean, full_pattern boolean)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    j record;
-    days date[];
-    s date;
-    e date;
-    a date;
-    b date;
-    k int;
-    miss int;
-BEGIN
-    FOR j IN
-        SELECT x.job_id, x.episode_id, x.starts_on, x.ends_on
-          FROM ips.job x JOIN ips.episode ep ON ep.episode_id = x.episode_id
-         WHERE ep.team_id = follow_along_from_records.team_id
-           AND x.starts_on <= period_end AND (x.ends_on IS NULL OR x.ends_on >= period_start)
-           AND ips.is_competitive(x.kind)
-         ORDER BY x.starts_on, x.job_id
-    LOOP
-        SELECT coalesce(array_agg(DISTINCT ips.local_date(c.at)), '{}') INTO days
-          FROM ips.contact c
-         WHERE c.episode_id = j.episode_id AND c.kind = 'client' AND c.mode = 'in_person'
-           AND ips.local_date(c.at) <= period_end;
-        s := j.starts_on;
-        e := CASE WHEN j.ends_on <= period_end THEN j.ends_on END;
-        job_id := j.job_id; episode_id := j.episode_id; starts_on := j.starts_on; ends_on := j.ends_on;
-        miss := 0;
-        pre_start := CASE WHEN EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN s - 7 AND s) THEN 'met' ELSE 'missed' END;
-        post_start := CASE WHEN EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN s AND s + 3) THEN 'met'
-                           WHEN s + 3 <= period_end THEN 'missed' ELSE 'not_due' END;
-        miss := miss + (pre_start = 'missed')::int + (post_start = 'missed')::int;
-        weeks_met := 0; weeks_missed := 0;
-        FOR k IN 0..3 LOOP
-            a := s + 7 * k; b := a + 6;
-            CONTINUE WHEN e IS NOT NULL AND e < b;
-            IF EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN a AND b) THEN
-                weeks_met := weeks_met + 1;
-            ELSIF b <= period_end THEN
-                weeks_missed := weeks_missed + 1;
-            END IF;
-        END LOOP;
-        months_met := 0; months_missed := 0; months_2_5_missed := 0;
-        followed_4_months := true;
-        FOR k IN 2..12 LOOP
-            a := s + 30 * (k - 1); b := s + 30 * k - 1;
-            IF k <= 5 AND (b > period_end OR (e IS NOT NULL AND e < b)) THEN
-                followed_4_months := false;
-            END IF;
-            CONTINUE WHEN e IS NOT NULL AND e < b;
-            IF EXISTS (SELECT 1 FROM unnest(days) d WHERE d BETWEEN a AND b) THEN
-                months_met := months_met + 1;
-            ELSIF b <= period_end THEN
-                months_missed := months_missed + 1;
-                IF k <= 5 THEN
-                    months_2_5_missed := months_2_5_missed + 1;
-                    followed_4_months := false;
-                END IF;
-            END IF;
-        END LOOP;
-        followed_4_months_due := s + 149 <= period_end AND (e IS NULL OR e >= s + 149);
-        followed_4_months := followed_4_months_due AND followed_4_months;
-        job_loss := CASE WHEN e IS NULL THEN 'not_due'
-                         WHEN EXISTS (SELECT 1 FROM ips.contact c
-                                       WHERE c.episode_id = j.episode_id AND c.kind = 'client' AND c.mode <> 'message'
-                                         AND ips.local_date(c.at) BETWEEN e AND least(e + 3, period_end)) THEN 'met'
-                         WHEN e + 3 <= period_end THEN 'missed' ELSE 'not_due' END;
-        contact_after_month_1 := EXISTS (SELECT 1 FROM unnest(days) d WHERE d >= s + 30 AND d <= coalesce(e, period_end));
-        full_pattern := miss + weeks_missed + months_missed + (job_loss = 'missed')::int = 0;
-        RETURN NEXT;
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION ips.follow_along_from_records(bigint, date, date) IS
-    'Fidelity V12 from the records: per competitive job held in the period, which parts of the follow-along pattern its face-to-face client contacts kept (see docs/fidelity.md).';
-
-------------------------------------------------------------------------------
 -- The computed items and the record evidence of rated items
 ------------------------------------------------------------------------------
 
@@ -442,6 +350,7 @@ DECLARE
     sc int;
     has_compliance boolean := to_regprocedure('ips.rule_compliance(bigint,date,date)') IS NOT NULL;
     compliance jsonb;
+    v12_from date;
 BEGIN
     PERFORM ips.fidelity_check_period(t, ps, pe);
     SELECT coalesce(sum(s.fte), 0), count(*) INTO fte, nspec
@@ -600,16 +509,67 @@ BEGIN
     item := 'V10'; measure := ips.fidelity_round(m); score := ips.fidelity_anchor_score('V10', m); evidence := ev;
     RETURN NEXT;
 
-    -- V12: the follow-along pattern per competitive job.
+    -- V12: the follow-along pattern per competitive job held in the period, read from the
+    -- rules engine (ips.expectations), so that V12 and the contact rules share one definition:
+    -- the parts are the expectations of the rules pre_start_contact, post_start_contact,
+    -- first_month_weekly (weeks), follow_along_monthly (months, block 1 = the first month) and
+    -- job_loss_contact of the job, with the numbers of ips.rule.  A part is kept only when met
+    -- on time (met_late: the contact came after the window, so the pattern was not kept there;
+    -- open: no contact by the last day of the window, which is the period end).  Every
+    -- expectation of the job counts, from its start to the period end: the engine is asked for
+    -- those due from the earliest start of the jobs (or period_start) to period_end, as known on
+    -- period_end, so a job that started before the period keeps its whole pattern.
+    v12_from := least(ps, (SELECT min(j.starts_on)
+                             FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
+                            WHERE ep.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+                              AND ips.is_competitive(j.kind)));
+    WITH jobs AS (
+        SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on
+          FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
+         WHERE ep.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+           AND ips.is_competitive(j.kind)
+    ), ex AS (
+        SELECT e.rule, e.job_id, e.met_on, e.status = 'met_on_time' AS kept, e.status,
+               row_number() OVER (PARTITION BY e.job_id, e.rule ORDER BY e.due_on) AS block
+          FROM ips.expectations(t, v12_from, pe) e
+         WHERE e.rule IN ('pre_start_contact', 'post_start_contact', 'first_month_weekly',
+                          'follow_along_monthly', 'job_loss_contact')
+           AND e.job_id IN (SELECT jobs.job_id FROM jobs)
+    ), f AS (
+        SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'pre_start_contact'), 'not_due') AS pre_start,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'post_start_contact'), 'not_due') AS post_start,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly')::int AS weeks_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly' AND ex.kept)::int AS weeks_kept,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly')::int AS months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.kept)::int AS months_kept,
+               coalesce(array_agg(ex.block ORDER BY ex.block)
+                        FILTER (WHERE ex.rule = 'follow_along_monthly' AND NOT ex.kept), '{}') AS months_not_kept,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'job_loss_contact'), 'not_due') AS job_loss,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block = 5) > 0 AS followed_4_months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block BETWEEN 2 AND 5 AND ex.kept) = 4
+                   AS followed_4_months,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block >= 2 AND ex.met_on IS NOT NULL) > 0
+                   AS contact_after_month_1,
+               count(ex.rule) FILTER (WHERE NOT ex.kept) = 0 AS full_pattern,
+               count(ex.rule) FILTER (WHERE NOT ex.kept AND (ex.rule = 'first_month_weekly'
+                                      OR (ex.rule = 'follow_along_monthly' AND ex.block <= 5))) > 0 AS broken_short
+          FROM jobs j LEFT JOIN ex ON ex.job_id = j.job_id
+         GROUP BY j.job_id, j.episode_id, j.starts_on, j.ends_on
+    )
     SELECT count(*) AS jobs,
            count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
-           count(*) FILTER (WHERE f.weeks_missed > 0 OR f.months_2_5_missed > 0) AS broken_short,
+           count(*) FILTER (WHERE f.broken_short) AS broken_short,
            count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
            count(*) FILTER (WHERE f.followed_4_months) AS got4,
            count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
-           coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.starts_on, f.job_id), '[]') AS list
+           coalesce(jsonb_agg(to_jsonb(f) - 'broken_short' ORDER BY f.starts_on, f.job_id), '[]') AS list
       INTO x
-      FROM ips.follow_along_from_records(t, ps, pe) f;
+      FROM f;
+    -- Score: 5 every job kept every part due; 4 no job missed a week or one of months 1-5;
+    -- otherwise, over the jobs whose month 5 is due: 3 when at least half (the anchor's threshold)
+    -- kept months 2-5, 2 when fewer did but some job had a contact in a month after the first
+    -- (on time or late), 1 when none had; not measurable when no job's month 5 is due yet.
     m := CASE WHEN x.due4 > 0 THEN x.got4 * 100.0 / x.due4 END;
     sc := CASE WHEN x.jobs = 0 THEN NULL
                WHEN x.full_jobs = x.jobs THEN 5
@@ -620,7 +580,9 @@ BEGIN
                ELSE 1 END;
     ev := jsonb_build_object('job_count', x.jobs, 'full_pattern', x.full_jobs,
                              'jobs_due_4_months', x.due4, 'followed_4_months', x.got4,
-                             'contact_after_month_1', x.after1, 'source', 'records', 'jobs', x.list);
+                             'contact_after_month_1', x.after1, 'source', 'ips.expectations',
+                             'expectations_from', v12_from, 'kept', 'status met_on_time (met_late, missed, open: not kept)',
+                             'jobs', x.list);
     IF x.jobs = 0 THEN
         ev := ev || jsonb_build_object('not_measurable', 'no competitive job held in the period');
     ELSIF sc IS NULL THEN

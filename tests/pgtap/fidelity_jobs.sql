@@ -5,13 +5,21 @@
 --   x 100: 85-100 -> 5, 70-84 -> 4, 60-69 -> 3, 50-59 -> 2, < 50 -> 1.
 --   V10 = competitive jobs (kinds competitive, self_employed) / jobs x 100:
 --   >= 95 -> 5, 85-94 -> 4, 75-84 -> 3, 65-74 -> 2, < 65 -> 1.
--- V12 per competitive job, face-to-face client contacts on day offsets from the start s:
---   before [s-7, s], after [s, s+3], weeks k=0..3 [7k, 7k+6], months m=2..12 [30(m-1), 30m-1],
---   after a job loss on e: [e, e+3].  5: every job kept every due part; 4: weeks and months
---   2-5 kept; 3: >= half of the jobs held 5 months got months 2-5; 2: fewer, but some contact
---   after month 1; 1: none after month 1.
+-- V12 per competitive job held in the period, from the rules engine (ips.expectations, as
+--   known on the period end, every expectation of the job since its start): with the default
+--   rules and no pause, face-to-face client contacts on day offsets from the start s kept
+--   pre_start_contact [s-7, s] (due s), post_start_contact [s, s+3] (due s+3),
+--   first_month_weekly blocks k=0..3 [7k, 7k+6] (due s+7k+6), follow_along_monthly blocks
+--   ("months") m=1..12 [30(m-1), 30m-1] (due s+30m-1), and after a job loss on e any client
+--   contact (in person, phone, video) in [e, e+3] (job_loss_contact, due e+3).  A block is due
+--   only while the job was held to its due day.  A part is kept only when met_on_time; met_late
+--   (the contact came after the window), missed and open (window closing on the period end) are
+--   not. 5: every job kept every part due; 4: every week and months 1-5 kept; otherwise over the
+--   jobs whose month 5 (due s+149) is due: 3: >= half of them kept months 2-5; 2: fewer, but
+--   some job had a contact in a month block after the first; 1: none after month 1.
+--   2025-02-03 = s, so 2025-02-28 = s+25, 2025-05-31 = s+117, 2025-12-31 = s+331.
 BEGIN;
-SELECT plan(35);
+SELECT plan(41);
 
 CREATE FUNCTION pg_temp.engaged(team bigint, spec bigint, ref text, entry date) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -120,9 +128,11 @@ SELECT pg_temp.v12team('V12 five') AS t5 \gset
 SELECT ips.add_staff(:t5, 'V12 five', 'specialist') AS s5 \gset
 SELECT pg_temp.v12job(:t5, :s5, 'v12-5', '2025-02-03', :full);
 SELECT is(pg_temp.item(:t5, 'V12', '2025-01-01', '2025-12-31'), '5 100.00', 'V12: every due part kept -> 5');
-SELECT is((SELECT (evidence #>> '{jobs,0,months_met}') || ' ' || (evidence #>> '{jobs,0,weeks_met}')
+-- months = follow_along_monthly blocks m=1..11 (due s+29 .. s+329 <= s+331; m=12 due s+359 is
+-- not), each holding a contact (1, 35, 65, ..., 305); weeks k=0..3 hold 1, 8, 15, 22
+SELECT is((SELECT (evidence #>> '{jobs,0,months_kept}') || ' ' || (evidence #>> '{jobs,0,weeks_kept}')
              FROM ips.fidelity(:t5, '2025-01-01', '2025-12-31') WHERE item = 'V12'),
-          '10 4', 'V12 evidence: months 2..11 and four weeks met');
+          '11 4', 'V12 evidence: months 1..11 (the rule''s blocks, month 1 included) and four weeks kept');
 -- no contact before the start and none in month 8 (offset 215): weeks and months 2-5 kept -> 4
 SELECT pg_temp.v12team('V12 four') AS t4 \gset
 SELECT ips.add_staff(:t4, 'V12 four', 'specialist') AS s4 \gset
@@ -159,8 +169,38 @@ SELECT pg_temp.v12team('V12 loss late') AS tll \gset
 SELECT ips.add_staff(:tll, 'V12 loss late', 'specialist') AS sll \gset
 SELECT pg_temp.v12job(:tll, :sll, 'v12-ll', '2025-02-03', '{-3,1,8,15,22,35}', '2025-03-31', 4);
 SELECT is(pg_temp.item(:tll, 'V12', '2025-01-01', '2025-12-31'), '4 -', 'V12: contact 4 days after the job loss is late -> 4');
+-- the engine's status: the call on e+4 meets job_loss_contact (due e+3) late, which V12 does not count
 SELECT is((SELECT evidence #>> '{jobs,0,job_loss}' FROM ips.fidelity(:tll, '2025-01-01', '2025-12-31') WHERE item = 'V12'),
-          'missed', 'V12 evidence: the job-loss contact was missed');
+          'met_late', 'V12 evidence: the job-loss contact came late (status met_late, not kept)');
+SELECT is((SELECT evidence #>> '{rule_compliance,job_loss_contact}' FROM ips.fidelity(:tll, '2025-01-01', '2025-12-31') WHERE item = 'V12'),
+          '{"due": 1, "missed": 0, "met_late": 1, "met_on_time": 0}', 'V12 evidence keeps the rule_compliance figures of the period');
+
+-- A job that started before the period keeps its whole pattern: the "V12 four" job judged over
+-- 2025-10-01 .. 12-31 (s+240 .. s+331) is read from the expectations due since its start
+-- (2025-02-03), so the pre-start contact it lacked still counts: weeks and months 1-5 kept -> 4;
+-- month 5 due s+149 <= s+331 and months 2-5 kept: 1 / 1 = 100 %.  (Read from the period alone,
+-- only months 9-11 would be seen, all kept.)
+SELECT is(pg_temp.item(:t4, 'V12', '2025-10-01', '2025-12-31'), '4 100.00', 'V12: a job started before the period is judged from its start -> 4');
+SELECT is((SELECT (evidence ->> 'expectations_from') || ' ' || (evidence #>> '{jobs,0,pre_start}') || ' '
+                  || (evidence #>> '{jobs,0,months_not_kept}')
+             FROM ips.fidelity(:t4, '2025-10-01', '2025-12-31') WHERE item = 'V12'),
+          '2025-02-03 met_late [8]', 'V12 evidence: expectations from the job start; pre-start met late; month 8 not kept');
+
+-- V12 follows ips.rule.  A job from s with contacts at -3, 5, 8, 15, 22, judged 2025-01-01 ..
+-- 02-28 (= s+25): pre-start kept (s-3); weeks k=0..2 (due s+6, s+13, s+20) hold 5, 8, 15;
+-- week k=3 (due s+27) and month 1 (due s+29) are not due.  post_start_contact (3 days) is due
+-- s+3 and first met on s+5: met_late, not kept -> not the full pattern, but no week or month
+-- missed -> 4 (no month 5 due: measure NULL).
+SELECT pg_temp.v12team('V12 rule') AS tr \gset
+SELECT ips.add_staff(:tr, 'V12 rule', 'specialist') AS sr \gset
+SELECT pg_temp.v12job(:tr, :sr, 'v12-r', '2025-02-03', '{-3,5,8,15,22}');
+SELECT is(pg_temp.item(:tr, 'V12', '2025-01-01', '2025-02-28'), '4 -', 'V12: contact on day 5 is late for a 3-day post-start rule -> 4');
+-- an administrator gives post_start_contact 5 days: due s+5, met s+5 on time -> every part kept -> 5
+UPDATE ips.rule SET days = 5 WHERE code = 'post_start_contact';
+SELECT is(pg_temp.item(:tr, 'V12', '2025-01-01', '2025-02-28'), '5 -', 'V12: with post_start_contact at 5 days the day-5 contact keeps the pattern -> 5');
+SELECT is((SELECT (evidence #>> '{jobs,0,post_start}') || ' ' || (evidence #>> '{rule_compliance,post_start_contact,met_on_time}')
+             FROM ips.fidelity(:tr, '2025-01-01', '2025-02-28') WHERE item = 'V12'),
+          'met_on_time 1', 'V12 evidence and the rule''s compliance agree: post-start met on time');
 
 SELECT * FROM finish();
 ROLLBACK;
