@@ -556,7 +556,7 @@ ips_history_guard(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(ips_caller);
-/* ips.caller(): the role on whose behalf the current statement runs (outside SECURITY DEFINER). */
+/* ips.caller(): the role on whose behalf the current statement runs, also inside definer-rights functions. */
 Datum
 ips_caller(PG_FUNCTION_ARGS)
 {
