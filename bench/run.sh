@@ -90,20 +90,41 @@ scan_setup="SET enable_indexonlyscan = off; SET enable_indexscan = off; SET enab
 scan_ms=$(time_ms "$scan_sql" "$scan_setup")
 alerts_ms=$(time_ms "SELECT count(*) FROM ips.contact_alerts('$as_of')")
 # The pure-SQL reference, per team: its single statement for the whole country
-# (team_id NULL) grows much faster than linearly (docs/performance.md), so the
-# baseline is the kinder form, one call per team.  Each result is kept once in a
-# table by a fresh backend, timed, with that backend's peak memory; the
+# (team_id NULL) grows much faster than linearly, and each per-team call still
+# reads whole tables, so at scale (more than BENCH_REF_TEAMS teams, default 60)
+# it runs on an even sample of that many teams and the country figure is
+# extrapolated (teams x mean per team), marked "est.".  Each result is kept once
+# in a table by a fresh backend, timed, with that backend's peak memory; the
 # reference is timed again (median of 3) only when it is fast.
-ref_sql="SELECT r.* FROM ips.team t, ips_bench.contact_alerts_sql('$as_of', t.team_id) r"
+ref_teams=${BENCH_REF_TEAMS:-60}
+if [ "$n_teams" -gt "$ref_teams" ]; then
+	sample="SELECT min(team_id) AS team_id FROM (SELECT team_id, ntile($ref_teams) OVER (ORDER BY team_id) AS k FROM ips.team) x GROUP BY k"
+	ref_note="est. from $ref_teams of $n_teams teams"
+	ips_sel="SELECT a.* FROM ($sample) t, ips.contact_alerts('$as_of', t.team_id) a"
+else
+	sample="SELECT team_id FROM ips.team"
+	ref_note="per team, all $n_teams"
+	ips_sel="SELECT * FROM ips.contact_alerts('$as_of')"
+fi
+q -c "CREATE TABLE bench_ref_teams AS $sample" >/dev/null
+ref_sql="SELECT r.* FROM bench_ref_teams t, ips_bench.contact_alerts_sql('$as_of', t.team_id) r"
 read -r mat_ips_ms mem_alerts <<<"$(materialize bench_alerts_ips "SELECT * FROM ips.contact_alerts('$as_of')")"
 read -r mat_ref_ms mem_ref <<<"$(materialize bench_alerts_ref "$ref_sql")"
 if [ "$(echo "$mat_ref_ms > 10000" | bc -l)" = 1 ]; then ref_ms=$mat_ref_ms
 else ref_ms=$(time_ms "SELECT count(*) FROM ($ref_sql) x"); fi
-read -r n_alerts diff_a diff_b <<<"$(q -F ' ' -c "SELECT (SELECT count(*) FROM bench_alerts_ips),
-	(SELECT count(*) FROM (TABLE bench_alerts_ips EXCEPT ALL TABLE bench_alerts_ref) x),
-	(SELECT count(*) FROM (TABLE bench_alerts_ref EXCEPT ALL TABLE bench_alerts_ips) y)")"
+ref_ms=$(echo "$ref_ms * $n_teams / $(q -c 'SELECT count(*) FROM bench_ref_teams')" | bc -l)
+q -c "CREATE TABLE bench_alerts_cmp AS $ips_sel" >/dev/null
+read -r n_alerts diff_a diff_b <<<"$(q -F ' ' -c "SELECT (SELECT count(*) FROM bench_alerts_cmp),
+	(SELECT count(*) FROM (TABLE bench_alerts_cmp EXCEPT ALL TABLE bench_alerts_ref) x),
+	(SELECT count(*) FROM (TABLE bench_alerts_ref EXCEPT ALL TABLE bench_alerts_cmp) y)")"
 if [ "$diff_a" = 0 ] && [ "$diff_b" = 0 ]; then same="same rows ($n_alerts)"; same_v=met
 else same="DIFFER: $diff_a only in ips, $diff_b only in the reference"; same_v=MISSED; fi
+# a fairer floor for the engine: one sequential scan of every table the rules read
+floor_all_sql="SELECT (SELECT count(*) FROM ips.contact) + (SELECT count(*) FROM ips.employer_contact)
+	+ (SELECT count(*) FROM ips.episode) + (SELECT count(*) FROM ips.episode_state_history) + (SELECT count(*) FROM ips.job)
+	+ (SELECT count(*) FROM ips.specialist_assignment) + (SELECT count(*) FROM ips.team_meeting)
+	+ (SELECT count(*) FROM ips.care_relationship) + (SELECT count(*) FROM ips.consent) + (SELECT count(*) FROM ips.staff)"
+floor_all_ms=$(time_ms "$floor_all_sql" "$scan_setup")
 
 fid_sql="SELECT count(*) FROM ips.team t, ips.fidelity(t.team_id, date '$as_of' - 364, date '$as_of') f"
 fid_ms=$(time_ms "$fid_sql")
@@ -166,9 +187,10 @@ row "contact INSERT into ips.contact (C fact guard + C change log)" "$(printf %.
 row "  of which: C fact guard alone" "$(printf %.0f "$tps_guard") tps" "bare copy" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_guard") time/row" "≤ +20 %" "$(verdict "$tps_bare / $tps_guard - 1 <= 0.20")"
 row "contact INSERT, hand-written PL/pgSQL triggers (guard + sha256 log)" "$(printf %.0f "$tps_ref") tps" "ips.contact (C triggers)" "$(printf %.0f "$tps_ips") tps" "C/PL: $(x "$tps_ips" "$tps_ref") the rate" "" "info"
 row "ips.record_contact(...) (function + triggers)" "$(printf %.0f "$tps_fn") tps" "bare copy" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_fn") time/row" "" "info"
-row "ips.contact_alerts('$as_of'), whole country" "$(printf %.0f "$alerts_ms") ms" "pure-SQL reference, per team" "$(printf %.0f "$ref_ms") ms" "$(x "$ref_ms" "$alerts_ms") faster" "≥ 5×" "$(verdict "$ref_ms / $alerts_ms >= 5")"
-row "  ips.contact_alerts vs the reference (EXCEPT ALL both ways)" "$same" "" "" "" "equal" "$same_v"
+row "ips.contact_alerts('$as_of'), whole country" "$(printf %.0f "$alerts_ms") ms" "pure-SQL reference ($ref_note)" "$(printf %.0f "$ref_ms") ms" "$(x "$ref_ms" "$alerts_ms") faster" "≥ 5×" "$(verdict "$ref_ms / $alerts_ms >= 5")"
+row "  ips.contact_alerts vs the reference, $(q -c 'SELECT count(*) FROM bench_ref_teams') teams (EXCEPT ALL both ways)" "$same" "" "" "" "equal" "$same_v"
 row "ips.contact_alerts('$as_of'), whole country" "$(printf %.0f "$alerts_ms") ms" "seq scan of ips.contact (count)" "$(printf %.0f "$scan_ms") ms" "$(x "$alerts_ms" "$scan_ms") the floor" "≤ 3×" "$(verdict "$alerts_ms / $scan_ms <= 3")"
+row "  (a fairer floor)" "$(printf %.0f "$alerts_ms") ms" "seq scan of all 10 tables the rules read" "$(printf %.0f "$floor_all_ms") ms" "$(x "$alerts_ms" "$floor_all_ms") that floor" "" "info"
 row "ips.fidelity, all $n_teams teams, one year" "$(printf %.0f "$fid_ms") ms" "seq scan of ips.contact" "$(printf %.0f "$scan_ms") ms" "$(x "$fid_ms" "$scan_ms") the floor" "< 2000 ms" "$(verdict "$fid_ms < 2000")"
 row "SELECT * FROM ips.outcomes_quarterly" "$(printf %.0f "$out_ms") ms" "seq scan of ips.contact" "$(printf %.0f "$scan_ms") ms" "$(x "$out_ms" "$scan_ms") the floor" "" "info"
 row "specialist's caseload ($n_case_rls rows), RLS on" "$(printf %.2f "$rls_ms") ms" "same query as owner ($n_case_owner rows)" "$(printf %.2f "$owner_ms") ms" "overhead $(pct "$rls_ms" "$owner_ms")" "< +30 %" "$(verdict "$rls_ms / $owner_ms - 1 < 0.30")"
