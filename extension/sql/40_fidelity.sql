@@ -332,7 +332,8 @@ COMMENT ON FUNCTION ips.fidelity_round(numeric) IS 'Internal: measures are kept 
 
 -- One row per computed item (S1 S2 V4 V6 V8 V9 V10 V12 V13) and per rated item with evidence
 -- from the records (O2 O6 V1 V14, score always NULL).  measure NULL: not measurable.
-CREATE FUNCTION ips.fidelity_computed(team_id bigint, period_start date, period_end date)
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+CREATE OR REPLACE FUNCTION ips.fidelity_computed(team_id bigint, period_start date, period_end date)
 RETURNS TABLE(item text, score int, measure numeric, evidence jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
@@ -720,6 +721,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.fidelity_computed(bigint, date, date) IS
     'The fidelity items computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13) with measure, score and evidence, and the record evidence of O2 O6 V1 V14.';
+-- upgrade 1.1: end
 
 ------------------------------------------------------------------------------
 -- ips.fidelity: the 25 items
