@@ -12,17 +12,7 @@
 BEGIN;
 SELECT plan(36);
 
-CREATE FUNCTION pg_temp.engaged(team bigint, spec bigint, ref text, entry date) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE c bigint; e bigint;
-BEGIN
-    c := ips.add_client(ref);
-    PERFORM ips.start_care_relationship(c, 'psykiatria', entry - 30);
-    e := ips.refer(c, team, entry - 7);
-    PERFORM ips.assign_specialist(e, spec, entry - 7);
-    PERFORM ips.transition(e, 'engaged', ips.local_midnight(entry) + interval '12 hours');
-    RETURN e;
-END $$;
+\ir fidelity_helpers.psql
 CREATE FUNCTION pg_temp.at(day date) RETURNS timestamptz LANGUAGE sql AS $$
     SELECT ips.local_midnight(day) + interval '10 hours'
 $$;

@@ -8,18 +8,7 @@
 BEGIN;
 SELECT plan(38);
 
--- A client engaged on day `entry` with specialist `spec` (referred a week earlier).
-CREATE FUNCTION pg_temp.engaged(team bigint, spec bigint, ref text, entry date) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE c bigint; e bigint;
-BEGIN
-    c := ips.add_client(ref);
-    PERFORM ips.start_care_relationship(c, 'psykiatria', entry - 30);
-    e := ips.refer(c, team, entry - 7);
-    PERFORM ips.assign_specialist(e, spec, entry - 7);
-    PERFORM ips.transition(e, 'engaged', ips.local_midnight(entry) + interval '12 hours');
-    RETURN e;
-END $$;
+\ir fidelity_helpers.psql
 CREATE FUNCTION pg_temp.s1(team bigint, ps date, pe date) RETURNS text LANGUAGE sql AS $$
     SELECT score || ' ' || measure FROM ips.fidelity(team, ps, pe) WHERE item = 'S1'
 $$;
