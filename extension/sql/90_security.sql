@@ -68,7 +68,9 @@ CREATE INDEX episode_client_idx ON ips.episode (client_id);
 CREATE FUNCTION ips.log_seal() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_log_seal' LANGUAGE C;
 COMMENT ON FUNCTION ips.log_seal() IS 'Trigger: chains a new log entry with SHA-256 (seq, prev_hash, hash); refuses UPDATE, DELETE and TRUNCATE.';
 CREATE FUNCTION ips.change_log_row() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_change_log_row' LANGUAGE C;
-COMMENT ON FUNCTION ips.change_log_row() IS 'Trigger: appends a change of a person-level row to ips.change_log (arguments: the key columns).';
+-- upgrade 1.1: begin
+COMMENT ON FUNCTION ips.change_log_row() IS 'Trigger: appends the rows a statement changed in a person-level table to ips.change_log, from the statement''s transition tables ips_old/ips_new (arguments: the key columns).';
+-- upgrade 1.1: end
 CREATE FUNCTION ips.log_first_break(log regclass, OUT seq bigint, OUT problem text) RETURNS record
     AS 'MODULE_PATHNAME', 'ips_log_first_break' LANGUAGE C STABLE STRICT;
 COMMENT ON FUNCTION ips.log_first_break(regclass) IS 'Internal: the first entry of ips.change_log or ips.access_log where the hash chain breaks, or NULL.';
@@ -197,7 +199,8 @@ COMMENT ON FUNCTION ips.create_roles() IS
     'Makes sure the group roles ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst exist (NOLOGIN), then re-applies the grants and policies; idempotent.';
 
 -- Grants, policies and change-log triggers, derived from the catalog.
-CREATE FUNCTION ips.apply_security() RETURNS void
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -353,8 +356,19 @@ BEGIN
 
         -- every change of person-level, team-level and staff rows goes to the change log
         IF has_client OR has_episode OR has_team OR has_review THEN
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log AFTER INSERT OR UPDATE OR DELETE ON ips.%I'
-                           ' FOR EACH ROW EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            -- one trigger per event, per statement, over the transition tables: a statement
+            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
+            -- (1.0 had one row trigger, zz_change_log, for all three events)
+            EXECUTE format('DROP TRIGGER IF EXISTS zz_change_log ON ips.%I', t.relname);
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
+                           ' REFERENCING NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
             EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
                            ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
         END IF;
@@ -407,6 +421,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.apply_security() IS
     'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+-- upgrade 1.1: end
 
 -- Registration: the registering team sees the client until (and after) it refers it.
 CREATE FUNCTION ips.client_intake_record() RETURNS trigger

@@ -1,7 +1,7 @@
 -- ips.change_log: every change of a person-level row with who, when, table,
 -- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -85,6 +85,19 @@ SELECT pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-0
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'appends after a rolled-back savepoint keep the chain intact');
 
 -- Multi-row statements (one command, many entries) chain in order.
+SELECT max(seq) AS before_bulk FROM ips.change_log \gset
+INSERT INTO ips.contact (episode_id, staff_id, at, kind, minutes)
+SELECT :e1, :s_spec, timestamptz '2024-02-13 08:00+02' + g * interval '1 hour', 'client', g FROM generate_series(1, 3) g;
+SELECT is((SELECT array_agg(row(operation, client_id, new_row ->> 'minutes')::text ORDER BY seq)
+             FROM ips.change_log WHERE seq > :before_bulk),
+          ARRAY[row('INSERT', :c1, '1')::text, row('INSERT', :c1, '2')::text, row('INSERT', :c1, '3')::text],
+          'a statement inserting three rows appends three entries, in the order of the rows');
+SELECT is((SELECT bool_and((row_key ->> 'contact_id')::bigint = (new_row ->> 'contact_id')::bigint)
+             FROM ips.change_log WHERE seq > :before_bulk), true, 'each with its own key');
+DELETE FROM ips.contact WHERE at >= '2024-02-13' AND at < '2024-02-14' AND episode_id = :e1;
+SELECT is((SELECT array_agg(row(operation, old_row ->> 'minutes', new_row IS NULL)::text ORDER BY seq)
+             FROM ips.change_log WHERE seq > :before_bulk + 3),
+          ARRAY['(DELETE,1,t)', '(DELETE,2,t)', '(DELETE,3,t)'], 'a delete of three rows logs the three old rows');
 UPDATE ips.contact SET minutes = coalesce(minutes, 0) + 1;
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'a statement changing many rows chains every entry');
 

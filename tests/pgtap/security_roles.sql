@@ -125,8 +125,12 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
             WHERE c.relnamespace = 'ips'::regnamespace AND c.relkind = 'r'
               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'client_id')
               AND c.relname NOT IN ('change_log', 'access_log')
-              AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'zz_change_log')), NULL,
-          'every person-level table has the change-log trigger');
+              AND (SELECT count(*) FROM pg_trigger t
+                    WHERE t.tgrelid = c.oid AND t.tgfoid = 'ips.change_log_row()'::regprocedure
+                      AND t.tgname IN ('zz_change_log_insert', 'zz_change_log_update', 'zz_change_log_delete')
+                      AND t.tgtype & 1 = 0                                       -- FOR EACH STATEMENT
+                      AND coalesce(t.tgnewtable, t.tgoldtable) IS NOT NULL) <> 3), NULL,
+          'every person-level table has the three change-log triggers (per statement, with transition tables)');
 
 -- The policies are cheap: the helper runs once per statement (an InitPlan), not per row.
 CREATE FUNCTION pg_temp.plan_of(r name, q text) RETURNS text LANGUAGE plpgsql AS $$
