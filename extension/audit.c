@@ -45,22 +45,25 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -70,6 +73,9 @@
 #include "utils/tuplestore.h"
 
 #include "ips.h"
+
+/* the most columns a log table may have (ips.change_log has 11) */
+#define Natts_log_max 32
 
 /* field4 of the advisory lock tag: apart from pg_advisory_lock's 1 and 2 */
 #define IPS_LOG_LOCK_FIELD4 0x1905
@@ -485,174 +491,199 @@ static IpsPlan change_plan = {NULL,
 	8, {TIMESTAMPTZOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, JSONBOID, JSONBOID, JSONBOID}};
 
 /*
- * The statement form: one kept plan per trigger, table and event, that
- * appends an entry for every row of the transition table(s) in the order
- * the statement changed them.  The SQL is built from the catalog (the
- * table's columns and the trigger's key-column arguments, all quoted), with
- * every function and operator schema-qualified; the values are parameters.
+ * The statement form.  The entries of every row of the transition table(s)
+ * are appended in the order the statement changed the rows, straight
+ * through the executor's single-row insert (as logical replication applies
+ * rows): one executor state per statement, the log's BEFORE trigger
+ * (ips_log_seal: the chain), its constraints and its indexes as for any
+ * INSERT, but no SQL to parse, plan or start per row.
  */
-typedef struct StatementPlan
+
+/* Reads a transition table from its start with a read pointer of our own. */
+static int
+OpenTransitionTable(Tuplestorestate *rows)
 {
-	Oid			tgoid;			/* the trigger */
-	Oid			relid;			/* its table */
-	TriggerEvent event;			/* TRIGGER_EVENT_INSERT, _UPDATE or _DELETE */
-	SPIPlanPtr	plan;
-	struct StatementPlan *next;
-} StatementPlan;
+	int			ptr = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
 
-static StatementPlan *statement_plans = NULL;
-static bool relcache_callback_registered = false;
-
-/* A table changed (columns added, dropped, renamed): forget its plans. */
-static void
-StatementPlansInvalidate(Datum arg, Oid relid)
-{
-	StatementPlan **p = &statement_plans;
-
-	while (*p != NULL)
-	{
-		StatementPlan *sp = *p;
-
-		if (relid == InvalidOid || sp->relid == relid)
-		{
-			*p = sp->next;
-			SPI_freeplan(sp->plan);
-			pfree(sp);
-		}
-		else
-			p = &sp->next;
-	}
+	tuplestore_select_read_pointer(rows, ptr);
+	tuplestore_rescan(rows);
+	tuplestore_select_read_pointer(rows, 0);
+	return ptr;
 }
 
-/* The SQL that appends one entry per transition-table row. */
-static char *
-StatementSql(Relation rel, Trigger *trigger, TriggerEvent event)
+static bool
+NextTransitionRow(Tuplestorestate *rows, int ptr, TupleTableSlot *slot)
 {
-	TupleDesc	td = RelationGetDescr(rel);
-	StringInfoData sql;
-	StringInfoData key;
-	const char *keyrow = (event == TRIGGER_EVENT_DELETE) ? "o" : "n";
-	int			client_col = SPI_fnumber(td, "client_id");
-	bool		has_client = client_col > 0 && SPI_gettypeid(td, client_col) == INT8OID;
+	bool		found;
 
-	initStringInfo(&key);
-	appendStringInfoString(&key, "pg_catalog.jsonb_build_object(");
-	for (int i = 0; i < trigger->tgnargs; i++)
-	{
-		if (SPI_fnumber(td, trigger->tgargs[i]) <= 0)
-			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[i]);
-		appendStringInfo(&key, "%s%s, (%s.r).%s", i > 0 ? ", " : "",
-						 quote_literal_cstr(trigger->tgargs[i]), keyrow,
-						 quote_identifier(trigger->tgargs[i]));
-	}
-	appendStringInfoChar(&key, ')');
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO ips.change_log"
-					 " (logged_at, db_role, table_name, operation, client_id, row_key, old_row, new_row)"
-					 " SELECT $1, $2, $3, '%s', %s, %s, %s, %s",
-					 event == TRIGGER_EVENT_INSERT ? "INSERT" :
-					 event == TRIGGER_EVENT_UPDATE ? "UPDATE" : "DELETE",
-					 has_client ? psprintf("(%s.r).client_id", keyrow) : "NULL::pg_catalog.int8",
-					 key.data,
-					 event == TRIGGER_EVENT_INSERT ? "NULL::pg_catalog.jsonb" : "pg_catalog.to_jsonb(o.r)",
-					 event == TRIGGER_EVENT_DELETE ? "NULL::pg_catalog.jsonb" : "pg_catalog.to_jsonb(n.r)");
-	/* rows in the order the statement changed them (old and new paired by position) */
-	if (event == TRIGGER_EVENT_INSERT)
-		appendStringInfoString(&sql,
-							   " FROM (SELECT t AS r, pg_catalog.row_number() OVER () AS i FROM ips_new t) n ORDER BY n.i");
-	else if (event == TRIGGER_EVENT_DELETE)
-		appendStringInfoString(&sql,
-							   " FROM (SELECT t AS r, pg_catalog.row_number() OVER () AS i FROM ips_old t) o ORDER BY o.i");
-	else
-		appendStringInfoString(&sql,
-							   " FROM (SELECT t AS r, pg_catalog.row_number() OVER () AS i FROM ips_old t) o"
-							   " JOIN (SELECT t AS r, pg_catalog.row_number() OVER () AS i FROM ips_new t) n"
-							   " ON n.i OPERATOR(pg_catalog.=) o.i ORDER BY o.i");
-	return sql.data;
+	tuplestore_select_read_pointer(rows, ptr);
+	found = tuplestore_gettupleslot(rows, true, false, slot);
+	tuplestore_select_read_pointer(rows, 0);
+	return found;
 }
 
-/* The kept plan for this trigger, table and event (call within SPI_connect, trigger data registered). */
-static SPIPlanPtr
-StatementPlanFor(TriggerData *trigdata, TriggerEvent event)
-{
-	Relation	rel = trigdata->tg_relation;
-	Trigger    *trigger = trigdata->tg_trigger;
-	StatementPlan *sp;
-	SPIPlanPtr	plan;
-	char	   *sql;
-	Oid			types[3] = {TIMESTAMPTZOID, NAMEOID, TEXTOID};
-
-	for (sp = statement_plans; sp != NULL; sp = sp->next)
-		if (sp->tgoid == trigger->tgoid && sp->relid == RelationGetRelid(rel) && sp->event == event)
-			return sp->plan;
-	if (!relcache_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(StatementPlansInvalidate, (Datum) 0);
-		relcache_callback_registered = true;
-	}
-	sql = StatementSql(rel, trigger, event);
-	plan = SPI_prepare(sql, 3, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	sp = MemoryContextAlloc(TopMemoryContext, sizeof(StatementPlan));
-	sp->tgoid = trigger->tgoid;
-	sp->relid = RelationGetRelid(rel);
-	sp->event = event;
-	sp->plan = plan;
-	sp->next = statement_plans;
-	statement_plans = sp;
-	return plan;
-}
-
-/* AFTER STATEMENT with transition tables: one append of every changed row. */
+/* AFTER STATEMENT with transition tables: append an entry for every changed row. */
 static void
 ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 {
 	TriggerEvent event = trigdata->tg_event & TRIGGER_EVENT_OPMASK;
-	Tuplestorestate *rows = (event == TRIGGER_EVENT_DELETE) ? trigdata->tg_oldtable : trigdata->tg_newtable;
+	Tuplestorestate *oldrows = (event == TRIGGER_EVENT_INSERT) ? NULL : trigdata->tg_oldtable;
+	Tuplestorestate *newrows = (event == TRIGGER_EVENT_DELETE) ? NULL : trigdata->tg_newtable;
 	Relation	rel = trigdata->tg_relation;
-	Datum		args[3];
+	TupleDesc	td = RelationGetDescr(rel);
+	Oid			log_relid;
+	Datum		values[Natts_log_max];
+	bool		nulls[Natts_log_max];
+	Datum		logged_at;
+	Datum		db_role;
+	Datum		table_name;
+	Datum		operation;
+	int			client_col;
 	Oid			save_userid;
 	int			save_sec_context;
-	volatile int rc = 0;
 
-	if (rows == NULL || (event == TRIGGER_EVENT_UPDATE && trigdata->tg_oldtable == NULL))
+	if ((event != TRIGGER_EVENT_DELETE && newrows == NULL) ||
+		(event != TRIGGER_EVENT_INSERT && oldrows == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on %s has no transition table",
 						trigdata->tg_trigger->tgname, RelationGetRelationName(rel)),
 				 errhint("Run SELECT ips.apply_security(); it creates the change-log triggers with REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new.")));
-	if (tuplestore_tuple_count(rows) == 0)
+	if (tuplestore_tuple_count(newrows ? newrows : oldrows) == 0)
 		return;					/* e.g. ON CONFLICT DO NOTHING that inserted nothing */
 
-	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
-	args[1] = DirectFunctionCall1(namein,
-								  CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
-	args[2] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-															 RelationGetRelationName(rel)));
+	log_relid = get_relname_relid("change_log", get_namespace_oid("ips", false));
+	if (!OidIsValid(log_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table ips.change_log does not exist"),
+				 errhint("Reinstall the extension: DROP EXTENSION ips; CREATE EXTENSION ips (after a backup).")));
+
+	logged_at = TimestampTzGetDatum(GetCurrentTimestamp());
+	db_role = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
+	table_name = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+																RelationGetRelationName(rel)));
+	operation = CStringGetTextDatum(event == TRIGGER_EVENT_INSERT ? "INSERT" :
+									event == TRIGGER_EVENT_UPDATE ? "UPDATE" : "DELETE");
+	client_col = SPI_fnumber(td, "client_id");
+	if (client_col > 0 && SPI_gettypeid(td, client_col) != INT8OID)
+		client_col = 0;
 
 	/* The log is written as the extension owner: no caller may write it. */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-			elog(ERROR, "SPI_register_trigger_data failed");
-		rc = SPI_execute_plan(StatementPlanFor(trigdata, event), args, NULL, false, 0);
-		SPI_finish();
+		Relation	logrel = table_open(log_relid, RowExclusiveLock);
+		TupleDesc	logtd = RelationGetDescr(logrel);
+		EState	   *estate = CreateExecutorState();
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		ResultRelInfo *rri = makeNode(ResultRelInfo);
+		TupleTableSlot *logslot;
+		TupleTableSlot *oldslot = NULL;
+		TupleTableSlot *newslot = NULL;
+		int			oldptr = 0;
+		int			newptr = 0;
+		int			col[8];
+		const char *const colnames[8] = {"logged_at", "db_role", "table_name", "operation",
+		"client_id", "row_key", "old_row", "new_row"};
+		ExprContext *econtext;
+
+		if (logtd->natts > Natts_log_max)
+			elog(ERROR, "ips.change_log has too many columns");
+		for (int k = 0; k < 8; k++)
+			col[k] = LogColumn(logtd, colnames[k], "change_log") - 1;
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = log_relid;
+		rte->relkind = logrel->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+		ExecInitRangeTable(estate, list_make1(rte));
+		InitResultRelInfo(rri, logrel, 1, NULL, 0);
+		estate->es_output_cid = GetCurrentCommandId(true);
+		ExecOpenIndices(rri, false);
+		logslot = ExecInitExtraTupleSlot(estate, logtd, &TTSOpsVirtual);
+		econtext = GetPerTupleExprContext(estate);
+		if (oldrows)
+		{
+			oldslot = ExecInitExtraTupleSlot(estate, td, &TTSOpsMinimalTuple);
+			oldptr = OpenTransitionTable(oldrows);
+		}
+		if (newrows)
+		{
+			newslot = ExecInitExtraTupleSlot(estate, td, &TTSOpsMinimalTuple);
+			newptr = OpenTransitionTable(newrows);
+		}
+
+		AfterTriggerBeginQuery();
+		for (;;)
+		{
+			MemoryContext oldcxt;
+			HeapTuple	oldtup = NULL;
+			HeapTuple	newtup = NULL;
+			bool		more = true;
+
+			CHECK_FOR_INTERRUPTS();
+			ResetExprContext(econtext);
+			oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+			if (oldrows)
+				more = NextTransitionRow(oldrows, oldptr, oldslot);
+			if (more && newrows)
+				more = NextTransitionRow(newrows, newptr, newslot);
+			if (!more)
+			{
+				MemoryContextSwitchTo(oldcxt);
+				break;
+			}
+			if (oldrows)
+				oldtup = ExecFetchSlotHeapTuple(oldslot, false, NULL);
+			if (newrows)
+				newtup = ExecFetchSlotHeapTuple(newslot, false, NULL);
+
+			for (int k = 0; k < logtd->natts; k++)
+			{
+				values[k] = (Datum) 0;
+				nulls[k] = true;
+			}
+			values[col[0]] = logged_at;
+			values[col[1]] = db_role;
+			values[col[2]] = table_name;
+			values[col[3]] = operation;
+			for (int k = 0; k < 4; k++)
+				nulls[col[k]] = false;
+			if (client_col > 0)
+				values[col[4]] = heap_getattr(newtup ? newtup : oldtup, client_col, td, &nulls[col[4]]);
+			values[col[5]] = KeyJsonb(newtup ? newtup : oldtup, td, trigdata->tg_trigger);
+			nulls[col[5]] = false;
+			if (oldtup)
+			{
+				values[col[6]] = RowJsonb(oldtup, td);
+				nulls[col[6]] = false;
+			}
+			if (newtup)
+			{
+				values[col[7]] = RowJsonb(newtup, td);
+				nulls[col[7]] = false;
+			}
+
+			ExecClearTuple(logslot);
+			memcpy(logslot->tts_values, values, sizeof(Datum) * logtd->natts);
+			memcpy(logslot->tts_isnull, nulls, sizeof(bool) * logtd->natts);
+			ExecStoreVirtualTuple(logslot);
+			ExecSimpleRelationInsert(rri, estate, logslot);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		AfterTriggerEndQuery(estate);
+		ExecCloseIndices(rri);
+		ExecResetTupleTable(estate->es_tupleTable, false);
+		FreeExecutorState(estate);
+		table_close(logrel, NoLock);
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "appending to ips.change_log failed: %s", SPI_result_code_string(rc));
 }
 
 PG_FUNCTION_INFO_V1(ips_change_log_row);
