@@ -625,16 +625,14 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 
 			CHECK_FOR_INTERRUPTS();
 			ResetExprContext(econtext);
-			oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+			/* read outside the per-row context: a tuple read back from disk belongs to its slot */
 			if (oldrows)
 				more = NextTransitionRow(oldrows, oldptr, oldslot);
 			if (more && newrows)
 				more = NextTransitionRow(newrows, newptr, newslot);
 			if (!more)
-			{
-				MemoryContextSwitchTo(oldcxt);
 				break;
-			}
+			oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 			if (oldrows)
 				oldtup = ExecFetchSlotHeapTuple(oldslot, false, NULL);
 			if (newrows)

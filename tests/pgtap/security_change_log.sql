@@ -1,7 +1,7 @@
 -- ips.change_log: every change of a person-level row with who, when, table,
 -- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -98,6 +98,17 @@ DELETE FROM ips.contact WHERE at >= '2024-02-13' AND at < '2024-02-14' AND episo
 SELECT is((SELECT array_agg(row(operation, old_row ->> 'minutes', new_row IS NULL)::text ORDER BY seq)
              FROM ips.change_log WHERE seq > :before_bulk + 3),
           ARRAY['(DELETE,1,t)', '(DELETE,2,t)', '(DELETE,3,t)'], 'a delete of three rows logs the three old rows');
+-- A statement whose rows do not fit in work_mem (the transition table spills to disk).
+SAVEPOINT spill;
+SET LOCAL work_mem = '64kB';
+SELECT max(seq) AS before_spill FROM ips.change_log \gset
+INSERT INTO ips.contact (episode_id, staff_id, at, kind, minutes)
+SELECT :e1, :s_spec, timestamptz '2024-02-14 08:00+02' + g * interval '10 seconds', 'client', g % 7 FROM generate_series(1, 3000) g;
+SELECT is((SELECT row(count(*), sum((new_row ->> 'minutes')::int))::text FROM ips.change_log WHERE seq > :before_spill),
+          row(3000, (SELECT sum(g % 7) FROM generate_series(1, 3000) g))::text,
+          'a 3 000-row statement that spills its transition table to disk logs every row');
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'and the chain stays intact');
+ROLLBACK TO spill;
 UPDATE ips.contact SET minutes = coalesce(minutes, 0) + 1;
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'a statement changing many rows chains every entry');
 
