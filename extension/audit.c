@@ -46,6 +46,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
@@ -63,6 +64,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -441,14 +443,20 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
-/* jsonb of a whole row (via row_to_json, so every column type works). */
+/* jsonb of a whole row: to_jsonb() called with an expression that names the row type. */
 static Datum
 RowJsonb(HeapTuple tup, TupleDesc td)
 {
 	Datum		rec = heap_copy_tuple_as_datum(tup, td);
-	Datum		json = DirectFunctionCall1(row_to_json, rec);
+	FmgrInfo	flinfo;
+	FuncExpr   *expr;
 
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+	fmgr_info(F_TO_JSONB, &flinfo);
+	expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
+						list_make1(makeNullConst(td->tdtypeid, -1, InvalidOid)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	flinfo.fn_expr = (Node *) expr;
+	return FunctionCall1(&flinfo, rec);
 }
 
 /* jsonb object of the key columns (trigger arguments) of a row. */
@@ -492,11 +500,12 @@ static IpsPlan change_plan = {NULL,
 
 /*
  * The statement form.  The entries of every row of the transition table(s)
- * are appended in the order the statement changed the rows, straight
- * through the executor's single-row insert (as logical replication applies
- * rows): one executor state per statement, the log's BEFORE trigger
- * (ips_log_seal: the chain), its constraints and its indexes as for any
- * INSERT, but no SQL to parse, plan or start per row.
+ * are appended in the order the statement changed the rows, through the
+ * table AM: one executor state per statement, the log's BEFORE trigger
+ * (ips_log_seal: the chain) and its indexes as for any INSERT, but no SQL
+ * to parse, plan or start per statement or row.  The log's CHECK and NOT
+ * NULL constraints hold by construction (the values are made here), so
+ * they are not re-evaluated.
  */
 
 /* Reads a transition table from its start with a read pointer of our own. */
@@ -668,7 +677,13 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			memcpy(logslot->tts_values, values, sizeof(Datum) * logtd->natts);
 			memcpy(logslot->tts_isnull, nulls, sizeof(bool) * logtd->natts);
 			ExecStoreVirtualTuple(logslot);
-			ExecSimpleRelationInsert(rri, estate, logslot);
+			/* the log's BEFORE trigger chains the entry (it may not skip it) */
+			if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
+				!ExecBRInsertTriggers(estate, rri, logslot))
+				elog(ERROR, "a trigger on ips.change_log skipped a log entry");
+			simple_table_tuple_insert(logrel, logslot);
+			if (rri->ri_NumIndices > 0)
+				(void) ExecInsertIndexTuples(rri, logslot, estate, false, false, NULL, NIL);
 			MemoryContextSwitchTo(oldcxt);
 		}
 		AfterTriggerEndQuery(estate);
