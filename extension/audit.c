@@ -44,7 +44,9 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -93,13 +95,6 @@ typedef struct LogHead
 #define MAX_LOGS 4
 static LogHead log_heads[MAX_LOGS];
 
-/* Kept plans that read the head of a log, per log table. */
-typedef struct HeadPlan
-{
-	Oid			relid;
-	SPIPlanPtr	plan;
-} HeadPlan;
-static HeadPlan head_plans[MAX_LOGS];
 static bool callbacks_registered = false;
 
 /* Forget the cached heads (transaction end, or a subtransaction rolled back). */
@@ -309,14 +304,21 @@ FunctionOwner(FunctionCallInfo fcinfo)
 	return *(Oid *) fcinfo->flinfo->fn_extra;
 }
 
-/* The head (seq, hash) of a log: cached in this transaction, else read with the latest snapshot. */
+/*
+ * The head (seq, hash) of a log: cached in this transaction, else the last
+ * entry of its primary key (seq), read backwards with the latest snapshot
+ * (a direct index scan: no SQL, no permission to check, as the caller
+ * holds the chain's lock).
+ */
 static void
 ReadHead(Relation rel, int64 *seq, uint8 *hash)
 {
 	LogHead    *h = CachedHead(RelationGetRelid(rel));
-	SPIPlanPtr	plan = NULL;
-	int			slot = -1;
-	int			rc;
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 	bool		isnull;
 
 	if (h != NULL)
@@ -325,46 +327,39 @@ ReadHead(Relation rel, int64 *seq, uint8 *hash)
 		memcpy(hash, h->hash, PG_SHA256_DIGEST_LENGTH);
 		return;
 	}
-	for (int i = 0; i < MAX_LOGS && plan == NULL; i++)
-	{
-		if (head_plans[i].relid == RelationGetRelid(rel))
-			plan = head_plans[i].plan;
-		else if (slot < 0 && head_plans[i].relid == InvalidOid)
-			slot = i;
-	}
-	if (plan == NULL)
-	{
-		/* the table name comes from the catalog, quoted; ORDER BY uses the type's btree order */
-		char	   *sql = psprintf("SELECT seq, hash FROM %s ORDER BY seq DESC LIMIT 1",
-								   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-															  RelationGetRelationName(rel)));
-
-		plan = SPI_prepare(sql, 0, NULL);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		if (slot < 0)
-			slot = 0;			/* a log table was re-created: reuse a slot */
-		head_plans[slot].relid = RelationGetRelid(rel);
-		head_plans[slot].plan = plan;
-	}
-	rc = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading the head of %s failed: %s", RelationGetRelationName(rel),
-			 SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (!OidIsValid(pk))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s has no primary key", RelationGetRelationName(rel)),
+				 errhint("The log's primary key (seq) is part of the extension; restore it from the install script.")));
+	idx = index_open(pk, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (!index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
 		*seq = 0;
 		memset(hash, 0, PG_SHA256_DIGEST_LENGTH);
-		return;
 	}
-	*seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (!HashFromDatum(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull), hash) || isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the last entry (seq " INT64_FORMAT ") of %s has no valid hash",
-						*seq, RelationGetRelationName(rel)),
-				 errhint("Run ips.verify_change_log() or ips.verify_access_log() and restore the log from a backup.")));
+	else
+	{
+		TupleDesc	td = RelationGetDescr(rel);
+		Datum		d;
+
+		*seq = DatumGetInt64(slot_getattr(slot, LogColumn(td, "seq", RelationGetRelationName(rel)), &isnull));
+		d = slot_getattr(slot, LogColumn(td, "hash", RelationGetRelationName(rel)), &isnull);
+		if (isnull || !HashFromDatum(d, hash))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the last entry (seq " INT64_FORMAT ") of %s has no valid hash",
+							*seq, RelationGetRelationName(rel)),
+					 errhint("Run ips.verify_change_log() or ips.verify_access_log() and restore the log from a backup.")));
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
 }
 
 PG_FUNCTION_INFO_V1(ips_log_seal);
@@ -377,15 +372,12 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	HeapTuple	tup;
 	LOCKTAG		tag;
-	int64	   *seqp = palloc(sizeof(int64));	/* written inside PG_TRY */
 	int64		seq;
 	uint8		prev[PG_SHA256_DIGEST_LENGTH];
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
 	int			cols[2];
 	Datum		vals[2];
 	bool		nulls[2] = {false, false};
-	Oid			save_userid;
-	int			save_sec_context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
 		elog(ERROR, "ips_log_seal must be a BEFORE trigger");
@@ -412,21 +404,7 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), 0, IPS_LOG_LOCK_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ReadHead(rel, seqp, prev);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	seq = *seqp;
+	ReadHead(rel, &seq, prev);
 
 	cols[0] = LogColumn(td, "seq", RelationGetRelationName(rel));
 	vals[0] = Int64GetDatum(seq + 1);
