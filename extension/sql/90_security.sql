@@ -101,74 +101,44 @@ COMMENT ON FUNCTION ips.verify_access_log() IS 'The first entry of ips.access_lo
 -- Who is calling: the helpers of the policies.  Each returns an array and is
 -- used as "col = ANY ((SELECT ips.f())::bigint[])", so that it runs once per statement
 -- (an InitPlan), not once per row.  They run as definer, to read the staff,
--- episode, care relationship and consent rows that the policies are about.
+-- episode, care relationship and consent rows that the policies are about.  They
+-- are in C (extension/security_policy.c): each query is prepared once per backend,
+-- so a call is one execution of a kept plan (a SECURITY DEFINER SQL function cannot
+-- be inlined and its body was parsed and planned again at every call site of
+-- every statement).
 
-CREATE FUNCTION ips.my_teams() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(s.team_id), '{}') FROM ips.staff s
-     WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
-$$;
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+CREATE OR REPLACE FUNCTION ips.my_teams() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_my_teams' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.my_teams() IS 'Policy helper: the team of the calling specialist or supervisor (empty for anyone else).';
 
-CREATE FUNCTION ips.team_staff() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(s.staff_id), '{}') FROM ips.staff s WHERE s.team_id = ANY (ips.my_teams())
-$$;
+CREATE OR REPLACE FUNCTION ips.team_staff() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_team_staff' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.team_staff() IS 'Policy helper: the staff of the caller''s team.';
 
-CREATE FUNCTION ips.team_episodes() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(e.episode_id), '{}') FROM ips.episode e WHERE e.team_id = ANY (ips.my_teams())
-$$;
+CREATE OR REPLACE FUNCTION ips.team_episodes() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_team_episodes' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.team_episodes() IS 'Policy helper: the episodes (open and closed) of the caller''s team.';
 
-CREATE FUNCTION ips.team_reviews() RETURNS bigint[]
-LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    ids bigint[] := '{}';
-BEGIN
-    IF to_regclass('ips.fidelity_review') IS NOT NULL THEN
-        SELECT coalesce(array_agg(r.review_id), '{}') INTO ids
-          FROM ips.fidelity_review r WHERE r.team_id = ANY (ips.my_teams());
-    END IF;
-    RETURN ids;
-END $$;
+CREATE OR REPLACE FUNCTION ips.team_reviews() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_team_reviews' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.team_reviews() IS 'Policy helper: the fidelity reviews of the caller''s team.';
 
-CREATE FUNCTION ips.team_clients() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-    WITH t AS (SELECT ips.my_teams() AS teams)
-    SELECT coalesce(array_agg(DISTINCT x.client_id), '{}')
-      FROM (SELECT e.client_id FROM ips.episode e, t WHERE e.team_id = ANY (t.teams)
-            UNION ALL
-            SELECT i.client_id FROM ips.client_intake i, t WHERE i.team_id = ANY (t.teams)) x
-$$;
+CREATE OR REPLACE FUNCTION ips.team_clients() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_team_clients' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.team_clients() IS 'Policy helper: the clients with an episode in the caller''s team, or registered by it.';
 
-CREATE FUNCTION ips.shared_clients() RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp AS $$
-    WITH today AS (SELECT ips.local_date(now()) AS d)
-    SELECT coalesce(array_agg(DISTINCT r.client_id), '{}')
-      FROM ips.staff s
-      JOIN ips.care_relationship r ON r.unit = s.unit
-      CROSS JOIN today
-     WHERE s.db_role = ips.caller() AND s.role = 'clinician'
-       AND r.started_on <= today.d AND (r.ended_on IS NULL OR r.ended_on > today.d)
-       AND EXISTS (SELECT 1 FROM ips.consent c
-                    WHERE c.client_id = r.client_id AND c.scope = 'share_with_care'
-                      AND c.given_on <= today.d AND (c.withdrawn_on IS NULL OR c.withdrawn_on > today.d)
-                      AND NOT EXISTS (SELECT 1 FROM ips.consent_refusal x
-                                       WHERE x.client_id = c.client_id AND x.scope = c.scope
-                                         AND x.refused_on >= c.given_on AND x.refused_on <= today.d))
-$$;
+CREATE OR REPLACE FUNCTION ips.shared_clients() RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'ips_shared_clients' LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.shared_clients() IS
     'Policy helper: the clients whom the calling clinician''s unit cares for today and who consent (share_with_care) to sharing with it.';
+-- upgrade 1.1: end
 
 -- The roles.
 CREATE FUNCTION ips.create_roles() RETURNS void
