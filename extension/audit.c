@@ -70,6 +70,8 @@
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -225,7 +227,7 @@ AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type
 
 /* SHA-256 of a log row's canonical content: every column but "hash", in column order. */
 static void
-LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
+LogValuesHash(const Datum *values, const bool *nulls, TupleDesc td, uint8 *out)
 {
 	StringInfoData buf;
 	pg_cryptohash_ctx *ctx;
@@ -234,13 +236,10 @@ LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
 	for (int i = 0; i < td->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(td, i);
-		bool		isnull;
-		Datum		value;
 
 		if (att->attisdropped || strcmp(NameStr(att->attname), "hash") == 0)
 			continue;
-		value = heap_getattr(tup, i + 1, td, &isnull);
-		AppendValue(&buf, NameStr(att->attname), value, isnull, att->atttypid);
+		AppendValue(&buf, NameStr(att->attname), values[i], nulls[i], att->atttypid);
 	}
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
@@ -249,6 +248,18 @@ LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
 		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
 	pfree(buf.data);
+}
+
+static void
+LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
+{
+	Datum	   *values = palloc(sizeof(Datum) * td->natts);
+	bool	   *nulls = palloc(sizeof(bool) * td->natts);
+
+	heap_deform_tuple(tup, td, values, nulls);
+	LogValuesHash(values, nulls, td, out);
+	pfree(values);
+	pfree(nulls);
 }
 
 /* A bytea Datum holding a hash. */
@@ -362,6 +373,16 @@ ReadHead(Relation rel, int64 *seq, uint8 *hash)
 	index_close(idx, AccessShareLock);
 }
 
+/* One chain per log table: serialise its appends until the transaction ends. */
+static void
+LockChain(Relation rel)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), 0, IPS_LOG_LOCK_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 PG_FUNCTION_INFO_V1(ips_log_seal);
 /* BEFORE trigger on a log table: chain an inserted entry; refuse every other change. */
 Datum
@@ -371,7 +392,6 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	td;
 	HeapTuple	tup;
-	LOCKTAG		tag;
 	int64		seq;
 	uint8		prev[PG_SHA256_DIGEST_LENGTH];
 	uint8		hash[PG_SHA256_DIGEST_LENGTH];
@@ -400,10 +420,7 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	td = rel->rd_att;
 	tup = trigdata->tg_trigtuple;
 
-	/* One chain per log table: serialise its appends until the transaction ends. */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, RelationGetRelid(rel), 0, IPS_LOG_LOCK_FIELD4);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-
+	LockChain(rel);
 	ReadHead(rel, &seq, prev);
 
 	cols[0] = LogColumn(td, "seq", RelationGetRelationName(rel));
@@ -479,11 +496,11 @@ static IpsPlan change_plan = {NULL,
 /*
  * The statement form.  The entries of every row of the transition table(s)
  * are appended in the order the statement changed the rows, through the
- * table AM: one executor state per statement, the log's BEFORE trigger
- * (ips_log_seal: the chain) and its indexes as for any INSERT, but no SQL
- * to parse, plan or start per statement or row.  The log's CHECK and NOT
- * NULL constraints hold by construction (the values are made here), so
- * they are not re-evaluated.
+ * table AM and the log's indexes: one executor state per statement, no SQL
+ * to parse, plan or start per statement or row.  The entries are chained
+ * here, exactly as ips_log_seal chains a single INSERT (same lock, same
+ * head, same canonical content), so the log's own BEFORE trigger is not
+ * fired for them; its CHECK and NOT NULL constraints hold by construction.
  */
 
 /* Reads a transition table from its start with a read pointer of our own. */
@@ -509,6 +526,179 @@ NextTransitionRow(Tuplestorestate *rows, int ptr, TupleTableSlot *slot)
 	return found;
 }
 
+/*
+ * A row as jsonb, equal to to_jsonb(row), for the statement form: the
+ * column types are looked at once per statement, and the common ones
+ * (integers, numeric, bool, text, dates and instants) are converted here
+ * without a text round trip; a row with any other type goes through
+ * to_jsonb() itself.
+ */
+typedef struct RowConverter
+{
+	TupleDesc	td;
+	bool		simple;			/* every column of a type handled below */
+	FmgrInfo	to_jsonb;		/* to_jsonb(rowtype), for the others */
+} RowConverter;
+
+static void
+RowConverterInit(RowConverter *rc, TupleDesc td)
+{
+	rc->td = td;
+	rc->simple = true;
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (att->attisdropped)
+			continue;
+		switch (att->atttypid)
+		{
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+			case NUMERICOID:
+			case BOOLOID:
+			case TEXTOID:
+			case VARCHAROID:
+			case NAMEOID:
+			case DATEOID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+				break;
+			default:
+				rc->simple = false;
+		}
+	}
+	fmgr_info(F_TO_JSONB, &rc->to_jsonb);
+	rc->to_jsonb.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
+												 list_make1(makeNullConst(td->tdtypeid, -1, InvalidOid)),
+												 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+}
+
+/* A JsonbValue string (not copied: the caller keeps the bytes alive). */
+static void
+JsonbString(JsonbValue *v, const char *str, int len)
+{
+	v->type = jbvString;
+	v->val.string.val = (char *) str;
+	v->val.string.len = len;
+}
+
+/* One scalar column as a JsonbValue (types of RowConverterInit). */
+static void
+ScalarJsonb(JsonbValue *v, Datum value, Oid type)
+{
+	char		buf[MAXDATELEN + 1];
+	char	   *str;
+
+	switch (type)
+	{
+		case INT2OID:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(DatumGetInt16(value));
+			break;
+		case INT4OID:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(DatumGetInt32(value));
+			break;
+		case INT8OID:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(DatumGetInt64(value));
+			break;
+		case NUMERICOID:
+			v->type = jbvNumeric;
+			v->val.numeric = DatumGetNumeric(value);
+			break;
+		case BOOLOID:
+			v->type = jbvBool;
+			v->val.boolean = DatumGetBool(value);
+			break;
+		case NAMEOID:
+			str = NameStr(*DatumGetName(value));
+			JsonbString(v, str, strlen(str));
+			break;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			str = pstrdup(JsonEncodeDateTime(buf, value, type, NULL));
+			JsonbString(v, str, strlen(str));
+			break;
+		default:				/* text, varchar */
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				JsonbString(v, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+	}
+}
+
+static Datum
+ConvertRow(RowConverter *rc, HeapTuple tup)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	TupleDesc	td = rc->td;
+
+	if (!rc->simple)
+		return FunctionCall1(&rc->to_jsonb, heap_copy_tuple_as_datum(tup, td));
+	res = pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+		JsonbValue	k;
+		JsonbValue	v;
+		bool		isnull;
+		Datum		value;
+
+		if (att->attisdropped)
+			continue;
+		JsonbString(&k, NameStr(att->attname), strlen(NameStr(att->attname)));
+		pushJsonbValue(&state, WJB_KEY, &k);
+		value = heap_getattr(tup, i + 1, td, &isnull);
+		if (isnull)
+			v.type = jbvNull;
+		else
+			ScalarJsonb(&v, value, att->atttypid);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/* The key columns of a row as a jsonb object (as KeyJsonb: integers as numbers, others as text). */
+static Datum
+ConvertKey(TupleDesc td, const int *keycols, int nkeys, char **keynames, HeapTuple tup)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	res = pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < nkeys; i++)
+	{
+		JsonbValue	k;
+		JsonbValue	v;
+		bool		isnull;
+		Oid			type = TupleDescAttr(td, keycols[i] - 1)->atttypid;
+		Datum		value = heap_getattr(tup, keycols[i], td, &isnull);
+
+		JsonbString(&k, keynames[i], strlen(keynames[i]));
+		pushJsonbValue(&state, WJB_KEY, &k);
+		if (isnull)
+			v.type = jbvNull;
+		else if (type == INT8OID || type == INT4OID || type == INT2OID)
+			ScalarJsonb(&v, value, type);
+		else
+		{
+			char	   *str = SPI_getvalue(tup, td, keycols[i]);
+
+			JsonbString(&v, str, strlen(str));
+		}
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
 /* AFTER STATEMENT with transition tables: append an entry for every changed row. */
 static void
 ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
@@ -517,15 +707,15 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	Tuplestorestate *oldrows = (event == TRIGGER_EVENT_INSERT) ? NULL : trigdata->tg_oldtable;
 	Tuplestorestate *newrows = (event == TRIGGER_EVENT_DELETE) ? NULL : trigdata->tg_newtable;
 	Relation	rel = trigdata->tg_relation;
+	Trigger    *trigger = trigdata->tg_trigger;
 	TupleDesc	td = RelationGetDescr(rel);
 	Oid			log_relid;
-	Datum		values[Natts_log_max];
-	bool		nulls[Natts_log_max];
 	Datum		logged_at;
 	Datum		db_role;
 	Datum		table_name;
 	Datum		operation;
 	int			client_col;
+	int		   *keycols;
 	Oid			save_userid;
 	int			save_sec_context;
 
@@ -534,7 +724,7 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on %s has no transition table",
-						trigdata->tg_trigger->tgname, RelationGetRelationName(rel)),
+						trigger->tgname, RelationGetRelationName(rel)),
 				 errhint("Run SELECT ips.apply_security(); it creates the change-log triggers with REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new.")));
 	if (tuplestore_tuple_count(newrows ? newrows : oldrows) == 0)
 		return;					/* e.g. ON CONFLICT DO NOTHING that inserted nothing */
@@ -555,12 +745,20 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	client_col = SPI_fnumber(td, "client_id");
 	if (client_col > 0 && SPI_gettypeid(td, client_col) != INT8OID)
 		client_col = 0;
+	keycols = palloc(sizeof(int) * Max(trigger->tgnargs, 1));
+	for (int k = 0; k < trigger->tgnargs; k++)
+	{
+		keycols[k] = SPI_fnumber(td, trigger->tgargs[k]);
+		if (keycols[k] <= 0)
+			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[k]);
+	}
 
 	/* The log is written as the extension owner: no caller may write it. */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
+		TupleDesc	rtd = RelationGetDescr(rel);
 		Relation	logrel = table_open(log_relid, RowExclusiveLock);
 		TupleDesc	logtd = RelationGetDescr(logrel);
 		EState	   *estate = CreateExecutorState();
@@ -569,16 +767,20 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		TupleTableSlot *logslot;
 		TupleTableSlot *oldslot = NULL;
 		TupleTableSlot *newslot = NULL;
+		RowConverter conv;
 		int			oldptr = 0;
 		int			newptr = 0;
-		int			col[8];
-		const char *const colnames[8] = {"logged_at", "db_role", "table_name", "operation",
-		"client_id", "row_key", "old_row", "new_row"};
+		int			col[11];
+		const char *const colnames[11] = {"logged_at", "db_role", "table_name", "operation",
+			"client_id", "row_key", "old_row", "new_row", "seq", "prev_hash", "hash"};
+		Datum	   *values = palloc(sizeof(Datum) * logtd->natts);
+		bool	   *nulls = palloc(sizeof(bool) * logtd->natts);
 		ExprContext *econtext;
+		int64		seq;
+		uint8		prev[PG_SHA256_DIGEST_LENGTH];
+		uint8		hash[PG_SHA256_DIGEST_LENGTH];
 
-		if (logtd->natts > Natts_log_max)
-			elog(ERROR, "ips.change_log has too many columns");
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < 11; k++)
 			col[k] = LogColumn(logtd, colnames[k], "change_log") - 1;
 
 		rte->rtekind = RTE_RELATION;
@@ -589,25 +791,30 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		InitResultRelInfo(rri, logrel, 1, NULL, 0);
 		estate->es_output_cid = GetCurrentCommandId(true);
 		ExecOpenIndices(rri, false);
-		logslot = ExecInitExtraTupleSlot(estate, logtd, &TTSOpsVirtual);
+		logslot = ExecInitExtraTupleSlot(estate, logtd, &TTSOpsHeapTuple);
 		econtext = GetPerTupleExprContext(estate);
+		RowConverterInit(&conv, rtd);
 		if (oldrows)
 		{
-			oldslot = ExecInitExtraTupleSlot(estate, td, &TTSOpsMinimalTuple);
+			oldslot = ExecInitExtraTupleSlot(estate, rtd, &TTSOpsMinimalTuple);
 			oldptr = OpenTransitionTable(oldrows);
 		}
 		if (newrows)
 		{
-			newslot = ExecInitExtraTupleSlot(estate, td, &TTSOpsMinimalTuple);
+			newslot = ExecInitExtraTupleSlot(estate, rtd, &TTSOpsMinimalTuple);
 			newptr = OpenTransitionTable(newrows);
 		}
 
-		AfterTriggerBeginQuery();
+		/* the chain: its lock (to the end of the transaction) and its head */
+		LockChain(logrel);
+		ReadHead(logrel, &seq, prev);
+
 		for (;;)
 		{
 			MemoryContext oldcxt;
 			HeapTuple	oldtup = NULL;
 			HeapTuple	newtup = NULL;
+			HeapTuple	logtup;
 			bool		more = true;
 
 			CHECK_FOR_INTERRUPTS();
@@ -634,37 +841,34 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			values[col[1]] = db_role;
 			values[col[2]] = table_name;
 			values[col[3]] = operation;
-			for (int k = 0; k < 4; k++)
-				nulls[col[k]] = false;
 			if (client_col > 0)
-				values[col[4]] = heap_getattr(newtup ? newtup : oldtup, client_col, td, &nulls[col[4]]);
-			values[col[5]] = KeyJsonb(newtup ? newtup : oldtup, td, trigdata->tg_trigger);
-			nulls[col[5]] = false;
+				values[col[4]] = heap_getattr(newtup ? newtup : oldtup, client_col, rtd, &nulls[col[4]]);
+			values[col[5]] = ConvertKey(rtd, keycols, trigger->tgnargs, trigger->tgargs, newtup ? newtup : oldtup);
 			if (oldtup)
-			{
-				values[col[6]] = RowJsonb(oldtup, td);
-				nulls[col[6]] = false;
-			}
+				values[col[6]] = ConvertRow(&conv, oldtup);
 			if (newtup)
-			{
-				values[col[7]] = RowJsonb(newtup, td);
-				nulls[col[7]] = false;
-			}
+				values[col[7]] = ConvertRow(&conv, newtup);
+			values[col[8]] = Int64GetDatum(seq + 1);
+			values[col[9]] = HashDatum(prev);
+			for (int k = 0; k < 10; k++)
+				if (k != 4 && (k != 6 || oldtup) && (k != 7 || newtup))
+					nulls[col[k]] = false;
+			LogValuesHash(values, nulls, logtd, hash);
+			values[col[10]] = HashDatum(hash);
+			nulls[col[10]] = false;
 
-			ExecClearTuple(logslot);
-			memcpy(logslot->tts_values, values, sizeof(Datum) * logtd->natts);
-			memcpy(logslot->tts_isnull, nulls, sizeof(bool) * logtd->natts);
-			ExecStoreVirtualTuple(logslot);
-			/* the log's BEFORE trigger chains the entry (it may not skip it) */
-			if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
-				!ExecBRInsertTriggers(estate, rri, logslot))
-				elog(ERROR, "a trigger on ips.change_log skipped a log entry");
+			logtup = heap_form_tuple(logtd, values, nulls);
+			ExecStoreHeapTuple(logtup, logslot, false);
 			simple_table_tuple_insert(logrel, logslot);
 			if (rri->ri_NumIndices > 0)
 				(void) ExecInsertIndexTuples(rri, logslot, estate, false, false, NULL, NIL);
+			ExecClearTuple(logslot);
 			MemoryContextSwitchTo(oldcxt);
+
+			seq++;
+			memcpy(prev, hash, sizeof(prev));
+			CacheHead(log_relid, seq, hash);
 		}
-		AfterTriggerEndQuery(estate);
 		ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);

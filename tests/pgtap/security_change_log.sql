@@ -1,7 +1,7 @@
 -- ips.change_log: every change of a person-level row with who, when, table,
 -- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -98,6 +98,27 @@ DELETE FROM ips.contact WHERE at >= '2024-02-13' AND at < '2024-02-14' AND episo
 SELECT is((SELECT array_agg(row(operation, old_row ->> 'minutes', new_row IS NULL)::text ORDER BY seq)
              FROM ips.change_log WHERE seq > :before_bulk + 3),
           ARRAY['(DELETE,1,t)', '(DELETE,2,t)', '(DELETE,3,t)'], 'a delete of three rows logs the three old rows');
+-- The logged rows equal to_jsonb() of the rows (the trigger converts them itself): the newest
+-- entry of every row still there, for tables with integers, numerics, text, dates, instants, booleans.
+SELECT is((SELECT array_agg(x.t ORDER BY x.t) FROM (
+             SELECT 'episode' AS t FROM (SELECT DISTINCT ON (row_key) row_key, new_row FROM ips.change_log
+                                          WHERE table_name = 'ips.episode' ORDER BY row_key, seq DESC) l
+               JOIN ips.episode r ON r.episode_id = (l.row_key ->> 'episode_id')::bigint AND l.new_row = to_jsonb(r)
+             UNION SELECT 'staff' FROM (SELECT DISTINCT ON (row_key) row_key, new_row FROM ips.change_log
+                                         WHERE table_name = 'ips.staff' ORDER BY row_key, seq DESC) l
+               JOIN ips.staff r ON r.staff_id = (l.row_key ->> 'staff_id')::bigint AND l.new_row = to_jsonb(r)
+             UNION SELECT 'contact' FROM (SELECT DISTINCT ON (row_key) row_key, new_row FROM ips.change_log
+                                           WHERE table_name = 'ips.contact' ORDER BY row_key, seq DESC) l
+               JOIN ips.contact r ON r.contact_id = (l.row_key ->> 'contact_id')::bigint AND l.new_row = to_jsonb(r)
+             UNION SELECT 'consent' FROM (SELECT DISTINCT ON (row_key) row_key, new_row FROM ips.change_log
+                                           WHERE table_name = 'ips.consent' ORDER BY row_key, seq DESC) l
+               JOIN ips.consent r ON r.consent_id = (l.row_key ->> 'consent_id')::bigint AND l.new_row = to_jsonb(r)) x),
+          '{consent,contact,episode,staff}'::text[], 'logged rows equal to_jsonb() of the rows (episode, staff, contact, consent)');
+SELECT is((SELECT count(*) FROM (SELECT DISTINCT ON (row_key) row_key, new_row FROM ips.change_log
+                                  WHERE table_name IN ('ips.episode') AND new_row IS NOT NULL ORDER BY row_key, seq DESC) l
+             JOIN ips.episode r ON r.episode_id = (l.row_key ->> 'episode_id')::bigint AND l.new_row IS DISTINCT FROM to_jsonb(r)),
+          0::bigint, 'no episode''s newest entry differs from the row');
+
 -- A statement whose rows do not fit in work_mem (the transition table spills to disk).
 SAVEPOINT spill;
 SET LOCAL work_mem = '64kB';
