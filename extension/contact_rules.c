@@ -194,48 +194,51 @@ typedef struct Engine
 #define SEL_TEAM_SQL "e.team_id = $1"
 #define SEL_EP_SQL "e.episode_id = $1"
 
+/*
+ * The tables keyed by episode_id (alias A) are read joined to the selected
+ * episodes for a team or an episode, and on their own for all episodes: the
+ * merge skips the rows of episodes that are not selected, so the join, its hash
+ * table and the sort after it (which spilled to disk for the state history of
+ * a whole country) are saved.
+ */
+#define JOINED(SEL, T, A) " FROM ips.episode e JOIN " T " " A " ON " A ".episode_id = e.episode_id WHERE " SEL EP_COND
+#define ALONE(T, A) " FROM " T " " A " WHERE " A ".episode_id IS NOT NULL"
+
 #define Q_EPISODES(SEL) \
 	"SELECT e.episode_id, e.referred_on, CASE WHEN e.career_profile_on <= $2 THEN e.career_profile_on END" \
 	" FROM ips.episode e WHERE " SEL EP_COND " ORDER BY e.episode_id"
 
-#define Q_HISTORY(SEL) \
-	"SELECT e.episode_id, (h.at AT TIME ZONE $4)::date, h.to_state" \
-	FACT_FROM("ips.episode_state_history h ON h.episode_id = e.episode_id") SEL EP_COND \
-	UNTIL_E("h.at") " ORDER BY e.episode_id, h.at, h.history_id"
-#define Q_ASSIGN(SEL) \
-	"SELECT e.episode_id, a.staff_id, a.from_on, a.to_on" \
-	FACT_FROM("ips.specialist_assignment a ON a.episode_id = e.episode_id") SEL EP_COND \
-	" AND a.from_on <= $2 ORDER BY e.episode_id, a.from_on, a.assignment_id"
-#define Q_CONTACTS(SEL) \
-	"SELECT e.episode_id, (c.at AT TIME ZONE $4)::date, c.mode <> 'message', c.mode = 'in_person'," \
-	" c.kind = 'benefits_counseling'" \
-	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+#define Q_HISTORY(FROM) \
+	"SELECT h.episode_id, (h.at AT TIME ZONE $4)::date, h.to_state" FROM \
+	UNTIL_E("h.at") " ORDER BY h.episode_id, h.at, h.history_id"
+#define Q_ASSIGN(FROM) \
+	"SELECT a.episode_id, a.staff_id, a.from_on, a.to_on" FROM \
+	" AND a.from_on <= $2 ORDER BY a.episode_id, a.from_on, a.assignment_id"
+#define Q_CONTACTS(FROM) \
+	"SELECT c.episode_id, (c.at AT TIME ZONE $4)::date, c.mode <> 'message', c.mode = 'in_person'," \
+	" c.kind = 'benefits_counseling'" FROM \
 	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
-	" ORDER BY e.episode_id, c.at"
+	" ORDER BY c.episode_id, c.at"
 /*
  * In mode alerts an expectation is unmet exactly when the last qualifying fact
  * of its class is dated before the window starts, so the last day of each class
  * is all that is needed: one row per episode instead of one per contact.
  */
-#define Q_CONTACTS_LAST(SEL) \
-	"SELECT e.episode_id, (max(c.at) FILTER (WHERE c.mode <> 'message') AT TIME ZONE $4)::date," \
+#define Q_CONTACTS_LAST(FROM) \
+	"SELECT c.episode_id, (max(c.at) FILTER (WHERE c.mode <> 'message') AT TIME ZONE $4)::date," \
 	" (max(c.at) FILTER (WHERE c.mode = 'in_person') AT TIME ZONE $4)::date," \
-	" (max(c.at) FILTER (WHERE c.kind = 'benefits_counseling') AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+	" (max(c.at) FILTER (WHERE c.kind = 'benefits_counseling') AT TIME ZONE $4)::date" FROM \
 	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
-	" GROUP BY e.episode_id ORDER BY e.episode_id"
-#define Q_EMPLOYER_LAST(SEL) \
-	"SELECT e.episode_id, (max(x.at) AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY e.episode_id ORDER BY e.episode_id"
-#define Q_EMPLOYER(SEL) \
-	"SELECT e.episode_id, (x.at AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY e.episode_id, x.at"
-#define Q_JOBS(SEL) \
-	"SELECT e.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" \
-	FACT_FROM("ips.job j ON j.episode_id = e.episode_id") SEL EP_COND \
-	" AND j.starts_on <= $2 ORDER BY e.episode_id, j.starts_on, j.job_id"
+	" GROUP BY c.episode_id ORDER BY c.episode_id"
+#define Q_EMPLOYER_LAST(FROM) \
+	"SELECT x.episode_id, (max(x.at) AT TIME ZONE $4)::date" FROM \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY x.episode_id ORDER BY x.episode_id"
+#define Q_EMPLOYER(FROM) \
+	"SELECT x.episode_id, (x.at AT TIME ZONE $4)::date" FROM \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY x.episode_id, x.at"
+#define Q_JOBS(FROM) \
+	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" FROM \
+	" AND j.starts_on <= $2 ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
 	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
@@ -264,15 +267,17 @@ typedef struct Engine
 
 #define EP_ARGS 4, {INT8OID, DATEOID, DATEOID, TEXTOID}
 #define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
+#define FACT_PLANS(Q, T, A) { {NULL, Q(ALONE(T, A)), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A)), EP_ARGS}, \
+	{NULL, Q(JOINED(SEL_EP_SQL, T, A)), EP_ARGS} }
 
 static IpsPlan episodes_plans[SEL_COUNT] = EP_PLANS(Q_EPISODES);
-static IpsPlan history_plans[SEL_COUNT] = EP_PLANS(Q_HISTORY);
-static IpsPlan assign_plans[SEL_COUNT] = EP_PLANS(Q_ASSIGN);
-static IpsPlan contact_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS);
-static IpsPlan employer_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER);
-static IpsPlan contact_last_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS_LAST);
-static IpsPlan employer_last_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER_LAST);
-static IpsPlan job_plans[SEL_COUNT] = EP_PLANS(Q_JOBS);
+static IpsPlan history_plans[SEL_COUNT] = FACT_PLANS(Q_HISTORY, "ips.episode_state_history", "h");
+static IpsPlan assign_plans[SEL_COUNT] = FACT_PLANS(Q_ASSIGN, "ips.specialist_assignment", "a");
+static IpsPlan contact_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS, "ips.contact", "c");
+static IpsPlan employer_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER, "ips.employer_contact", "x");
+static IpsPlan contact_last_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS_LAST, "ips.contact", "c");
+static IpsPlan employer_last_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
+static IpsPlan job_plans[SEL_COUNT] = FACT_PLANS(Q_JOBS, "ips.job", "j");
 static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
 static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
 static IpsPlan staff_plans[2] = {{NULL, Q_STAFF(ST_SEL_ALL), EP_ARGS}, {NULL, Q_STAFF(ST_SEL_TEAM), EP_ARGS}};

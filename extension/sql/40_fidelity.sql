@@ -646,14 +646,14 @@ BEGIN
                                                  'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
                               ORDER BY p.staff_id), '[]') AS per_specialist
       INTO x
-      FROM (SELECT s.staff_id, s.display_name, s.weekly_hours * 60 * weeks AS scheduled,
-                   (SELECT coalesce(sum(c.minutes), 0) FROM ips.contact c
-                     WHERE c.staff_id = s.staff_id AND c.setting = 'community'
-                       AND c.at >= lo AND c.at < hi) AS minutes,
-                   (SELECT count(*) FROM ips.contact c
-                     WHERE c.staff_id = s.staff_id AND c.minutes IS NULL
-                       AND c.at >= lo AND c.at < hi) AS no_minutes
-              FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist') p;
+      FROM (SELECT s.staff_id, s.display_name, s.weekly_hours * 60 * weeks AS scheduled, c.minutes, c.no_minutes
+              FROM ips.staff s
+             CROSS JOIN LATERAL (     -- one pass over the specialist's contacts of the period
+                    SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community'), 0) AS minutes,
+                           count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                      FROM ips.contact c
+                     WHERE c.staff_id = s.staff_id AND c.at >= lo AND c.at < hi) c
+             WHERE s.team_id = t AND s.role = 'specialist') p;
     m := CASE WHEN x.scheduled > 0 THEN x.minutes * 100.0 / x.scheduled END;
     ev := jsonb_build_object('community_minutes', x.minutes, 'scheduled_minutes', round(x.scheduled, 2),
                              'contacts_without_minutes', x.no_minutes, 'per_specialist', x.per_specialist);
