@@ -36,8 +36,11 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -172,6 +175,8 @@ typedef struct Engine
 	DateADT		from;
 	DateADT		to;				/* E */
 	Selection	sel;
+	const char *tzname;			/* the region's time zone (setting time_zone) */
+	pg_tz	   *tz;				/* that zone resolved once, or NULL (see LocalZone) */
 	RuleConf	rule[RULE_COUNT];
 	Tuplestorestate *store;
 	TupleDesc	desc;
@@ -186,6 +191,7 @@ typedef struct Engine
 /*
  * The queries, one per fact table.  $1 the team or episode (unused for all),
  * $2 the evaluation day E, $3 the first day of interest, $4 the time zone.
+ * Instants are returned as they are and turned into local days by LocalDay.
  */
 #define EP_COND " AND e.referred_on <= $2 AND (e.closed_on IS NULL OR e.closed_on >= $3)"
 #define FACT_FROM(JOIN) " FROM ips.episode e JOIN " JOIN " WHERE "
@@ -194,48 +200,51 @@ typedef struct Engine
 #define SEL_TEAM_SQL "e.team_id = $1"
 #define SEL_EP_SQL "e.episode_id = $1"
 
+/*
+ * The tables keyed by episode_id (alias A) are read joined to the selected
+ * episodes for a team or an episode, and on their own for all episodes: the
+ * merge skips the rows of episodes that are not selected, so the join, its hash
+ * table and the sort after it (which spilled to disk for the state history of
+ * a whole country) are saved.
+ */
+#define JOINED(SEL, T, A) " FROM ips.episode e JOIN " T " " A " ON " A ".episode_id = e.episode_id WHERE " SEL EP_COND
+#define ALONE(T, A) " FROM " T " " A " WHERE " A ".episode_id IS NOT NULL"
+
 #define Q_EPISODES(SEL) \
 	"SELECT e.episode_id, e.referred_on, CASE WHEN e.career_profile_on <= $2 THEN e.career_profile_on END" \
 	" FROM ips.episode e WHERE " SEL EP_COND " ORDER BY e.episode_id"
 
-#define Q_HISTORY(SEL) \
-	"SELECT e.episode_id, (h.at AT TIME ZONE $4)::date, h.to_state" \
-	FACT_FROM("ips.episode_state_history h ON h.episode_id = e.episode_id") SEL EP_COND \
-	UNTIL_E("h.at") " ORDER BY e.episode_id, h.at, h.history_id"
-#define Q_ASSIGN(SEL) \
-	"SELECT e.episode_id, a.staff_id, a.from_on, a.to_on" \
-	FACT_FROM("ips.specialist_assignment a ON a.episode_id = e.episode_id") SEL EP_COND \
-	" AND a.from_on <= $2 ORDER BY e.episode_id, a.from_on, a.assignment_id"
-#define Q_CONTACTS(SEL) \
-	"SELECT e.episode_id, (c.at AT TIME ZONE $4)::date, c.mode <> 'message', c.mode = 'in_person'," \
-	" c.kind = 'benefits_counseling'" \
-	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+#define Q_HISTORY(FROM) \
+	"SELECT h.episode_id, h.at, h.to_state" FROM \
+	UNTIL_E("h.at") " ORDER BY h.episode_id, h.at, h.history_id"
+#define Q_ASSIGN(FROM) \
+	"SELECT a.episode_id, a.staff_id, a.from_on, a.to_on" FROM \
+	" AND a.from_on <= $2 ORDER BY a.episode_id, a.from_on, a.assignment_id"
+#define Q_CONTACTS(FROM) \
+	"SELECT c.episode_id, c.at, c.mode <> 'message', c.mode = 'in_person'," \
+	" c.kind = 'benefits_counseling'" FROM \
 	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
-	" ORDER BY e.episode_id, c.at"
+	" ORDER BY c.episode_id, c.at"
 /*
  * In mode alerts an expectation is unmet exactly when the last qualifying fact
  * of its class is dated before the window starts, so the last day of each class
  * is all that is needed: one row per episode instead of one per contact.
  */
-#define Q_CONTACTS_LAST(SEL) \
-	"SELECT e.episode_id, (max(c.at) FILTER (WHERE c.mode <> 'message') AT TIME ZONE $4)::date," \
-	" (max(c.at) FILTER (WHERE c.mode = 'in_person') AT TIME ZONE $4)::date," \
-	" (max(c.at) FILTER (WHERE c.kind = 'benefits_counseling') AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.contact c ON c.episode_id = e.episode_id") SEL EP_COND \
+#define Q_CONTACTS_LAST(FROM) \
+	"SELECT c.episode_id, max(c.at) FILTER (WHERE c.mode <> 'message')," \
+	" max(c.at) FILTER (WHERE c.mode = 'in_person')," \
+	" max(c.at) FILTER (WHERE c.kind = 'benefits_counseling')" FROM \
 	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
-	" GROUP BY e.episode_id ORDER BY e.episode_id"
-#define Q_EMPLOYER_LAST(SEL) \
-	"SELECT e.episode_id, (max(x.at) AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY e.episode_id ORDER BY e.episode_id"
-#define Q_EMPLOYER(SEL) \
-	"SELECT e.episode_id, (x.at AT TIME ZONE $4)::date" \
-	FACT_FROM("ips.employer_contact x ON x.episode_id = e.episode_id") SEL EP_COND \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY e.episode_id, x.at"
-#define Q_JOBS(SEL) \
-	"SELECT e.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" \
-	FACT_FROM("ips.job j ON j.episode_id = e.episode_id") SEL EP_COND \
-	" AND j.starts_on <= $2 ORDER BY e.episode_id, j.starts_on, j.job_id"
+	" GROUP BY c.episode_id ORDER BY c.episode_id"
+#define Q_EMPLOYER_LAST(FROM) \
+	"SELECT x.episode_id, max(x.at)" FROM \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY x.episode_id ORDER BY x.episode_id"
+#define Q_EMPLOYER(FROM) \
+	"SELECT x.episode_id, x.at" FROM \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY x.episode_id, x.at"
+#define Q_JOBS(FROM) \
+	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" FROM \
+	" AND j.starts_on <= $2 ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
 	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
@@ -253,7 +262,7 @@ typedef struct Engine
 	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)" \
 	" FROM ips.staff s WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id"
 #define Q_STAFF_EMPLOYER(SEL) \
-	"SELECT s.staff_id, (x.at AT TIME ZONE $4)::date FROM ips.staff s" \
+	"SELECT s.staff_id, x.at FROM ips.staff s" \
 	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
 	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") \
 	" ORDER BY s.staff_id, x.at"
@@ -264,15 +273,17 @@ typedef struct Engine
 
 #define EP_ARGS 4, {INT8OID, DATEOID, DATEOID, TEXTOID}
 #define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
+#define FACT_PLANS(Q, T, A) { {NULL, Q(ALONE(T, A)), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A)), EP_ARGS}, \
+	{NULL, Q(JOINED(SEL_EP_SQL, T, A)), EP_ARGS} }
 
 static IpsPlan episodes_plans[SEL_COUNT] = EP_PLANS(Q_EPISODES);
-static IpsPlan history_plans[SEL_COUNT] = EP_PLANS(Q_HISTORY);
-static IpsPlan assign_plans[SEL_COUNT] = EP_PLANS(Q_ASSIGN);
-static IpsPlan contact_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS);
-static IpsPlan employer_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER);
-static IpsPlan contact_last_plans[SEL_COUNT] = EP_PLANS(Q_CONTACTS_LAST);
-static IpsPlan employer_last_plans[SEL_COUNT] = EP_PLANS(Q_EMPLOYER_LAST);
-static IpsPlan job_plans[SEL_COUNT] = EP_PLANS(Q_JOBS);
+static IpsPlan history_plans[SEL_COUNT] = FACT_PLANS(Q_HISTORY, "ips.episode_state_history", "h");
+static IpsPlan assign_plans[SEL_COUNT] = FACT_PLANS(Q_ASSIGN, "ips.specialist_assignment", "a");
+static IpsPlan contact_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS, "ips.contact", "c");
+static IpsPlan employer_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER, "ips.employer_contact", "x");
+static IpsPlan contact_last_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS_LAST, "ips.contact", "c");
+static IpsPlan employer_last_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
+static IpsPlan job_plans[SEL_COUNT] = FACT_PLANS(Q_JOBS, "ips.job", "j");
 static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
 static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
 static IpsPlan staff_plans[2] = {{NULL, Q_STAFF(ST_SEL_ALL), EP_ARGS}, {NULL, Q_STAFF(ST_SEL_TEAM), EP_ARGS}};
@@ -441,6 +452,55 @@ StreamBool(Stream *s, int col)
 	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
 
 	return !isnull && DatumGetBool(d);
+}
+
+/*
+ * Resolve the region's time zone once, as timestamptz_zone() (AT TIME ZONE)
+ * does for every value: a time zone abbreviation (EET, UTC ...) is left to
+ * that function, a zone name is looked up here.
+ */
+static void
+LocalZone(Engine *en, const char *tzname)
+{
+	char	   *lower;
+	int			type,
+				val;
+	pg_tz	   *abbrev_tz;
+
+	en->tzname = tzname;
+	en->tz = NULL;
+	if (strlen(tzname) > TZ_STRLEN_MAX)
+		return;
+	lower = downcase_truncate_identifier(tzname, strlen(tzname), false);
+	type = DecodeTimezoneAbbrev(0, lower, &val, &abbrev_tz);
+	if (type != TZ && type != DTZ && type != DYNTZ)
+		en->tz = pg_tzset(tzname);
+}
+
+/* The local day of an instant: (ts AT TIME ZONE tz)::date; NO_DAY for NULL. */
+static DateADT
+LocalDay(Engine *en, TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			offset;
+
+	if (en->tz != NULL && !TIMESTAMP_NOT_FINITE(ts) &&
+		timestamp2tm(ts, &offset, &tm, &fsec, NULL, en->tz) == 0 &&
+		IS_VALID_JULIAN(tm.tm_year, tm.tm_mon, tm.tm_mday))
+		return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
+	/* an abbreviation, or a value out of range: as SQL does it (with its errors) */
+	return IpsLocalDate(ts, en->tzname);
+}
+
+/* Column of the current row, an instant, as a local day; NO_DAY for NULL. */
+static DateADT
+StreamLocalDay(Engine *en, Stream *s, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
+
+	return isnull ? NO_DAY : LocalDay(en, DatumGetTimestampTz(d));
 }
 
 /* True when the stream's current row belongs to the episode (skipping earlier keys). */
@@ -867,7 +927,7 @@ ReadEpisodes(Engine *en, Datum *args)
 
 			ep.ev_day = GrowArray(ep.ev_day, &cap, ep.nev + 1, sizeof(DateADT));
 			ep.ev_state = GrowArray(ep.ev_state, &ep.cap_ev, ep.nev + 1, sizeof(int));
-			ep.ev_day[ep.nev] = StreamDay(&hist, 2);
+			ep.ev_day[ep.nev] = StreamLocalDay(en, &hist, 2);
 			ep.ev_state[ep.nev++] = code;
 		}
 		for (; StreamAt(&asg, id); StreamNext(&asg))
@@ -884,25 +944,32 @@ ReadEpisodes(Engine *en, Datum *args)
 		}
 		for (; StreamAt(&con, id); StreamNext(&con))
 		{
+			DateADT		day;
+
 			if (en->alerts)
 			{
 				/* the last day of each class (NULL: none) */
 				DayList    *lists[3] = {&ep.client, &ep.f2f, &ep.benefits};
 
 				for (int k = 0; k < 3; k++)
-					if (StreamDay(&con, k + 2) != NO_DAY)
-						DayListAdd(lists[k], StreamDay(&con, k + 2));
+				{
+					DateADT		last = StreamLocalDay(en, &con, k + 2);
+
+					if (last != NO_DAY)
+						DayListAdd(lists[k], last);
+				}
 				continue;
 			}
+			day = StreamLocalDay(en, &con, 2);
 			if (StreamBool(&con, 3))
-				DayListAdd(&ep.client, StreamDay(&con, 2));
+				DayListAdd(&ep.client, day);
 			if (StreamBool(&con, 4))
-				DayListAdd(&ep.f2f, StreamDay(&con, 2));
+				DayListAdd(&ep.f2f, day);
 			if (StreamBool(&con, 5))
-				DayListAdd(&ep.benefits, StreamDay(&con, 2));
+				DayListAdd(&ep.benefits, day);
 		}
 		for (; StreamAt(&emp, id); StreamNext(&emp))
-			DayListAdd(&ep.employer, StreamDay(&emp, 2));
+			DayListAdd(&ep.employer, StreamLocalDay(en, &emp, 2));
 		for (; StreamAt(&job, id); StreamNext(&job))
 		{
 			int			cap = ep.cap_job;
@@ -979,7 +1046,7 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 		{
 			/* several contacts a day count one by one */
 			ec.v = GrowArray(ec.v, &ec.cap, ec.n + 1, sizeof(DateADT));
-			ec.v[ec.n++] = StreamDay(&emp, 2);
+			ec.v[ec.n++] = StreamLocalDay(en, &emp, 2);
 		}
 		for (; StreamAt(&mtg, id); StreamNext(&mtg))
 			DayListAdd(&tm, StreamDay(&mtg, 2));
@@ -1082,6 +1149,7 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 	tz = IpsSettingText("time_zone");
 	if (tz == NULL)
 		tz = "Europe/Helsinki";
+	LocalZone(&en, tz);
 	ReadRules(&en);
 	for (int k = 0; k < RULE_COUNT; k++)
 		max_horizon = Max(max_horizon, en.rule[k].horizon);

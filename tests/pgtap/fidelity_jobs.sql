@@ -19,7 +19,7 @@
 --   some job had a contact in a month block after the first; 1: none after month 1.
 --   2025-02-03 = s, so 2025-02-28 = s+25, 2025-05-31 = s+117, 2025-12-31 = s+331.
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 \ir fidelity_helpers.psql
 CREATE FUNCTION pg_temp.item(team bigint, code text, ps date, pe date) RETURNS text LANGUAGE sql AS $$
@@ -175,6 +175,21 @@ SELECT is((SELECT (evidence ->> 'expectations_from') || ' ' || (evidence #>> '{j
                   || (evidence #>> '{jobs,0,months_not_kept}')
              FROM ips.fidelity(:t4, '2025-10-01', '2025-12-31') WHERE item = 'V12'),
           '2025-02-03 met_late [8]', 'V12 evidence: expectations from the job start; pre-start met late; month 8 not kept');
+-- The rules engine runs once for the fidelity, from the earliest job start (here 2025-02-03, before
+-- the period); the rule compliance in the evidence still counts only what is due in the period, as
+-- ips.rule_compliance does (months 9-11 of follow-along, not months 1-8).
+SELECT is((SELECT evidence -> 'rule_compliance' FROM ips.fidelity(:t4, '2025-10-01', '2025-12-31') WHERE item = 'V12'),
+          (SELECT jsonb_object_agg(r.rule, to_jsonb(r) - 'rule') FROM ips.rule_compliance(:t4, '2025-10-01', '2025-12-31') r
+            WHERE r.rule IN ('pre_start_contact', 'post_start_contact', 'first_month_weekly', 'follow_along_monthly', 'job_loss_contact')),
+          'V12 evidence: the rule compliance of the period equals ips.rule_compliance although the engine ran from the job start');
+SELECT is((SELECT string_agg(f.item || ' ' || (f.evidence #>> '{rule_compliance,due}'), ', ' ORDER BY f.item)
+             FROM ips.fidelity(:t4, '2025-10-01', '2025-12-31') f WHERE f.item IN ('V4', 'V6'))
+          || ' / ' || (SELECT (evidence #>> '{rule_compliance,follow_along_monthly,due}') FROM ips.fidelity(:t4, '2025-10-01', '2025-12-31') WHERE item = 'V12'),
+          (SELECT string_agg(CASE r.rule WHEN 'rapid_job_search' THEN 'V4' ELSE 'V6' END || ' ' || r.due, ', '
+                             ORDER BY CASE r.rule WHEN 'rapid_job_search' THEN 'V4' ELSE 'V6' END)
+             FROM ips.rule_compliance(:t4, '2025-10-01', '2025-12-31') r WHERE r.rule IN ('rapid_job_search', 'specialist_employer_contacts'))
+          || ' / 3',
+          'V4 and V6 evidence: rule compliance of the period, as ips.rule_compliance counts it (follow-along months 9-11 only)');
 
 -- V12 follows ips.rule.  A job from s with contacts at -3, 5, 8, 15, 22, judged 2025-01-01 ..
 -- 02-28 (= s+25): pre-start kept (s-3); weeks k=0..2 (due s+6, s+13, s+20) hold 5, 8, 15;

@@ -3,7 +3,7 @@
 -- contacts, employer visits, jobs, pauses, closures, ended care relationships and
 -- withdrawn consents, built through the public functions.
 BEGIN;
-SELECT plan(9);
+SELECT plan(12);
 SET LOCAL timezone = 'Europe/Helsinki';
 \ir ../../bench/reference_alerts.sql
 
@@ -84,6 +84,11 @@ SELECT bag_eq($$SELECT d.as_of, a.* FROM days d, ips.episode e, LATERAL ips.epis
 SELECT is((SELECT string_agg(r.code, ' ' ORDER BY r.ordinal) FROM ips.rule r WHERE NOT EXISTS (SELECT 1 FROM c_rows c WHERE c.rule = r.code)), NULL::text, 'all 15 rules occur in the generated region');
 SELECT is((SELECT count(DISTINCT severity)::int FROM c_rows), 2, 'both severities occur');
 SELECT cmp_ok((SELECT count(*)::int FROM c_rows), '>', 500, 'hundreds of alerts compared');
+-- the engine reads the facts of all episodes on their own and those of a team joined to its
+-- episodes: every expectation of the region is the expectation of one team
+SELECT bag_eq($$SELECT * FROM ips.expectations(NULL, '2025-01-01', '2025-08-31')$$,
+              $$SELECT x.* FROM ips.team t, LATERAL ips.expectations(t.team_id, '2025-01-01', '2025-08-31') x$$,
+              'expectations of the whole region = the union of the teams'' expectations');
 -- after an admin changes the rules, they still agree
 UPDATE ips.rule SET days = 5, horizon_days = 3 WHERE code = 'no_contact';
 UPDATE ips.rule SET count = 2, days = 14 WHERE code = 'first_month_weekly';
@@ -98,6 +103,16 @@ UPDATE ips.setting SET value = 'UTC' WHERE name = 'time_zone';
 SELECT bag_eq($$SELECT d.as_of, a.* FROM days d, LATERAL ips.contact_alerts(d.as_of) a$$,
               $$SELECT d.as_of, a.* FROM days d, LATERAL ips_bench.contact_alerts_sql(d.as_of) a$$,
               'they agree in another time zone');
+-- the engine turns instants into local days itself for a zone name, and leaves an abbreviation to
+-- AT TIME ZONE: both agree with the reference far from Helsinki, where days move
+UPDATE ips.setting SET value = 'Pacific/Kiritimati' WHERE name = 'time_zone';
+SELECT bag_eq($$SELECT d.as_of, a.* FROM days d, LATERAL ips.contact_alerts(d.as_of) a$$,
+              $$SELECT d.as_of, a.* FROM days d, LATERAL ips_bench.contact_alerts_sql(d.as_of) a$$,
+              'they agree in a zone name at UTC+14');
+UPDATE ips.setting SET value = 'PST' WHERE name = 'time_zone';
+SELECT bag_eq($$SELECT d.as_of, a.* FROM days d, LATERAL ips.contact_alerts(d.as_of) a$$,
+              $$SELECT d.as_of, a.* FROM days d, LATERAL ips_bench.contact_alerts_sql(d.as_of) a$$,
+              'they agree in a time zone abbreviation (PST)');
 
 SELECT * FROM finish();
 ROLLBACK;
