@@ -522,21 +522,24 @@ COMMENT ON FUNCTION ips.end_studies(bigint, date) IS 'Records the end of studies
 CREATE OR REPLACE FUNCTION ips.record_team_meeting(staff_id bigint, met_on date) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    s ips.staff;
 BEGIN
+    -- The checks in their order: met_on given, the staff member exists, the date is not in the future;
+    -- the staff row is read by the INSERT itself, and again only when no row was inserted.
     IF met_on IS NULL THEN PERFORM ips.require(met_on, 'met_on'); END IF;
-    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id;
-    IF NOT FOUND THEN
-        PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
-    END IF;
     IF met_on > ips.local_date(now()) THEN
+        IF NOT EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id) THEN
+            PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
+        END IF;
         RAISE EXCEPTION 'meeting date % is in the future', met_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Record attendance after the meeting.';
     END IF;
     INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
-    VALUES (s.staff_id, s.team_id, record_team_meeting.met_on)
+    SELECT x.staff_id, x.team_id, record_team_meeting.met_on FROM ips.staff x
+     WHERE x.staff_id = record_team_meeting.staff_id
     ON CONFLICT ON CONSTRAINT team_meeting_staff_id_met_on_key DO NOTHING;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
+    END IF;
 END $$;
 -- upgrade 1.1: end
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
