@@ -63,7 +63,7 @@ LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *cl
 			tup = IpsFetchByIndex("episode", "episode_pkey", 1, &key, &etd);
 			if (tup == NULL)
 			{
-				last_key.completions = 0;	/* nothing cached */
+				last_key.valid = false;	/* nothing cached */
 				return false;
 			}
 			last_episode_id = episode_id;

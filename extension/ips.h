@@ -51,10 +51,16 @@ extern bool IpsDirectRead(const char *relname);
 /* What a snapshot sees, for caches of values read with it (IpsSameSnapshot). */
 typedef struct IpsSnapshotKey
 {
+	bool		valid;
+	bool		suboverflowed;
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 	CommandId	cid;
-	uint64		completions;
+	TransactionId xmin,
+				xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	TransactionId xip[64];		/* xip, then subxip */
 } IpsSnapshotKey;
 extern bool IpsSameSnapshot(IpsSnapshotKey *key);
 extern char *IpsTimeZone(void);

@@ -47,6 +47,13 @@ IpsRelid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
+/* The snapshot the SQL would read with: the active one (a new one outside a statement). */
+static Snapshot
+ReadSnapshot(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+}
+
 /* True when the current user may read the table directly (SELECT right, no row-level security). */
 static bool
 DirectReadAllowed(Oid relid)
@@ -80,7 +87,7 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
 	for (int i = 0; i < nkeys; i++)
 		keys[i].sk_collation = irel->rd_indcollation[keys[i].sk_attno - 1];
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), nkeys, 0);
+	scan = index_beginscan(rel, irel, ReadSnapshot(), nkeys, 0);
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 		result = ExecCopySlotHeapTuple(slot);
@@ -114,25 +121,51 @@ IpsDirectRead(const char *relname)
 }
 
 /*
- * True when the active snapshot sees exactly what it saw when *key was
- * saved: same transaction and subtransaction, same command, and no
- * transaction completed since (snapXactCompletionCount).  Otherwise saves
- * the current key in *key and returns false.
+ * True when the snapshot in use sees exactly what it saw when *key was
+ * saved: same transaction, subtransaction and command, and the same running
+ * transactions (xmin, xmax and the in-progress lists), which is all an MVCC
+ * snapshot's visibility depends on.  Otherwise saves the current key in *key
+ * and returns false.
  */
 bool
 IpsSameSnapshot(IpsSnapshotKey *key)
 {
-	Snapshot	snap = GetActiveSnapshot();
-	IpsSnapshotKey cur;
+	Snapshot	snap = ReadSnapshot();
+	bool		same;
 
-	cur.lxid = MyProc->lxid;
-	cur.subid = GetCurrentSubTransactionId();
-	cur.cid = snap->curcid;
-	cur.completions = snap->snapXactCompletionCount;
-	if (cur.completions != 0 && cur.completions == key->completions &&
-		cur.lxid == key->lxid && cur.subid == key->subid && cur.cid == key->cid)
+	same = key->valid &&
+		key->lxid == MyProc->lxid &&
+		key->subid == GetCurrentSubTransactionId() &&
+		key->cid == snap->curcid &&
+		TransactionIdEquals(key->xmin, snap->xmin) &&
+		TransactionIdEquals(key->xmax, snap->xmax) &&
+		key->xcnt == snap->xcnt &&
+		key->subxcnt == snap->subxcnt &&
+		key->suboverflowed == snap->suboverflowed &&
+		(snap->xcnt == 0 || memcmp(key->xip, snap->xip, snap->xcnt * sizeof(TransactionId)) == 0) &&
+		(snap->subxcnt == 0 ||
+		 memcmp(key->xip + snap->xcnt, snap->subxip, snap->subxcnt * sizeof(TransactionId)) == 0);
+	if (same)
 		return true;
-	*key = cur;
+
+	/* remember this snapshot, unless its lists are too long to keep */
+	key->valid = snap->snapshot_type == SNAPSHOT_MVCC &&
+		snap->xcnt + snap->subxcnt <= lengthof(key->xip);
+	if (key->valid)
+	{
+		key->lxid = MyProc->lxid;
+		key->subid = GetCurrentSubTransactionId();
+		key->cid = snap->curcid;
+		key->xmin = snap->xmin;
+		key->xmax = snap->xmax;
+		key->xcnt = snap->xcnt;
+		key->subxcnt = snap->subxcnt;
+		key->suboverflowed = snap->suboverflowed;
+		if (snap->xcnt > 0)
+			memcpy(key->xip, snap->xip, snap->xcnt * sizeof(TransactionId));
+		if (snap->subxcnt > 0)
+			memcpy(key->xip + snap->xcnt, snap->subxip, snap->subxcnt * sizeof(TransactionId));
+	}
 	return false;
 }
 
@@ -176,7 +209,7 @@ IpsTimeZone(void)
 		if (strlen(tz) < sizeof(cached_tz))
 			strcpy(cached_tz, tz);
 		else
-			memset(&cached_key, 0, sizeof(cached_key));
+			cached_key.valid = false;
 		return tz;
 	}
 	else
