@@ -58,18 +58,19 @@ LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *cl
 			ScanKeyData key;
 			HeapTuple	tup;
 			TupleDesc	etd;
+			bool		keep = last_key.valid;
 
+			/* the key holds only once the row is read */
+			last_key.valid = false;
 			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(episode_id));
 			tup = IpsFetchByIndex("episode", "episode_pkey", 1, &key, &etd);
 			if (tup == NULL)
-			{
-				last_key.valid = false;	/* nothing cached */
 				return false;
-			}
 			last_episode_id = episode_id;
 			last_client_id = DatumGetInt64(IpsGetColumn(tup, etd, "client_id", &isnull));
 			last_referred_on = DatumGetDateADT(IpsGetColumn(tup, etd, "referred_on", &isnull));
 			last_closed_on = DatumGetDateADT(IpsGetColumn(tup, etd, "closed_on", &last_closed_null));
+			last_key.valid = keep;
 		}
 		*client_id = last_client_id;
 		*referred_on = last_referred_on;

@@ -169,7 +169,7 @@ IpsSameSnapshot(IpsSnapshotKey *key)
 	return false;
 }
 
-/* Value of a text setting read directly (ips.setting has no policies), or NULL. */
+/* Value of a setting read directly (callers check IpsDirectRead first), or NULL. */
 static char *
 SettingDirect(const char *name)
 {
@@ -201,15 +201,21 @@ IpsTimeZone(void)
 
 	if (IpsDirectRead("setting"))
 	{
+		bool		keep;
+
 		if (IpsSameSnapshot(&cached_key))
 			return pstrdup(cached_tz);
+		/* the new key holds only once the value is read */
+		keep = cached_key.valid;
+		cached_key.valid = false;
 		tz = SettingDirect("time_zone");
 		if (tz == NULL)
 			tz = pstrdup("Europe/Helsinki");
-		if (strlen(tz) < sizeof(cached_tz))
+		if (keep && strlen(tz) < sizeof(cached_tz))
+		{
 			strcpy(cached_tz, tz);
-		else
-			cached_key.valid = false;
+			cached_key.valid = true;
+		}
 		return tz;
 	}
 	else
