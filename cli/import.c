@@ -351,6 +351,12 @@ typedef struct Import
 	FILE	   *copy_where[2];	/* one CopyWhere per line */
 	long long	copy_lines[2];
 	long		section_index;	/* index of the current element */
+	/* --timing: seconds and elements of each section, seconds of each COPY */
+	bool		timing;
+	bool		section_seen[S_COUNT];
+	long		section_count[S_COUNT];
+	double		section_secs[S_COUNT];
+	double		copy_secs[2];
 } Import;
 
 enum
@@ -783,6 +789,8 @@ run_copy(Import *im, int which)
 	char		path[128];
 	bool		ok = true;
 
+	double		t0 = now_seconds();
+
 	if (im->copy_lines[which] == 0)
 		return true;
 	fflush(im->copy_data[which]);
@@ -823,6 +831,7 @@ run_copy(Import *im, int which)
 		}
 		PQclear(res);
 	}
+	im->copy_secs[which] = now_seconds() - t0;
 	return ok && !im->failed;
 }
 
@@ -1350,6 +1359,7 @@ import_section(Import *im, Section s)
 	long		index = 0;
 	char		path[128];
 	int			r;
+	double		t0 = now_seconds();
 
 	im->section_index = 0;
 
@@ -1404,6 +1414,12 @@ import_section(Import *im, Section s)
 	}
 	if (s == S_EPISODES && !flush_episodes(im))
 		return false;
+	/* the section's statements are done before the next section starts (its time is its own) */
+	if (!pipe_drain(&im->pipe))
+		return false;
+	im->section_seen[s] = true;
+	im->section_count[s] = index;
+	im->section_secs[s] = now_seconds() - t0;
 	return true;
 }
 
@@ -1536,6 +1552,30 @@ import_document(Import *im)
 	return true;
 }
 
+/* One line of --timing: what, how many, in how long, how many a second. */
+static void
+timing_line(const char *what, long long n, double secs)
+{
+	if (secs > 0)
+		fprintf(stderr, "timing: %s: %lld in %.1f s (%.0f/s)\n", what, n, secs, n / secs);
+	else
+		fprintf(stderr, "timing: %s: %lld in %.1f s\n", what, n, secs);
+}
+
+/* --timing: the time and rate of each section and of each COPY, on stderr. */
+static void
+print_timing(const Import *im, double commit_secs, double total_secs)
+{
+	for (int s = 0; s < S_COUNT; s++)
+		if (im->section_seen[s])
+			timing_line(section_names[s], im->section_count[s], im->section_secs[s]);
+	timing_line("contacts (COPY)", im->copy_lines[C_CONTACT], im->copy_secs[C_CONTACT]);
+	timing_line("employer contacts (COPY)", im->copy_lines[C_EMPCONTACT], im->copy_secs[C_EMPCONTACT]);
+	fprintf(stderr, "timing: commit: %.1f s\n", commit_secs);
+	fprintf(stderr, "timing: total: %.1f s (%.0f contacts/s)\n", total_secs,
+			total_secs > 0 ? (im->n.contacts + im->n.empcontacts) / total_secs : 0.0);
+}
+
 static const char *import_help =
 "ipsctl import: load an import document (docs/ipsctl.md) in one transaction.\n"
 "\n"
@@ -1545,6 +1585,9 @@ static const char *import_help =
 "Options:\n"
 "  -d, --dbname=CONNINFO  database to connect to (default: PG* environment)\n"
 "  -q, --quiet            no progress bar and no summary\n"
+"  --timing               after the import, the time and rate of each section\n"
+"                         and of the two COPY loads, on stderr (lines\n"
+"                         \"timing: WHAT: N in S s (R/s)\")\n"
 "  --help                 show this help\n"
 "\n"
 "Everything goes through the public functions of the extension, so its\n"
@@ -1604,18 +1647,21 @@ cmd_import(int argc, char **argv)
 	static const struct option opts[] = {
 		{"dbname", required_argument, NULL, 'd'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"timing", no_argument, NULL, 256},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *conninfo = "";
 	const char *file;
 	bool		quiet = false;
+	bool		timing = false;
 	FILE	   *in;
 	int			c,
 				rc;
 	Import	   *im;
 	PGresult   *res;
 	double		secs;
+	double		commit_start;
 
 	optind = 1;
 	opterr = 0;
@@ -1628,6 +1674,9 @@ cmd_import(int argc, char **argv)
 				break;
 			case 'q':
 				quiet = true;
+				break;
+			case 256:
+				timing = true;
 				break;
 			case 'h':
 				fputs(import_help, stdout);
@@ -1668,6 +1717,7 @@ cmd_import(int argc, char **argv)
 	im->episodes.what = "episode";
 	im->episodes.section = "episodes";
 	js_init(&im->js, in);
+	im->timing = timing;
 	im->progress = !quiet && isatty(fileno(stderr));
 	for (int k = 0; k < 2; k++)
 	{
@@ -1741,6 +1791,7 @@ cmd_import(int argc, char **argv)
 	fix_event_path(im->error);
 	if (im->failed)
 		goto rollback;
+	commit_start = now_seconds();
 	res = PQexec(im->conn, "COMMIT");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
@@ -1750,6 +1801,8 @@ cmd_import(int argc, char **argv)
 	}
 	PQclear(res);
 	secs = now_seconds() - im->started;
+	if (im->timing)
+		print_timing(im, now_seconds() - commit_start, secs);
 	if (!quiet)
 		printf("imported %lld teams, %lld staff, %lld clients, %lld care relationships, %lld consents, "
 			   "%lld employers, %lld episodes, %lld transitions, %lld contacts, %lld employer contacts, "

@@ -14,11 +14,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -28,6 +30,80 @@ static IpsPlan episode_plan = {NULL,
 	"SELECT e.client_id, e.referred_on, e.closed_on,"
 	" coalesce((SELECT value FROM ips.setting WHERE name OPERATOR(pg_catalog.=) 'time_zone'), 'Europe/Helsinki')"
 	" FROM ips.episode e WHERE e.episode_id OPERATOR(pg_catalog.=) $1", 1, {INT8OID}};
+
+/* The last episode looked up, valid while the snapshot sees the same (facts come grouped by episode). */
+static IpsSnapshotKey last_key;
+static int64 last_episode_id;
+static int64 last_client_id;
+static DateADT last_referred_on;
+static bool last_closed_null;
+static DateADT last_closed_on;
+
+/*
+ * The client, referral and closure of an episode as the active snapshot
+ * sees it, and the region's time zone when tz is given; false when there is
+ * no such episode.  Read through the primary key when the caller may read
+ * ips.episode directly, else with SPI (privileges and policies apply).
+ */
+static bool
+LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *closed_null,
+			  DateADT *closed_on, char **tz)
+{
+	bool		isnull;
+
+	if (IpsDirectRead("episode"))
+	{
+		if (!IpsSameSnapshot(&last_key) || last_episode_id != episode_id)
+		{
+			ScanKeyData key;
+			HeapTuple	tup;
+			TupleDesc	etd;
+			bool		keep = last_key.valid;
+
+			/* the key holds only once the row is read */
+			last_key.valid = false;
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(episode_id));
+			tup = IpsFetchByIndex("episode", "episode_pkey", 1, &key, &etd);
+			if (tup == NULL)
+				return false;
+			last_episode_id = episode_id;
+			last_client_id = DatumGetInt64(IpsGetColumn(tup, etd, "client_id", &isnull));
+			last_referred_on = DatumGetDateADT(IpsGetColumn(tup, etd, "referred_on", &isnull));
+			last_closed_on = DatumGetDateADT(IpsGetColumn(tup, etd, "closed_on", &last_closed_null));
+			last_key.valid = keep;
+		}
+		*client_id = last_client_id;
+		*referred_on = last_referred_on;
+		*closed_null = last_closed_null;
+		*closed_on = last_closed_on;
+		if (tz)
+			*tz = IpsTimeZone();
+		return true;
+	}
+	else
+	{
+		Datum		arg = Int64GetDatum(episode_id);
+		MemoryContext cxt = CurrentMemoryContext;
+		int			rc;
+
+		SPI_connect();
+		rc = SPI_execute_plan(IpsPreparePlan(&episode_plan), &arg, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "looking up the episode failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 0)
+		{
+			SPI_finish();
+			return false;
+		}
+		*client_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*referred_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		*closed_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, closed_null));
+		if (tz)
+			*tz = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
+		SPI_finish();
+		return true;
+	}
+}
 
 /* Day of a date or timestamptz column value, in the region's time zone. */
 static DateADT
@@ -63,13 +139,12 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 	Datum		episode_id;
 	Datum		value;
 	bool		isnull;
-	int			rc;
 	int64		client_id;
 	DateADT		referred_on,
 				day;
 	bool		closed_null;
 	DateADT		closed_on;
-	char	   *tz;
+	char	   *tz = NULL;
 	const char *table;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
@@ -102,19 +177,12 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 				 errmsg("a row of ips.%s needs %s", table, trigdata->tg_trigger->tgargs[0]),
 				 errhint("Give the date or time of the fact.")));
 
-	SPI_connect();
-	rc = SPI_execute_plan(IpsPreparePlan(&episode_plan), &episode_id, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "looking up the episode failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (!LookUpEpisode(DatumGetInt64(episode_id), &client_id, &referred_on, &closed_null, &closed_on,
+					   TupleDescAttr(td, date_col - 1)->atttypid == TIMESTAMPTZOID ? &tz : NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no episode with id %lld", (long long) DatumGetInt64(episode_id)),
 				 errhint("Check the episode id; the caller may also lack the right to see it.")));
-	client_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	referred_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	closed_on = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &closed_null));
-	tz = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 
 	day = FactDay(value, TupleDescAttr(td, date_col - 1)->atttypid, tz);
 	if (day < referred_on)
@@ -131,8 +199,6 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 						trigdata->tg_trigger->tgargs[0], DateText(day), table,
 						(long long) DatumGetInt64(episode_id), DateText(closed_on)),
 				 errhint("Refer the client again to start a new episode.")));
-	SPI_finish();
-
 	{
 		Datum		cur = SPI_getbinval(tup, td, client_col, &isnull);
 

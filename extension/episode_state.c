@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/date.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -98,16 +99,19 @@ GetDatum(HeapTuple tup, TupleDesc td, int attnum, bool *isnull)
 	return SPI_getbinval(tup, td, attnum, isnull);
 }
 
-/* True when the column differs between the two tuples (NULL-aware, by text). */
+/* True when the column differs between the two tuples (NULL-aware, by value). */
 static bool
 ColumnChanged(HeapTuple a, HeapTuple b, TupleDesc td, int attnum)
 {
-	char	   *x = GetText(a, td, attnum);
-	char	   *y = GetText(b, td, attnum);
+	Form_pg_attribute att = TupleDescAttr(td, attnum - 1);
+	bool		xnull,
+				ynull;
+	Datum		x = heap_getattr(a, attnum, td, &xnull);
+	Datum		y = heap_getattr(b, attnum, td, &ynull);
 
-	if (x == NULL || y == NULL)
-		return (x == NULL) != (y == NULL);
-	return strcmp(x, y) != 0;
+	if (xnull || ynull)
+		return xnull != ynull;
+	return !datum_image_eq(x, y, att->attbyval, att->attlen);
 }
 
 /* State code of a tuple's state column, with a clear error for unknown codes. */
@@ -306,10 +310,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 				 errhint("Close it with ips.transition(episode_id, 'closed', reason => ...).")));
 
 	EpisodeColumnsInit(&c, td);
-	SPI_connect();
-	tz = IpsSettingText("time_zone");
-	if (tz == NULL)
-		tz = "Europe/Helsinki";
+	tz = IpsTimeZone();
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -352,7 +353,6 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 		}
 		if (ncols > 0)
 			newtup = heap_modify_tuple_by_cols(newtup, td, ncols, cols, vals, nulls);
-		SPI_finish();
 		return PointerGetDatum(newtup);
 	}
 
@@ -386,7 +386,6 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	{
 		if (ColumnChanged(oldtup, newtup, td, c.state_since)) KeptColumnError("state_since");
 		if (ColumnChanged(oldtup, newtup, td, c.state_reason)) KeptColumnError("state_reason");
-		SPI_finish();
 		return PointerGetDatum(newtup);
 	}
 
@@ -433,10 +432,12 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 				 errhint("Record a transition when it has happened.")));
 	day = IpsLocalDate(at, tz);
 
-	if (from != STATE_ON_HOLD)
+	if (from != STATE_ON_HOLD || to == STATE_CLOSED)
+	{
+		SPI_connect();
 		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
-	else if (to == STATE_CLOSED)
-		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
+		SPI_finish();
+	}
 
 	cols[ncols] = c.state_since;
 	vals[ncols] = TimestampTzGetDatum(at);
@@ -460,15 +461,14 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 		nulls[ncols++] = false;
 	}
 	newtup = heap_modify_tuple_by_cols(newtup, td, ncols, cols, vals, nulls);
-	SPI_finish();
 	return PointerGetDatum(newtup);
 }
 
 static IpsPlan history_plan = {NULL,
 	"INSERT INTO ips.episode_state_history"
 	" (episode_id, client_id, from_state, to_state, at, reason, actor, staff_id)"
-	" VALUES ($1, $2, $3, $4, $5, $6, ips.caller(), ips.current_staff())",
-	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}};
+	" VALUES ($1, $2, $3, $4, $5, $6, ips.caller(), $7)",
+	7, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID}};
 
 PG_FUNCTION_INFO_V1(ips_episode_history);
 /* AFTER trigger on ips.episode: one history row per state change. */
@@ -480,8 +480,9 @@ ips_episode_history(PG_FUNCTION_ARGS)
 	HeapTuple	newtup;
 	HeapTuple	oldtup = NULL;
 	EpisodeColumns c;
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		staff_found;
 	char	   *reason;
 	bool		isnull;
 	int			rc;
@@ -514,6 +515,10 @@ ips_episode_history(PG_FUNCTION_ARGS)
 		args[5] = CStringGetTextDatum(reason);
 	else
 		nulls[5] = 'n';
+	/* ips.current_staff(), read directly */
+	args[6] = Int64GetDatum(IpsCurrentStaff(&staff_found));
+	if (!staff_found)
+		nulls[6] = 'n';
 
 	SPI_connect();
 	history_append_in_progress = true;

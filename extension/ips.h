@@ -7,6 +7,7 @@
 #define IPS_H
 
 #include "postgres.h"
+#include "access/skey.h"
 #include "executor/spi.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
@@ -37,6 +38,33 @@ extern SPIPlanPtr IpsPreparePlan(IpsPlan *p);
 extern char *IpsSettingText(const char *name);
 extern int	IpsSettingInt(const char *name, int dflt);
 extern bool IpsSettingBool(const char *name, bool dflt);
+
+/*
+ * Direct look-ups (lookup.c): one row through a unique index of a table of
+ * schema ips, with the active snapshot; see lookup.c for when they apply.
+ */
+extern HeapTuple IpsFetchByIndex(const char *relname, const char *indexname, int nkeys,
+								 ScanKey keys, TupleDesc *td);
+extern Datum IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull);
+extern bool IpsDirectRead(const char *relname);
+
+/* What a snapshot sees, for caches of values read with it (IpsSameSnapshot). */
+typedef struct IpsSnapshotKey
+{
+	bool		valid;
+	bool		suboverflowed;
+	LocalTransactionId lxid;
+	SubTransactionId subid;
+	CommandId	cid;
+	TransactionId xmin,
+				xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	TransactionId xip[64];		/* xip, then subxip */
+} IpsSnapshotKey;
+extern bool IpsSameSnapshot(IpsSnapshotKey *key);
+extern char *IpsTimeZone(void);
+extern int64 IpsCurrentStaff(bool *found);
 
 /* The local date (region's time zone) of an instant. */
 extern DateADT IpsLocalDate(TimestampTz ts, const char *tz);

@@ -176,14 +176,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.episode_for_update(bigint) IS 'Internal: the episode row, locked, or error P0002.';
 
-CREATE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     id bigint;
     open_id bigint;
 BEGIN
-    PERFORM ips.require(referred_on, 'referred_on');
+    IF referred_on IS NULL THEN PERFORM ips.require(referred_on, 'referred_on'); END IF;
     IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = refer.client_id) THEN
         PERFORM ips.not_found('client', refer.client_id);
     END IF;
@@ -204,17 +206,24 @@ BEGIN
     END;
     RETURN id;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.refer(bigint, bigint, date, text) IS 'Receives a referral: a new episode in state referred; returns its id.';
 
-CREATE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e ips.episode;
     s ips.staff;
 BEGIN
-    PERFORM ips.require(from_on, 'from_on');
-    e := ips.episode_for_update(assign_specialist.episode_id);
+    IF from_on IS NULL THEN PERFORM ips.require(from_on, 'from_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = assign_specialist.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', assign_specialist.episode_id);
+    END IF;
     SELECT * INTO s FROM ips.staff x WHERE x.staff_id = assign_specialist.staff_id;
     IF NOT FOUND THEN
         PERFORM ips.not_found('staff member', assign_specialist.staff_id);
@@ -238,17 +247,24 @@ BEGIN
     VALUES (e.episode_id, s.staff_id, assign_specialist.from_on);
     UPDATE ips.episode x SET specialist_id = s.staff_id WHERE x.episode_id = e.episode_id;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.assign_specialist(bigint, bigint, date) IS 'Makes a specialist of the team responsible for an episode from a day on.';
 
-CREATE FUNCTION ips.transition(episode_id bigint, to_state text, at timestamptz DEFAULT now(), reason text DEFAULT NULL) RETURNS text
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.transition(episode_id bigint, to_state text, at timestamptz DEFAULT now(), reason text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e ips.episode;
 BEGIN
     PERFORM ips.check_code('state', to_state, 'episode state');
-    PERFORM ips.require(at, 'at');
-    e := ips.episode_for_update(transition.episode_id);
+    IF at IS NULL THEN PERFORM ips.require(at, 'at'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = transition.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', transition.episode_id);
+    END IF;
     IF e.state = to_state THEN
         RAISE EXCEPTION 'episode % is in state % already', e.episode_id, to_state
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
@@ -260,17 +276,24 @@ BEGIN
      WHERE x.episode_id = e.episode_id;
     RETURN to_state;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.transition(bigint, text, timestamptz, text) IS
     'Moves an episode to another state (see the transition table); closed needs a reason. Returns the new state.';
 
-CREATE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e ips.episode;
 BEGIN
-    PERFORM ips.require(completed_on, 'completed_on');
-    e := ips.episode_for_update(complete_career_profile.episode_id);
+    IF completed_on IS NULL THEN PERFORM ips.require(completed_on, 'completed_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = complete_career_profile.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', complete_career_profile.episode_id);
+    END IF;
     IF completed_on < e.referred_on THEN
         RAISE EXCEPTION 'completion date % is before the referral of episode % on %', completed_on, e.episode_id, e.referred_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
@@ -285,6 +308,7 @@ BEGIN
     END IF;
     UPDATE ips.episode x SET career_profile_on = completed_on WHERE x.episode_id = e.episode_id;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.complete_career_profile(bigint, date) IS 'Records the day the client''s career profile (vocational profile) was completed.';
 
 CREATE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
@@ -352,7 +376,9 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.transition_time(ips.episode, date) IS 'Internal: the instant a dated change moves the episode''s state.';
 
-CREATE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
                               occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
                               title text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
@@ -362,8 +388,12 @@ DECLARE
     id bigint;
 BEGIN
     PERFORM ips.check_code('job_kind', kind, 'job kind');
-    PERFORM ips.require(starts_on, 'starts_on');
-    e := ips.episode_for_update(start_job.episode_id);
+    IF starts_on IS NULL THEN PERFORM ips.require(starts_on, 'starts_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = start_job.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', start_job.episode_id);
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = start_job.employer_id) THEN
         PERFORM ips.not_found('employer', start_job.employer_id);
     END IF;
@@ -393,6 +423,7 @@ BEGIN
     END IF;
     RETURN id;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
     'Records a job start; moves an engaged, job_search or studying episode to employed. Returns the job id.';
 
@@ -486,25 +517,31 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.end_studies(bigint, date) IS 'Records the end of studies; ending the last moves a studying episode to job_search.';
 
-CREATE FUNCTION ips.record_team_meeting(staff_id bigint, met_on date) RETURNS void
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
+CREATE OR REPLACE FUNCTION ips.record_team_meeting(staff_id bigint, met_on date) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    s ips.staff;
 BEGIN
-    PERFORM ips.require(met_on, 'met_on');
-    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id;
-    IF NOT FOUND THEN
-        PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
-    END IF;
+    -- The checks in their order: met_on given, the staff member exists, the date is not in the future;
+    -- the staff row is read by the INSERT itself, and again only when no row was inserted.
+    IF met_on IS NULL THEN PERFORM ips.require(met_on, 'met_on'); END IF;
     IF met_on > ips.local_date(now()) THEN
+        IF NOT EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id) THEN
+            PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
+        END IF;
         RAISE EXCEPTION 'meeting date % is in the future', met_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Record attendance after the meeting.';
     END IF;
     INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
-    VALUES (s.staff_id, s.team_id, record_team_meeting.met_on)
+    SELECT x.staff_id, x.team_id, record_team_meeting.met_on FROM ips.staff x
+     WHERE x.staff_id = record_team_meeting.staff_id
     ON CONFLICT ON CONSTRAINT team_meeting_staff_id_met_on_key DO NOTHING;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = record_team_meeting.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
+    END IF;
 END $$;
+-- upgrade 1.1: end
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
 -- Caseload per specialist (open episodes past referred).

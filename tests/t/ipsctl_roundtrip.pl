@@ -11,7 +11,7 @@ use JSON::PP;
 my $node = PostgreSQL::Test::Cluster->new('ipsctl_roundtrip');
 $node->init;
 $node->start;
-for my $db (qw(a b c))
+for my $db (qw(a b c d))
 {
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, 'CREATE EXTENSION ips');
@@ -107,6 +107,27 @@ like($fa, qr/"contacts" : [1-9]/, 'the region has contacts');
 my (undef, $export_b) = ipsctl('', 'export', '-d', $node->connstr('b'));
 ok($export eq $export_b, 'exporting the copy gives the same document');
 
+# --timing: the time and rate of each section and of the COPY loads, on stderr
+my $tout;
+($rc, $tout, $err) = ipsctl($doc, 'import', '-q', '--timing', '-d', $node->connstr('d'), '-');
+is($rc, 0, 'import --timing exits 0') or diag($err);
+is($tout, '', 'import -q --timing: nothing on stdout');
+my %timed = $err =~ /^timing: ([^:]+): (\d+) in \d+\.\d s(?: \(\d+\/s\))?$/mg;
+my $copied = 0;
+for my $e (@{ $d->{episodes} })
+{
+	$copied += grep { $_->{kind} ne 'outreach_attempt' } @{ $e->{contacts} // [] };
+}
+is(join(' ', map { $timed{$_} // '-' } qw(teams staff clients episodes team_meetings)),
+	join(' ', map { scalar @{ $d->{$_} } } qw(teams staff clients episodes team_meetings)),
+	'timing: the elements of each section');
+ok($copied > 0, 'the region has contacts that go by COPY');
+is($timed{'contacts (COPY)'}, $copied, 'timing: the contacts loaded by COPY');
+like($err, qr/^timing: total: \d+\.\d s \(\d+ contacts\/s\)$/m, 'timing: the total and the contact rate');
+is(figures('d'), $fa, '--timing imports the same');
+my (undef, $help) = ipsctl('', 'import', '--help');
+like($help, qr/--timing/, 'import --help names --timing');
+
 # FHIR
 my ($rcf, $fhir) = ipsctl('', 'export', '--fhir', '-d', $node->connstr('a'));
 is($rcf, 0, 'export --fhir exits 0');
@@ -158,7 +179,7 @@ SKIP:
 	my (undef, $small) = ipsctl('', 'generate', '--clients', '8', '--seed', '5', '--start', '2025-06-30');
 	my @vg = ('valgrind', '--leak-check=full', '--errors-for-leak-kinds=definite', '--error-exitcode=99', '-q');
 	my ($out, $verr) = ('', '');
-	run [ @vg, 'ipsctl', 'import', '-q', '-d', $node->connstr('c'), '-' ], '<', \$small, '>', \$out, '2>', \$verr;
+	run [ @vg, 'ipsctl', 'import', '-q', '--timing', '-d', $node->connstr('c'), '-' ], '<', \$small, '>', \$out, '2>', \$verr;
 	is($? >> 8, 0, 'import under valgrind: no errors, no definite leaks') or diag($verr);
 	run [ @vg, 'ipsctl', 'export', '--fhir', '-d', $node->connstr('c') ], '<', \'', '>', \$out, '2>', \$verr;
 	is($? >> 8, 0, 'export under valgrind: no errors, no definite leaks') or diag($verr);
