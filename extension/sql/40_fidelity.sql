@@ -516,31 +516,34 @@ BEGIN
     ), owner AS MATERIALIZED (  -- the selected teams' episodes the engine reads for their team
         SELECT e.episode_id, e.team_id, e.closed_on IS NULL OR e.closed_on >= f.from_on AS counted
           FROM ips.episode e JOIN v12_from f ON f.team_id = e.team_id
+    ), shown AS (   -- the rules whose compliance the evidence shows (V4, V6, V12), V12's job rules among them
+        SELECT r.code FROM ips.rule r
+         WHERE r.code IN ('rapid_job_search', 'specialist_employer_contacts', 'pre_start_contact', 'post_start_contact',
+                          'first_month_weekly', 'follow_along_monthly', 'job_loss_contact')
     ), eng AS MATERIALIZED (
+        -- only their rows are kept (no_contact alone is half of the rows)
         SELECT g.episode_id, g.staff_id, g.rule, g.job_id, g.due_on, g.met_on, g.status
           FROM ips.rule_engine('expectations', eng_from, pe, CASE WHEN cardinality(ids) = 1 THEN ids[1] END, NULL) g
+         WHERE g.rule IN (SELECT shown.code FROM shown)
     ), compliance AS (
         -- a team's rows are those of its episodes (referred by pe, not closed before its
         -- v12_from) and of its specialists, due from its v12_from (<= ps): what a call for the
-        -- team alone returns; counted per episode or specialist first, then per team
+        -- team alone returns
         SELECT r.team_id, jsonb_object_agg(r.code, jsonb_build_object('due', r.due, 'met_on_time', r.met_on_time,
                                                                       'met_late', r.met_late, 'missed', r.missed)) AS compliance
           FROM (SELECT tm.team_id, r.code,
                        coalesce(c.due, 0)::int AS due, coalesce(c.met_on_time, 0)::int AS met_on_time,
                        coalesce(c.met_late, 0)::int AS met_late, coalesce(c.missed, 0)::int AS missed
-                  FROM tm CROSS JOIN ips.rule r
-                  LEFT JOIN (SELECT coalesce(e.team_id, s.team_id) AS team_id, c.rule, sum(c.due) AS due,
-                                    sum(c.met_on_time) AS met_on_time, sum(c.met_late) AS met_late, sum(c.missed) AS missed
-                               FROM (SELECT g.episode_id, CASE WHEN g.episode_id IS NULL THEN g.staff_id END AS staff_id, g.rule,
-                                            count(*) AS due,
-                                            count(*) FILTER (WHERE g.status = 'met_on_time') AS met_on_time,
-                                            count(*) FILTER (WHERE g.status = 'met_late') AS met_late,
-                                            count(*) FILTER (WHERE g.status = 'missed') AS missed
-                                       FROM eng g WHERE g.due_on >= ps
-                                      GROUP BY 1, 2, 3) c
-                               LEFT JOIN owner e ON e.episode_id = c.episode_id
-                               LEFT JOIN sp s ON s.staff_id = c.staff_id
-                              WHERE (c.episode_id IS NULL OR e.counted) AND coalesce(e.team_id, s.team_id) IS NOT NULL
+                  FROM tm CROSS JOIN shown r
+                  LEFT JOIN (SELECT coalesce(e.team_id, s.team_id) AS team_id, g.rule, count(*) AS due,
+                                    count(*) FILTER (WHERE g.status = 'met_on_time') AS met_on_time,
+                                    count(*) FILTER (WHERE g.status = 'met_late') AS met_late,
+                                    count(*) FILTER (WHERE g.status = 'missed') AS missed
+                               FROM eng g
+                               LEFT JOIN owner e ON e.episode_id = g.episode_id
+                               LEFT JOIN sp s ON g.episode_id IS NULL AND s.staff_id = g.staff_id
+                              WHERE g.due_on >= ps AND (g.episode_id IS NULL OR e.counted)
+                                AND coalesce(e.team_id, s.team_id) IS NOT NULL
                               GROUP BY 1, 2) c ON c.team_id = tm.team_id AND c.rule = r.code) r
          GROUP BY r.team_id
     ), ex AS (
@@ -643,7 +646,8 @@ BEGIN
                        EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
                                   AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
                   FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe) v
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                OFFSET 0) v     -- (counselled is read twice: evaluated once)
          GROUP BY v.team_id
     ),
     -- V14: closures as disengaged in the period and the outreach attempts before each.
@@ -721,9 +725,17 @@ BEGIN
                CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
                CASE WHEN x.v13_scheduled > 0 THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
           FROM x
+    ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
+                              -- initialise ips.fidelity_anchor_score afresh at each call)
+        SELECT m.*,
+               ips.fidelity_anchor_score('S1', m.m_s1) AS s_s1, ips.fidelity_anchor_score('S2', m.m_s2) AS s_s2,
+               ips.fidelity_anchor_score('V4', m.m_v4) AS s_v4, ips.fidelity_anchor_score('V6', m.m_v6) AS s_v6,
+               ips.fidelity_anchor_score('V8', m.m_v8) AS s_v8, ips.fidelity_anchor_score('V9', m.m_v9) AS s_v9,
+               ips.fidelity_anchor_score('V10', m.m_v10) AS s_v10, ips.fidelity_anchor_score('V13', m.m_v13) AS s_v13
+          FROM m
     ), r AS (
         SELECT m.team_id, v.ord, v.item, v.score, v.measure, v.evidence
-          FROM m
+          FROM sc m
           CROSS JOIN LATERAL (
             SELECT CASE WHEN m.v12_jobs = 0 THEN NULL
                         WHEN m.v12_full = m.v12_jobs THEN 5
@@ -737,37 +749,37 @@ BEGIN
                         ELSE '{}' END AS no_specialists
           ) k
           CROSS JOIN LATERAL (VALUES
-            (1, 'S1', ips.fidelity_anchor_score('S1', m.m_s1), round(m.m_s1, 2),
+            (1, 'S1', m.s_s1, round(m.m_s1, 2),
              jsonb_build_object('client_days', m.client_days, 'days', ndays,
                                 'mean_active_clients', round(m.client_days / ndays::numeric, 2),
                                 'specialist_fte', m.fte, 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
                || k.no_specialists),
-            (2, 'S2', ips.fidelity_anchor_score('S2', m.m_s2), round(m.m_s2, 2),
+            (2, 'S2', m.s_s2, round(m.m_s2, 2),
              jsonb_build_object('specialist_fte', m.fte, 'per_specialist', m.s2_list) || k.no_specialists),
-            (3, 'V4', ips.fidelity_anchor_score('V4', m.m_v4), round(m.m_v4, 2),
+            (3, 'V4', m.s_v4, round(m.m_v4, 2),
              jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
                                 'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
                || CASE WHEN m.v4_n = 0 THEN jsonb_build_object('not_measurable', 'no episode entered in the period')
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
-            (4, 'V6', ips.fidelity_anchor_score('V6', m.m_v6), round(m.m_v6, 2),
+            (4, 'V6', m.s_v6, round(m.m_v6, 2),
              jsonb_build_object('contacts', m.v6_contacts, 'specialists', m.v6_n, 'weeks', round(weeks, 2),
                                 'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / (m.v6_n * weeks) END, 2),
                                 'per_specialist', m.v6_list)
                || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
-            (5, 'V8', ips.fidelity_anchor_score('V8', m.m_v8), round(m.m_v8, 2),
+            (5, 'V8', m.s_v8, round(m.m_v8, 2),
              jsonb_build_object('distinct_job_types', m.types, 'jobs_with_job_type', m.classified,
                                 'jobs_without_job_type', m.jobs - m.classified, 'jobs', m.job_list)
                || CASE WHEN m.classified = 0
                        THEN jsonb_build_object('not_measurable', 'no job with an occupation code held in the period')
                        ELSE '{}' END),
-            (6, 'V9', ips.fidelity_anchor_score('V9', m.m_v9), round(m.m_v9, 2),
+            (6, 'V9', m.s_v9, round(m.m_v9, 2),
              jsonb_build_object('distinct_employers', m.employers, 'job_count', m.jobs, 'jobs', m.job_list)
                || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
                        ELSE '{}' END),
-            (7, 'V10', ips.fidelity_anchor_score('V10', m.m_v10), round(m.m_v10, 2),
+            (7, 'V10', m.s_v10, round(m.m_v10, 2),
              jsonb_build_object('competitive_jobs', m.competitive, 'job_count', m.jobs,
                                 'competitive_kinds', kinds_setting, 'jobs', m.job_list)
                || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
@@ -788,7 +800,7 @@ BEGIN
                       'first_month_weekly', m.compliance -> 'first_month_weekly',
                       'follow_along_monthly', m.compliance -> 'follow_along_monthly',
                       'job_loss_contact', m.compliance -> 'job_loss_contact'))),
-            (9, 'V13', ips.fidelity_anchor_score('V13', m.m_v13), round(m.m_v13, 2),
+            (9, 'V13', m.s_v13, round(m.m_v13, 2),
              jsonb_build_object('community_minutes', m.v13_minutes, 'scheduled_minutes', round(m.v13_scheduled, 2),
                                 'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
                || CASE WHEN m.v13_scheduled = 0
@@ -836,7 +848,9 @@ COMMENT ON FUNCTION ips.fidelity_computed(bigint, date, date) IS
 CREATE OR REPLACE FUNCTION ips.fidelity_teams(team_ids bigint[], period_start date, period_end date)
 RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'     -- the computed rows of a whole country are sorted in memory
+AS $$
     WITH c AS MATERIALIZED (
         SELECT * FROM ips.fidelity_computed_teams(fidelity_teams.team_ids, fidelity_teams.period_start,
                                                   fidelity_teams.period_end)
