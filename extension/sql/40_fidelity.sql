@@ -330,75 +330,234 @@ COMMENT ON FUNCTION ips.fidelity_round(numeric) IS 'Internal: measures are kept 
 -- The computed items and the record evidence of rated items
 ------------------------------------------------------------------------------
 
--- One row per computed item (S1 S2 V4 V6 V8 V9 V10 V12 V13) and per rated item with evidence
--- from the records (O2 O6 V1 V14, score always NULL).  measure NULL: not measurable.
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
-CREATE OR REPLACE FUNCTION ips.fidelity_computed(team_id bigint, period_start date, period_end date)
-RETURNS TABLE(item text, score int, measure numeric, evidence jsonb)
+-- One row per team, computed item (S1 S2 V4 V6 V8 V9 V10 V12 V13) and rated item with evidence
+-- from the records (O2 O6 V1 V14, score always NULL), for a set of teams at once: every item is
+-- computed with set-based SQL over the teams' facts, grouped by team, and the rules engine runs
+-- once (for one team: that team's facts; for several: the whole selection, its rows mapped back
+-- to each team as a call for the team alone would have returned them).  measure NULL: not
+-- measurable.  ips.fidelity_computed(team_id, ...) is this function for one team.
+-- upgrade 1.1: begin (these definitions are also the 1.0 -> 1.1 upgrade; see the Makefile)
+CREATE OR REPLACE FUNCTION ips.fidelity_computed_teams(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, measure numeric, evidence jsonb)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $$
 DECLARE
-    t bigint := fidelity_computed.team_id;
     ps date := period_start;
     pe date := period_end;
     ndays int := period_end - period_start + 1;
     weeks numeric := (period_end - period_start + 1) / 7.0;
-    fte numeric;
-    nspec int;
-    x record;
-    ev jsonb;
-    m numeric;
-    sc int;
-    compliance jsonb;
-    v12_from date;
-    v12 record;
-    -- settings read once per call (ips.local_date, ips.local_midnight, ips.is_competitive and
-    -- ips.fidelity_round pin their search_path, so they are not inlined: each call per row
-    -- was a function call with a look-up of ips.setting)
+    -- settings read once per call (ips.local_date, ips.is_competitive ... pin their search_path,
+    -- so they are not inlined: each call per row was a function call with a look-up of ips.setting)
     tz text := coalesce(ips.setting_value('time_zone'), 'Europe/Helsinki');
+    kinds_setting text := ips.setting_value('competitive_job_kinds');
     kinds text[] := string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',');
     min_attempts text := ips.setting_value('disengaged_min_outreach_attempts');
     min_attempt_days text := ips.setting_value('disengaged_min_outreach_days');
     outreach_window text := ips.setting_value('disengaged_outreach_window_days');
+    ids bigint[];
+    t bigint;
     lo timestamptz;         -- the first instant of the period (local midnight of ps)
     hi timestamptz;         -- the first instant after it (local midnight of pe + 1)
     lo1 timestamptz;        -- local midnight of ps + 1
+    eng_from date;          -- the first day the rules engine is asked for (the least v12_from)
 BEGIN
-    PERFORM ips.fidelity_check_period(t, ps, pe);
+    PERFORM ips.require(team_ids, 'team_ids');
+    SELECT coalesce(array_agg(DISTINCT u.id ORDER BY u.id), '{}') INTO ids FROM unnest(team_ids) AS u(id);
+    IF cardinality(ids) = 0 THEN
+        PERFORM ips.require(ps, 'period_start');
+        PERFORM ips.require(pe, 'period_end');
+        RETURN;
+    END IF;
+    -- the checks of ips.fidelity_check_period: all of them with the first team, then that every
+    -- other team is there (the first one missing raises as ips.fidelity_check_period does)
+    PERFORM ips.fidelity_check_period(ids[1], ps, pe);
+    SELECT u.id INTO t FROM unnest(ids) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team x WHERE x.team_id = u.id)
+     ORDER BY u.id LIMIT 1;
+    IF FOUND THEN
+        PERFORM ips.fidelity_check_period(t, ps, pe);
+    END IF;
     -- Instants are filtered as ranges on the timestamptz columns (at >= lo AND at < hi, the same
     -- rows as ips.local_date(at) BETWEEN ps AND pe), so that the (staff_id, at) and
     -- (episode_id, at) indexes serve them and ips.local_date is not called per row.
     lo := ips.local_midnight(ps);
     hi := ips.local_midnight(pe + 1);
     lo1 := ips.local_midnight(ps + 1);
-    SELECT coalesce(sum(s.fte), 0), count(*) INTO fte, nspec
-      FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist';
-    -- The rules engine runs once per call (it cost two calls, through ips.rule_compliance and
-    -- ips.expectations): V12 reads the expectations of the team's jobs (see V12 below), and the
-    -- rule compliance shown with V4, V6 and V12 counts those due from ps on, as
-    -- ips.rule_compliance(t, ps, pe) does; the engine is asked from v12_from <= ps, and an
-    -- expectation's status does not depend on the first day asked for.
-    v12_from := least(ps, (SELECT min(j.starts_on)
-                             FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
-                            WHERE ep.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
-                              AND j.kind = ANY (kinds)));
-    WITH ex_all AS MATERIALIZED (
-        SELECT g.rule, g.job_id, g.due_on, g.met_on, g.status
-          FROM ips.rule_engine('expectations', v12_from, pe, t, NULL) g
-    ), jobs AS (
-        SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on
-          FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
-         WHERE ep.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
-           AND j.kind = ANY (kinds)
+    -- V12 asks the engine from v12_from, the earliest start of the team's competitive jobs held
+    -- in the period (or ps, if earlier); for several teams it is asked once from the least of them.
+    SELECT least(ps, min(j.starts_on)) INTO eng_from
+      FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
+     WHERE ep.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+       AND j.kind = ANY (kinds);
+    RETURN QUERY
+    WITH tm AS (
+        SELECT u.team_id FROM unnest(ids) AS u(team_id)
+    ), sp AS MATERIALIZED (     -- the specialists ("today's FTE, share and hours")
+        SELECT s.team_id, s.staff_id, s.display_name, s.fte, s.employment_share, s.weekly_hours
+          FROM ips.staff s WHERE s.team_id = ANY (ids) AND s.role = 'specialist'
+    ), staffing AS (
+        SELECT sp.team_id, sum(sp.fte) AS fte, sum(sp.fte * sp.employment_share) AS share_fte,
+               coalesce(jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                                     'employment_share', sp.employment_share) ORDER BY sp.staff_id), '[]') AS s2_list
+          FROM sp GROUP BY sp.team_id
+    ),
+    -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
+    s1 AS (
+        SELECT a.team_id, sum(a.days) AS client_days,
+               jsonb_agg(jsonb_build_object('episode_id', a.episode_id, 'active_days', a.days) ORDER BY a.episode_id)
+                   FILTER (WHERE a.days > 0) AS episodes
+          FROM (SELECT e.team_id, e.episode_id,
+                       least(coalesce(e.closed_on - 1, pe), pe) - greatest(e.entry_on, ps) + 1 AS days
+                  FROM ips.episode e
+                 WHERE e.team_id = ANY (ids) AND e.entry_on IS NOT NULL AND e.entry_on <= pe
+                   AND (e.closed_on IS NULL OR e.closed_on > ps)) a
+         GROUP BY a.team_id
+    ), s1_staff AS (
+        SELECT sp.team_id,
+               jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                            'mean_active_clients', round(coalesce(c.days, 0) / ndays::numeric, 2),
+                                            'clients_per_fte', round(coalesce(c.days, 0) / ndays::numeric / sp.fte, 2))
+                         ORDER BY sp.staff_id) AS per_specialist
+          FROM sp
+          LEFT JOIN (SELECT sa.staff_id,
+                            sum(greatest(0, least(coalesce(e.closed_on - 1, pe), pe, coalesce(sa.to_on, pe))
+                                            - greatest(e.entry_on, ps, sa.from_on) + 1)) AS days
+                       FROM ips.specialist_assignment sa JOIN ips.episode e ON e.episode_id = sa.episode_id
+                      WHERE sa.staff_id IN (SELECT sp.staff_id FROM sp) AND e.entry_on IS NOT NULL
+                      GROUP BY sa.staff_id) c ON c.staff_id = sp.staff_id
+         GROUP BY sp.team_id
+    ),
+    -- V4: episodes entering in the period; days from entry to the first face-to-face employer
+    -- contact about a competitive job on the client's behalf (by specialist or client), as known
+    -- at the period end; an episode without one counts the days to its closure or the period end.
+    v4 AS (
+        SELECT v.team_id, count(*) AS n, avg(v.days) AS mean_days, count(*) FILTER (WHERE v.first_day IS NULL) AS without,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'entry_on', v.entry_on,
+                                            'first_employer_contact_on', v.first_day, 'days', v.days)
+                         ORDER BY v.entry_on, v.episode_id) AS episodes
+          FROM (SELECT e.team_id, e.episode_id, e.entry_on, f.first_day,
+                       CASE WHEN f.first_day IS NOT NULL THEN greatest(f.first_day - e.entry_on, 0)
+                            ELSE least(coalesce(e.closed_on, pe), pe) - e.entry_on END AS days
+                  FROM ips.episode e
+                  LEFT JOIN LATERAL (SELECT (min(c.at) AT TIME ZONE tz)::date AS first_day FROM ips.employer_contact c
+                                      WHERE c.episode_id = e.episode_id AND c.in_person AND c.competitive
+                                        AND c.at < hi) f ON true
+                 WHERE e.team_id = ANY (ids) AND e.entry_on BETWEEN ps AND pe) v
+         GROUP BY v.team_id
+    ),
+    -- V6: face-to-face employer contacts by the team's specialists / (specialists x weeks);
+    -- a caseload with 1 or 2 job seekers and >= 2 contacts per job seeker per week counts as
+    -- meeting the score-5 threshold.  Job seekers: the team's episodes in job_search during the
+    -- period (from the state history as ips.episode_state_spans reads it, with its day conditions
+    -- from_day <= pe, to_day > ps as instant ranges: at < hi, next at >= lo1) assigned to them.
+    seeking AS MATERIALIZED (
+        SELECT DISTINCT sp.team_id, sp.episode_id
+          FROM (SELECT e.team_id, h.episode_id, h.to_state, h.at,
+                       lead(h.at) OVER (PARTITION BY h.episode_id ORDER BY h.at, h.history_id) AS next_at
+                  FROM ips.episode_state_history h
+                  JOIN ips.episode e ON e.episode_id = h.episode_id
+                 WHERE e.team_id = ANY (ids)) sp
+         WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
+    ), q AS (
+        SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
+          FROM sp
+          LEFT JOIN (SELECT c.staff_id, count(*) AS n FROM ips.employer_contact c
+                      WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.in_person AND NOT c.by_client
+                        AND c.at >= lo AND c.at < hi
+                      GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id
+          LEFT JOIN (SELECT sa.staff_id, x.team_id, count(DISTINCT sa.episode_id) AS n
+                       FROM ips.specialist_assignment sa JOIN seeking x ON x.episode_id = sa.episode_id
+                      WHERE sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)
+                      GROUP BY sa.staff_id, x.team_id) k ON k.staff_id = sp.staff_id AND k.team_id = sp.team_id
+    ), v6 AS (
+        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, avg(p.effective) AS mean_effective,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'contacts', p.contacts, 'per_week', round(p.rate, 2),
+                                            'job_seekers', p.seekers, 'small_caseload_rule', p.small,
+                                            'counted_per_week', round(p.effective, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT q.*, q.contacts / weeks AS rate,
+                       q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2 AS small,
+                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2
+                            THEN greatest(q.contacts / weeks,
+                                          coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                     WHERE a.item = 'V6' AND a.score = 5), 0))
+                            ELSE q.contacts / weeks END AS effective
+                  FROM q) p
+         GROUP BY p.team_id
+    ),
+    -- V8, V9, V10: over the jobs held at any time in the period.
+    held AS MATERIALIZED (
+        SELECT e.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on, j.kind, j.occupation, j.employer_id
+          FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+         WHERE e.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+    ), v8 AS (
+        SELECT j.team_id, count(*) AS jobs,
+               count(*) FILTER (WHERE j.occupation IS NOT NULL) AS classified,
+               count(DISTINCT j.occupation) AS types,
+               count(DISTINCT j.employer_id) AS employers,
+               count(*) FILTER (WHERE j.kind = ANY (kinds)) AS competitive,
+               jsonb_agg(jsonb_build_object('job_id', j.job_id, 'episode_id', j.episode_id, 'starts_on', j.starts_on,
+                                            'ends_on', j.ends_on, 'kind', j.kind, 'occupation', j.occupation,
+                                            'employer_id', j.employer_id) ORDER BY j.starts_on, j.job_id) AS list
+          FROM held j GROUP BY j.team_id
+    ),
+    -- V12: the follow-along pattern per competitive job held in the period, read from the rules
+    -- engine (see the README): each team's expectations are those due from its v12_from to pe.
+    jobs AS MATERIALIZED (
+        SELECT h.team_id, h.job_id, h.episode_id, h.starts_on, h.ends_on FROM held h WHERE h.kind = ANY (kinds)
+    ), v12_from AS (
+        SELECT tm.team_id, least(ps, j.first_start) AS from_on
+          FROM tm LEFT JOIN (SELECT j.team_id, min(j.starts_on) AS first_start FROM jobs j GROUP BY j.team_id) j
+               ON j.team_id = tm.team_id
+    ), owner AS MATERIALIZED (  -- the selected teams' episodes the engine reads for their team
+        SELECT e.episode_id, e.team_id, e.closed_on IS NULL OR e.closed_on >= f.from_on AS counted
+          FROM ips.episode e JOIN v12_from f ON f.team_id = e.team_id
+    ), shown AS (   -- the rules whose compliance the evidence shows (V4, V6, V12), V12's job rules among them
+        SELECT r.code FROM ips.rule r
+         WHERE r.code IN ('rapid_job_search', 'specialist_employer_contacts', 'pre_start_contact', 'post_start_contact',
+                          'first_month_weekly', 'follow_along_monthly', 'job_loss_contact')
+    ), eng AS MATERIALIZED (
+        -- only their rows are kept (no_contact alone is half of the rows)
+        SELECT g.episode_id, g.staff_id, g.rule, g.job_id, g.due_on, g.met_on, g.status
+          FROM ips.rule_engine('expectations', eng_from, pe, CASE WHEN cardinality(ids) = 1 THEN ids[1] END, NULL) g
+         WHERE g.rule IN (SELECT shown.code FROM shown)
+    ), compliance AS (
+        -- a team's rows are those of its episodes (referred by pe, not closed before its
+        -- v12_from) and of its specialists, due from its v12_from (<= ps): what a call for the
+        -- team alone returns
+        SELECT r.team_id, jsonb_object_agg(r.code, jsonb_build_object('due', r.due, 'met_on_time', r.met_on_time,
+                                                                      'met_late', r.met_late, 'missed', r.missed)) AS compliance
+          FROM (SELECT tm.team_id, r.code,
+                       coalesce(c.due, 0)::int AS due, coalesce(c.met_on_time, 0)::int AS met_on_time,
+                       coalesce(c.met_late, 0)::int AS met_late, coalesce(c.missed, 0)::int AS missed
+                  FROM tm CROSS JOIN shown r
+                  LEFT JOIN (SELECT coalesce(e.team_id, s.team_id) AS team_id, g.rule, count(*) AS due,
+                                    count(*) FILTER (WHERE g.status = 'met_on_time') AS met_on_time,
+                                    count(*) FILTER (WHERE g.status = 'met_late') AS met_late,
+                                    count(*) FILTER (WHERE g.status = 'missed') AS missed
+                               FROM eng g
+                               LEFT JOIN owner e ON e.episode_id = g.episode_id
+                               LEFT JOIN sp s ON g.episode_id IS NULL AND s.staff_id = g.staff_id
+                              WHERE g.due_on >= ps AND (g.episode_id IS NULL OR e.counted)
+                                AND coalesce(e.team_id, s.team_id) IS NOT NULL
+                              GROUP BY 1, 2) c ON c.team_id = tm.team_id AND c.rule = r.code) r
+         GROUP BY r.team_id
     ), ex AS (
         SELECT e.rule, e.job_id, e.met_on, e.status = 'met_on_time' AS kept, e.status,
                row_number() OVER (PARTITION BY e.job_id, e.rule ORDER BY e.due_on) AS block
-          FROM ex_all e
+          FROM eng e
+          JOIN jobs j ON j.job_id = e.job_id
+          JOIN v12_from f ON f.team_id = j.team_id
+          JOIN owner ep ON ep.episode_id = e.episode_id
          WHERE e.rule IN ('pre_start_contact', 'post_start_contact', 'first_month_weekly',
                           'follow_along_monthly', 'job_loss_contact')
-           AND e.job_id IN (SELECT jobs.job_id FROM jobs)
+           AND e.due_on >= f.from_on AND ep.counted
     ), f AS (
-        SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on,
+        SELECT j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on,
                coalesce(min(ex.status) FILTER (WHERE ex.rule = 'pre_start_contact'), 'not_due') AS pre_start,
                coalesce(min(ex.status) FILTER (WHERE ex.rule = 'post_start_contact'), 'not_due') AS post_start,
                count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly')::int AS weeks_due,
@@ -417,341 +576,288 @@ BEGIN
                count(ex.rule) FILTER (WHERE NOT ex.kept AND (ex.rule = 'first_month_weekly'
                                       OR (ex.rule = 'follow_along_monthly' AND ex.block <= 5))) > 0 AS broken_short
           FROM jobs j LEFT JOIN ex ON ex.job_id = j.job_id
-         GROUP BY j.job_id, j.episode_id, j.starts_on, j.ends_on
-    )
-    SELECT (SELECT coalesce(jsonb_object_agg(r.code, jsonb_build_object('due', r.due, 'met_on_time', r.met_on_time,
-                                                                        'met_late', r.met_late, 'missed', r.missed)), '{}')
-              FROM (SELECT r.code,
-                           count(c.rule)::int AS due,
-                           count(c.rule) FILTER (WHERE c.status = 'met_on_time')::int AS met_on_time,
-                           count(c.rule) FILTER (WHERE c.status = 'met_late')::int AS met_late,
-                           count(c.rule) FILTER (WHERE c.status = 'missed')::int AS missed
-                      FROM ips.rule r LEFT JOIN ex_all c ON c.rule = r.code AND c.due_on >= ps
-                     GROUP BY r.code) r) AS compliance,
-           count(*) AS jobs,
-           count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
-           count(*) FILTER (WHERE f.broken_short) AS broken_short,
-           count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
-           count(*) FILTER (WHERE f.followed_4_months) AS got4,
-           count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
-           coalesce(jsonb_agg(to_jsonb(f) - 'broken_short' ORDER BY f.starts_on, f.job_id), '[]') AS list
-      INTO v12
-      FROM f;
-    compliance := v12.compliance;
-
-    -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
-    SELECT coalesce(sum(a.days), 0) AS client_days,
-           coalesce(jsonb_agg(jsonb_build_object('episode_id', a.episode_id, 'active_days', a.days) ORDER BY a.episode_id)
-                    FILTER (WHERE a.days > 0), '[]') AS episodes
-      INTO x
-      FROM (SELECT e.episode_id,
-                   least(coalesce(e.closed_on - 1, pe), pe) - greatest(e.entry_on, ps) + 1 AS days
-              FROM ips.episode e
-             WHERE e.team_id = t AND e.entry_on IS NOT NULL AND e.entry_on <= pe
-               AND (e.closed_on IS NULL OR e.closed_on > ps)) a;
-    m := CASE WHEN fte > 0 THEN x.client_days / ndays::numeric / fte END;
-    ev := jsonb_build_object('client_days', x.client_days, 'days', ndays,
-                             'mean_active_clients', round(x.client_days / ndays::numeric, 2),
-                             'specialist_fte', fte, 'episodes', x.episodes,
-                             'per_specialist', (
-        SELECT coalesce(jsonb_agg(jsonb_build_object('staff_id', s.staff_id, 'name', s.display_name, 'fte', s.fte,
-                                                     'mean_active_clients', round(coalesce(c.days, 0) / ndays::numeric, 2),
-                                                     'clients_per_fte', round(coalesce(c.days, 0) / ndays::numeric / s.fte, 2))
-                                  ORDER BY s.staff_id), '[]')
-          FROM ips.staff s
-          LEFT JOIN LATERAL (
-                SELECT sum(greatest(0, least(coalesce(e.closed_on - 1, pe), pe, coalesce(sa.to_on, pe))
-                                       - greatest(e.entry_on, ps, sa.from_on) + 1)) AS days
-                  FROM ips.specialist_assignment sa JOIN ips.episode e ON e.episode_id = sa.episode_id
-                 WHERE sa.staff_id = s.staff_id AND e.entry_on IS NOT NULL) c ON true
-         WHERE s.team_id = t AND s.role = 'specialist'));
-    IF fte = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
-    END IF;
-    item := 'S1'; measure := round(m, 2); score := ips.fidelity_anchor_score('S1', m); evidence := ev;
-    RETURN NEXT;
-
-    -- S2: FTE-weighted mean employment-services share of the specialists, %.
-    m := CASE WHEN fte > 0 THEN (SELECT sum(s.fte * s.employment_share) FROM ips.staff s
-                                  WHERE s.team_id = t AND s.role = 'specialist') / fte * 100 END;
-    ev := jsonb_build_object('specialist_fte', fte, 'per_specialist', (
-        SELECT coalesce(jsonb_agg(jsonb_build_object('staff_id', s.staff_id, 'name', s.display_name, 'fte', s.fte,
-                                                     'employment_share', s.employment_share) ORDER BY s.staff_id), '[]')
-          FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist'));
-    IF fte = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
-    END IF;
-    item := 'S2'; measure := round(m, 2); score := ips.fidelity_anchor_score('S2', m); evidence := ev;
-    RETURN NEXT;
-
-    -- V4: episodes entering in the period; days from entry to the first face-to-face employer
-    -- contact about a competitive job on the client's behalf (by specialist or client), as known
-    -- at the period end; an episode without one counts the days to its closure or the period end.
-    SELECT count(*) AS n, avg(v.days) AS mean_days, count(*) FILTER (WHERE v.first_day IS NULL) AS without,
-           coalesce(jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'entry_on', v.entry_on,
-                                                 'first_employer_contact_on', v.first_day, 'days', v.days)
-                              ORDER BY v.entry_on, v.episode_id), '[]') AS episodes
-      INTO x
-      FROM (SELECT e.episode_id, e.entry_on, f.first_day,
-                   CASE WHEN f.first_day IS NOT NULL THEN greatest(f.first_day - e.entry_on, 0)
-                        ELSE least(coalesce(e.closed_on, pe), pe) - e.entry_on END AS days
-              FROM ips.episode e
-              LEFT JOIN LATERAL (SELECT (min(c.at) AT TIME ZONE tz)::date AS first_day FROM ips.employer_contact c
-                                  WHERE c.episode_id = e.episode_id AND c.in_person AND c.competitive
-                                    AND c.at < hi) f ON true
-             WHERE e.team_id = t AND e.entry_on BETWEEN ps AND pe) v;
-    m := x.mean_days;
-    ev := jsonb_build_object('entrants', x.n, 'mean_days', round(m, 2),
-                             'without_employer_contact', x.without, 'episodes', x.episodes);
-    IF x.n = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'no episode entered in the period');
-    END IF;
-    ev := ev || jsonb_build_object('rule_compliance', compliance -> 'rapid_job_search');
-    item := 'V4'; measure := round(m, 2); score := ips.fidelity_anchor_score('V4', m); evidence := ev;
-    RETURN NEXT;
-
-    -- V6: face-to-face employer contacts by the team's specialists / (specialists x weeks);
-    -- a caseload with 1 or 2 job seekers and >= 2 contacts per job seeker per week counts as
-    -- meeting the score-5 threshold.  The per-specialist counts are computed once (MATERIALIZED:
-    -- q.contacts is referenced in several expressions), and the episodes in job_search during the
-    -- period once per call, from the state history as ips.episode_state_spans reads it, with its
-    -- day conditions (from_day <= pe, to_day > ps) as instant ranges (at < hi, next at >= lo1).
-    WITH seeking AS MATERIALIZED (
-        SELECT DISTINCT sp.episode_id
-          FROM (SELECT h.episode_id, h.to_state, h.at,
-                       lead(h.at) OVER (PARTITION BY h.episode_id ORDER BY h.at, h.history_id) AS next_at
-                  FROM ips.episode_state_history h
-                  JOIN ips.episode e ON e.episode_id = h.episode_id
-                 WHERE e.team_id = t) sp
-         WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
-    ), q AS MATERIALIZED (
-        SELECT s.staff_id, s.display_name,
-               (SELECT count(*) FROM ips.employer_contact c
-                 WHERE c.staff_id = s.staff_id AND c.in_person AND NOT c.by_client
-                   AND c.at >= lo AND c.at < hi) AS contacts,
-               (SELECT count(DISTINCT sa.episode_id)
-                  FROM ips.specialist_assignment sa
-                 WHERE sa.episode_id IN (SELECT seeking.episode_id FROM seeking)
-                   AND sa.staff_id = s.staff_id AND sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)) AS seekers
-          FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist'
-    )
-    SELECT count(*) AS n, coalesce(sum(p.contacts), 0) AS contacts, avg(p.effective) AS mean_effective,
-           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
-                                                 'contacts', p.contacts, 'per_week', round(p.rate, 2),
-                                                 'job_seekers', p.seekers, 'small_caseload_rule', p.small,
-                                                 'counted_per_week', round(p.effective, 2))
-                              ORDER BY p.staff_id), '[]') AS per_specialist
-      INTO x
-      FROM (SELECT q.*, q.contacts / weeks AS rate,
-                   q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2 AS small,
-                   CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2
-                        THEN greatest(q.contacts / weeks,
-                                      coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
-                                                 WHERE a.item = 'V6' AND a.score = 5), 0))
-                        ELSE q.contacts / weeks END AS effective
-              FROM q) p;
-    m := x.mean_effective;
-    ev := jsonb_build_object('contacts', x.contacts, 'specialists', x.n, 'weeks', round(weeks, 2),
-                             'per_specialist_per_week', round(CASE WHEN x.n > 0 THEN x.contacts / (x.n * weeks) END, 2),
-                             'per_specialist', x.per_specialist);
-    IF x.n = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
-    END IF;
-    ev := ev || jsonb_build_object('rule_compliance', compliance -> 'specialist_employer_contacts');
-    item := 'V6'; measure := round(m, 2); score := ips.fidelity_anchor_score('V6', m); evidence := ev;
-    RETURN NEXT;
-
-    -- V8, V9, V10: over the jobs held at any time in the period.
-    SELECT count(*) AS jobs,
-           count(*) FILTER (WHERE j.occupation IS NOT NULL) AS classified,
-           count(DISTINCT j.occupation) AS types,
-           count(DISTINCT j.employer_id) AS employers,
-           count(*) FILTER (WHERE j.kind = ANY (kinds)) AS competitive,
-           coalesce(jsonb_agg(jsonb_build_object('job_id', j.job_id, 'episode_id', j.episode_id, 'starts_on', j.starts_on,
-                                                 'ends_on', j.ends_on, 'kind', j.kind, 'occupation', j.occupation,
-                                                 'employer_id', j.employer_id) ORDER BY j.starts_on, j.job_id), '[]') AS list
-      INTO x
-      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-     WHERE e.team_id = t AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps);
-    m := CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END;
-    ev := jsonb_build_object('distinct_job_types', x.types, 'jobs_with_job_type', x.classified,
-                             'jobs_without_job_type', x.jobs - x.classified, 'jobs', x.list);
-    IF x.classified = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'no job with an occupation code held in the period');
-    END IF;
-    item := 'V8'; measure := round(m, 2); score := ips.fidelity_anchor_score('V8', m); evidence := ev;
-    RETURN NEXT;
-    m := CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END;
-    ev := jsonb_build_object('distinct_employers', x.employers, 'job_count', x.jobs, 'jobs', x.list);
-    IF x.jobs = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'no job held in the period');
-    END IF;
-    item := 'V9'; measure := round(m, 2); score := ips.fidelity_anchor_score('V9', m); evidence := ev;
-    RETURN NEXT;
-    m := CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END;
-    ev := jsonb_build_object('competitive_jobs', x.competitive, 'job_count', x.jobs,
-                             'competitive_kinds', ips.setting_value('competitive_job_kinds'), 'jobs', x.list);
-    IF x.jobs = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'no job held in the period');
-    END IF;
-    item := 'V10'; measure := round(m, 2); score := ips.fidelity_anchor_score('V10', m); evidence := ev;
-    RETURN NEXT;
-
-    -- V12: the follow-along pattern per competitive job held in the period, read from the
-    -- rules engine (ips.expectations), so that V12 and the contact rules share one definition:
-    -- the parts are the expectations of the rules pre_start_contact, post_start_contact,
-    -- first_month_weekly (weeks), follow_along_monthly (months, block 1 = the first month) and
-    -- job_loss_contact of the job, with the numbers of ips.rule.  A part is kept only when met
-    -- on time (met_late: the contact came after the window, so the pattern was not kept there;
-    -- open: no contact by the last day of the window, which is the period end).  Every
-    -- expectation of the job counts, from its start to the period end: the engine is asked for
-    -- those due from the earliest start of the jobs (or period_start) to period_end, as known on
-    -- period_end, so a job that started before the period keeps its whole pattern.  The query
-    -- runs before S1, with the engine's one call (v12).
-    -- Score: 5 every job kept every part due; 4 no job missed a week or one of months 1-5;
-    -- otherwise, over the jobs whose month 5 is due: 3 when at least half (the anchor's threshold)
-    -- kept months 2-5, 2 when fewer did but some job had a contact in a month after the first
-    -- (on time or late), 1 when none had; not measurable when no job's month 5 is due yet.
-    m := CASE WHEN v12.due4 > 0 THEN v12.got4 * 100.0 / v12.due4 END;
-    sc := CASE WHEN v12.jobs = 0 THEN NULL
-               WHEN v12.full_jobs = v12.jobs THEN 5
-               WHEN v12.broken_short = 0 THEN 4
-               WHEN v12.due4 = 0 THEN NULL
-               WHEN m >= coalesce((SELECT a.threshold FROM ips.fidelity_anchor a WHERE a.item = 'V12' AND a.score = 3), 50) THEN 3
-               WHEN v12.after1 > 0 THEN 2
-               ELSE 1 END;
-    ev := jsonb_build_object('job_count', v12.jobs, 'full_pattern', v12.full_jobs,
-                             'jobs_due_4_months', v12.due4, 'followed_4_months', v12.got4,
-                             'contact_after_month_1', v12.after1, 'source', 'ips.expectations',
-                             'expectations_from', v12_from, 'kept', 'status met_on_time (met_late, missed, open: not kept)',
-                             'jobs', v12.list);
-    IF v12.jobs = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'no competitive job held in the period');
-    ELSIF sc IS NULL THEN
-        ev := ev || jsonb_build_object('not_measurable', 'the pattern is broken but no job has been held 5 months yet');
-    END IF;
-    ev := ev || jsonb_build_object('rule_compliance', jsonb_build_object(
-          'pre_start_contact', compliance -> 'pre_start_contact', 'post_start_contact', compliance -> 'post_start_contact',
-          'first_month_weekly', compliance -> 'first_month_weekly', 'follow_along_monthly', compliance -> 'follow_along_monthly',
-          'job_loss_contact', compliance -> 'job_loss_contact'));
-    item := 'V12'; measure := round(m, 2); score := sc; evidence := ev;
-    RETURN NEXT;
-
+         GROUP BY j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on
+    ), v12 AS (
+        SELECT f.team_id,
+               count(*) AS jobs,
+               count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
+               count(*) FILTER (WHERE f.broken_short) AS broken_short,
+               count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
+               count(*) FILTER (WHERE f.followed_4_months) AS got4,
+               count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
+               jsonb_agg(to_jsonb(f) - 'broken_short' - 'team_id' ORDER BY f.starts_on, f.job_id) AS list
+          FROM f GROUP BY f.team_id
+    ),
     -- V13: community minutes / scheduled minutes (weekly hours x 60 x weeks), %.
-    SELECT coalesce(sum(p.minutes), 0) AS minutes, coalesce(sum(p.scheduled), 0) AS scheduled,
-           coalesce(sum(p.no_minutes), 0) AS no_minutes,
-           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
-                                                 'community_minutes', p.minutes, 'scheduled_minutes', round(p.scheduled, 2),
-                                                 'contacts_without_minutes', p.no_minutes,
-                                                 'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
-                              ORDER BY p.staff_id), '[]') AS per_specialist
-      INTO x
-      FROM (SELECT s.staff_id, s.display_name, s.weekly_hours * 60 * weeks AS scheduled, c.minutes, c.no_minutes
-              FROM ips.staff s
-             CROSS JOIN LATERAL (     -- one pass over the specialist's contacts of the period
-                    SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community'), 0) AS minutes,
-                           count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
-                      FROM ips.contact c
-                     WHERE c.staff_id = s.staff_id AND c.at >= lo AND c.at < hi) c
-             WHERE s.team_id = t AND s.role = 'specialist') p;
-    m := CASE WHEN x.scheduled > 0 THEN x.minutes * 100.0 / x.scheduled END;
-    ev := jsonb_build_object('community_minutes', x.minutes, 'scheduled_minutes', round(x.scheduled, 2),
-                             'contacts_without_minutes', x.no_minutes, 'per_specialist', x.per_specialist);
-    IF x.scheduled = 0 THEN
-        ev := ev || jsonb_build_object('not_measurable', 'the team has no employment specialists');
-    END IF;
-    item := 'V13'; measure := round(m, 2); score := ips.fidelity_anchor_score('V13', m); evidence := ev;
-    RETURN NEXT;
-
+    v13 AS (
+        SELECT p.team_id, sum(p.minutes) AS minutes, sum(p.scheduled) AS scheduled, sum(p.no_minutes) AS no_minutes,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'community_minutes', p.minutes, 'scheduled_minutes', round(p.scheduled, 2),
+                                            'contacts_without_minutes', p.no_minutes,
+                                            'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.weekly_hours * 60 * weeks AS scheduled,
+                       coalesce(c.minutes, 0) AS minutes, coalesce(c.no_minutes, 0) AS no_minutes
+                  FROM sp
+                  LEFT JOIN (SELECT c.staff_id, coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community'), 0) AS minutes,
+                                    count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                               FROM ips.contact c
+                              WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.at >= lo AND c.at < hi
+                              GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id) p
+         GROUP BY p.team_id
+    ),
     -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
-    SELECT coalesce(avg(p.blocks), 0) AS mean_blocks, ceil(ndays / 7.0)::int AS blocks,
-           coalesce(jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
-                                                 'meetings', p.meetings, 'weeks_attended', p.blocks) ORDER BY p.staff_id), '[]') AS per_specialist
-      INTO x
-      FROM (SELECT s.staff_id, s.display_name,
-                   (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = s.staff_id AND m.met_on BETWEEN ps AND pe) AS meetings,
-                   (SELECT count(DISTINCT (m.met_on - ps) / 7) FROM ips.team_meeting m
-                     WHERE m.staff_id = s.staff_id AND m.met_on BETWEEN ps AND pe) AS blocks
-              FROM ips.staff s WHERE s.team_id = t AND s.role = 'specialist') p;
-    item := 'O2'; score := NULL;
-    measure := CASE WHEN x.blocks > 0 THEN round(x.mean_blocks * 100.0 / x.blocks, 2) END;
-    evidence := jsonb_build_object('weeks', x.blocks, 'mean_weeks_attended', round(x.mean_blocks, 2),
-                                   'per_specialist', x.per_specialist, 'measure', '% of weeks with a care team meeting attended');
-    RETURN NEXT;
-
+    o2 AS (
+        SELECT p.team_id, avg(p.blocks) AS mean_blocks,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'meetings', p.meetings, 'weeks_attended', p.blocks) ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(m.meetings, 0) AS meetings,
+                       coalesce(m.blocks, 0) AS blocks
+                  FROM sp
+                  LEFT JOIN (SELECT m.staff_id, count(*) AS meetings, count(DISTINCT (m.met_on - ps) / 7) AS blocks
+                               FROM ips.team_meeting m
+                              WHERE m.staff_id IN (SELECT sp.staff_id FROM sp) AND m.met_on BETWEEN ps AND pe
+                              GROUP BY m.staff_id) m ON m.staff_id = sp.staff_id) p
+         GROUP BY p.team_id
+    ),
     -- O6: referrals received in the period and those closed without ever engaging.
-    SELECT count(*) AS referrals,
-           count(*) FILTER (WHERE e.closed_on IS NOT NULL AND e.entry_on IS NULL) AS closed_before,
-           coalesce(jsonb_agg(jsonb_build_object('episode_id', e.episode_id, 'referred_on', e.referred_on,
-                                                 'closed_on', e.closed_on, 'close_reason', e.close_reason) ORDER BY e.episode_id)
-                    FILTER (WHERE e.closed_on IS NOT NULL AND e.entry_on IS NULL), '[]') AS list
-      INTO x
-      FROM ips.episode e WHERE e.team_id = t AND e.referred_on BETWEEN ps AND pe;
-    item := 'O6'; score := NULL;
-    measure := CASE WHEN x.referrals > 0 THEN round(x.closed_before * 100.0 / x.referrals, 2) END;
-    evidence := jsonb_build_object('referrals', x.referrals, 'closed_before_engagement', x.closed_before,
-                                   'by_reason', (SELECT coalesce(jsonb_object_agg(r.reason, r.n), '{}')
-                                                   FROM (SELECT e.close_reason AS reason, count(*) AS n FROM ips.episode e
-                                                          WHERE e.team_id = t AND e.referred_on BETWEEN ps AND pe
-                                                            AND e.closed_on IS NOT NULL AND e.entry_on IS NULL
-                                                          GROUP BY e.close_reason) r),
-                                   'episodes', x.list, 'measure', '% of referrals closed before engagement');
-    RETURN NEXT;
-
+    referred AS MATERIALIZED (
+        SELECT e.team_id, e.episode_id, e.referred_on, e.closed_on, e.close_reason,
+               e.closed_on IS NOT NULL AND e.entry_on IS NULL AS closed_before
+          FROM ips.episode e WHERE e.team_id = ANY (ids) AND e.referred_on BETWEEN ps AND pe
+    ), o6 AS (
+        SELECT e.team_id, count(*) AS referrals, count(*) FILTER (WHERE e.closed_before) AS closed_before,
+               jsonb_agg(jsonb_build_object('episode_id', e.episode_id, 'referred_on', e.referred_on,
+                                            'closed_on', e.closed_on, 'close_reason', e.close_reason) ORDER BY e.episode_id)
+                   FILTER (WHERE e.closed_before) AS list
+          FROM referred e GROUP BY e.team_id
+    ), o6_reason AS (
+        SELECT r.team_id, jsonb_object_agg(r.reason, r.n) AS by_reason
+          FROM (SELECT e.team_id, e.close_reason AS reason, count(*) AS n FROM referred e
+                 WHERE e.closed_before GROUP BY e.team_id, e.close_reason) r
+         GROUP BY r.team_id
+    ),
     -- V1: job starts in the period preceded (or accompanied) by benefits counselling in the episode.
-    SELECT count(*) AS starts, count(*) FILTER (WHERE v.counselled) AS counselled,
-           coalesce(jsonb_agg(jsonb_build_object('job_id', v.job_id, 'episode_id', v.episode_id, 'starts_on', v.starts_on,
-                                                 'benefits_counselling_before', v.counselled) ORDER BY v.starts_on, v.job_id), '[]') AS list
-      INTO x
-      FROM (SELECT j.job_id, j.episode_id, j.starts_on,
-                   EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
-                              AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
-              FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-             WHERE e.team_id = t AND j.starts_on BETWEEN ps AND pe) v;
-    item := 'V1'; score := NULL;
-    measure := CASE WHEN x.starts > 0 THEN round(x.counselled * 100.0 / x.starts, 2) END;
-    evidence := jsonb_build_object('job_starts', x.starts, 'after_benefits_counselling', x.counselled, 'jobs', x.list,
-                                   'measure', '% of job starts after benefits counselling');
-    RETURN NEXT;
-
+    v1 AS (
+        SELECT v.team_id, count(*) AS starts, count(*) FILTER (WHERE v.counselled) AS counselled,
+               jsonb_agg(jsonb_build_object('job_id', v.job_id, 'episode_id', v.episode_id, 'starts_on', v.starts_on,
+                                            'benefits_counselling_before', v.counselled) ORDER BY v.starts_on, v.job_id) AS list
+          FROM (SELECT e.team_id, j.job_id, j.episode_id, j.starts_on,
+                       EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
+                                  AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
+                  FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                OFFSET 0) v     -- (counselled is read twice: evaluated once)
+         GROUP BY v.team_id
+    ),
     -- V14: closures as disengaged in the period and the outreach attempts before each.
-    SELECT count(*) AS closures,
-           count(*) FILTER (WHERE v.attempts >= coalesce(min_attempts::int, 3)
-                              AND v.attempt_days >= coalesce(min_attempt_days::int, 2)) AS enough,
-           coalesce(jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'closed_on', v.closed_on,
-                                                 'outreach_attempts', v.attempts, 'outreach_days', v.attempt_days)
-                              ORDER BY v.closed_on, v.episode_id), '[]') AS list
-      INTO x
-      FROM (SELECT e.episode_id, e.closed_on, count(c.contact_id) AS attempts,
-                   count(DISTINCT (c.at AT TIME ZONE tz)::date) AS attempt_days
-              FROM ips.episode e
-              LEFT JOIN ips.contact c ON c.episode_id = e.episode_id AND c.kind = 'outreach_attempt'
-                   AND c.at >= (e.closed_on - coalesce(outreach_window::int, 60))::timestamp AT TIME ZONE tz
-                   AND c.at < (e.closed_on + 1)::timestamp AT TIME ZONE tz
-             WHERE e.team_id = t AND e.close_reason = 'disengaged' AND e.closed_on BETWEEN ps AND pe
-             GROUP BY e.episode_id, e.closed_on) v;
-    item := 'V14'; score := NULL;
-    measure := CASE WHEN x.closures > 0 THEN round(x.enough * 100.0 / x.closures, 2) END;
-    evidence := jsonb_build_object('disengaged_closures', x.closures, 'after_enough_outreach', x.enough, 'episodes', x.list,
-                                   'measure', '% of disengaged closures after the required outreach');
-    RETURN NEXT;
+    v14 AS (
+        SELECT v.team_id, count(*) AS closures,
+               count(*) FILTER (WHERE v.attempts >= coalesce(min_attempts::int, 3)
+                                  AND v.attempt_days >= coalesce(min_attempt_days::int, 2)) AS enough,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'closed_on', v.closed_on,
+                                            'outreach_attempts', v.attempts, 'outreach_days', v.attempt_days)
+                         ORDER BY v.closed_on, v.episode_id) AS list
+          FROM (SELECT e.team_id, e.episode_id, e.closed_on, count(c.contact_id) AS attempts,
+                       count(DISTINCT (c.at AT TIME ZONE tz)::date) AS attempt_days
+                  FROM ips.episode e
+                  LEFT JOIN ips.contact c ON c.episode_id = e.episode_id AND c.kind = 'outreach_attempt'
+                       AND c.at >= (e.closed_on - coalesce(outreach_window::int, 60))::timestamp AT TIME ZONE tz
+                       AND c.at < (e.closed_on + 1)::timestamp AT TIME ZONE tz
+                 WHERE e.team_id = ANY (ids) AND e.close_reason = 'disengaged' AND e.closed_on BETWEEN ps AND pe
+                 GROUP BY e.team_id, e.episode_id, e.closed_on) v
+         GROUP BY v.team_id
+    ),
+    -- Every figure of a team on one row; a team without rows of a part gets what an empty
+    -- aggregate gives (count 0, sum 0, lists []).
+    x AS (
+        SELECT tm.team_id,
+               coalesce(st.fte, 0) AS fte, st.share_fte, coalesce(st.s2_list, '[]') AS s2_list,
+               coalesce(s1.client_days, 0) AS client_days, coalesce(s1.episodes, '[]') AS s1_episodes,
+               coalesce(s1s.per_specialist, '[]') AS s1_list,
+               coalesce(v4.n, 0) AS v4_n, v4.mean_days AS v4_mean, coalesce(v4.without, 0) AS v4_without,
+               coalesce(v4.episodes, '[]') AS v4_list,
+               coalesce(v6.n, 0) AS v6_n, coalesce(v6.contacts, 0) AS v6_contacts, v6.mean_effective AS v6_mean,
+               coalesce(v6.per_specialist, '[]') AS v6_list,
+               coalesce(v8.jobs, 0) AS jobs, coalesce(v8.classified, 0) AS classified, coalesce(v8.types, 0) AS types,
+               coalesce(v8.employers, 0) AS employers, coalesce(v8.competitive, 0) AS competitive,
+               coalesce(v8.list, '[]') AS job_list,
+               coalesce(cp.compliance, '{}') AS compliance, vf.from_on AS v12_from,
+               coalesce(v12.jobs, 0) AS v12_jobs, coalesce(v12.full_jobs, 0) AS v12_full,
+               coalesce(v12.broken_short, 0) AS v12_broken, coalesce(v12.due4, 0) AS v12_due4,
+               coalesce(v12.got4, 0) AS v12_got4, coalesce(v12.after1, 0) AS v12_after1,
+               coalesce(v12.list, '[]') AS v12_list,
+               coalesce(v13.minutes, 0) AS v13_minutes, coalesce(v13.scheduled, 0) AS v13_scheduled,
+               coalesce(v13.no_minutes, 0) AS v13_no_minutes, coalesce(v13.per_specialist, '[]') AS v13_list,
+               coalesce(o2.mean_blocks, 0) AS o2_mean, ceil(ndays / 7.0)::int AS o2_blocks,
+               coalesce(o2.per_specialist, '[]') AS o2_list,
+               coalesce(o6.referrals, 0) AS o6_referrals, coalesce(o6.closed_before, 0) AS o6_closed,
+               coalesce(o6.list, '[]') AS o6_list, coalesce(o6r.by_reason, '{}') AS o6_reasons,
+               coalesce(v1.starts, 0) AS v1_starts, coalesce(v1.counselled, 0) AS v1_counselled,
+               coalesce(v1.list, '[]') AS v1_list,
+               coalesce(v14.closures, 0) AS v14_closures, coalesce(v14.enough, 0) AS v14_enough,
+               coalesce(v14.list, '[]') AS v14_list
+          FROM tm
+          LEFT JOIN staffing st ON st.team_id = tm.team_id
+          LEFT JOIN s1 ON s1.team_id = tm.team_id
+          LEFT JOIN s1_staff s1s ON s1s.team_id = tm.team_id
+          LEFT JOIN v4 ON v4.team_id = tm.team_id
+          LEFT JOIN v6 ON v6.team_id = tm.team_id
+          LEFT JOIN v8 ON v8.team_id = tm.team_id
+          LEFT JOIN compliance cp ON cp.team_id = tm.team_id
+          LEFT JOIN v12_from vf ON vf.team_id = tm.team_id
+          LEFT JOIN v12 ON v12.team_id = tm.team_id
+          LEFT JOIN v13 ON v13.team_id = tm.team_id
+          LEFT JOIN o2 ON o2.team_id = tm.team_id
+          LEFT JOIN o6 ON o6.team_id = tm.team_id
+          LEFT JOIN o6_reason o6r ON o6r.team_id = tm.team_id
+          LEFT JOIN v1 ON v1.team_id = tm.team_id
+          LEFT JOIN v14 ON v14.team_id = tm.team_id
+    ), m AS (       -- the unrounded measures
+        SELECT x.*,
+               CASE WHEN x.fte > 0 THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
+               CASE WHEN x.fte > 0 THEN x.share_fte / x.fte * 100 END AS m_s2,
+               x.v4_mean AS m_v4,
+               x.v6_mean AS m_v6,
+               CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END AS m_v8,
+               CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END AS m_v9,
+               CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END AS m_v10,
+               CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
+               CASE WHEN x.v13_scheduled > 0 THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
+          FROM x
+    ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
+                              -- initialise ips.fidelity_anchor_score afresh at each call)
+        SELECT m.*,
+               ips.fidelity_anchor_score('S1', m.m_s1) AS s_s1, ips.fidelity_anchor_score('S2', m.m_s2) AS s_s2,
+               ips.fidelity_anchor_score('V4', m.m_v4) AS s_v4, ips.fidelity_anchor_score('V6', m.m_v6) AS s_v6,
+               ips.fidelity_anchor_score('V8', m.m_v8) AS s_v8, ips.fidelity_anchor_score('V9', m.m_v9) AS s_v9,
+               ips.fidelity_anchor_score('V10', m.m_v10) AS s_v10, ips.fidelity_anchor_score('V13', m.m_v13) AS s_v13
+          FROM m
+    ), r AS (
+        SELECT m.team_id, v.ord, v.item, v.score, v.measure, v.evidence
+          FROM sc m
+          CROSS JOIN LATERAL (
+            SELECT CASE WHEN m.v12_jobs = 0 THEN NULL
+                        WHEN m.v12_full = m.v12_jobs THEN 5
+                        WHEN m.v12_broken = 0 THEN 4
+                        WHEN m.v12_due4 = 0 THEN NULL
+                        WHEN m.m_v12 >= coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                   WHERE a.item = 'V12' AND a.score = 3), 50) THEN 3
+                        WHEN m.v12_after1 > 0 THEN 2
+                        ELSE 1 END AS v12_score,
+                   CASE WHEN m.fte = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                        ELSE '{}' END AS no_specialists
+          ) k
+          CROSS JOIN LATERAL (VALUES
+            (1, 'S1', m.s_s1, round(m.m_s1, 2),
+             jsonb_build_object('client_days', m.client_days, 'days', ndays,
+                                'mean_active_clients', round(m.client_days / ndays::numeric, 2),
+                                'specialist_fte', m.fte, 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+               || k.no_specialists),
+            (2, 'S2', m.s_s2, round(m.m_s2, 2),
+             jsonb_build_object('specialist_fte', m.fte, 'per_specialist', m.s2_list) || k.no_specialists),
+            (3, 'V4', m.s_v4, round(m.m_v4, 2),
+             jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
+                                'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
+               || CASE WHEN m.v4_n = 0 THEN jsonb_build_object('not_measurable', 'no episode entered in the period')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
+            (4, 'V6', m.s_v6, round(m.m_v6, 2),
+             jsonb_build_object('contacts', m.v6_contacts, 'specialists', m.v6_n, 'weeks', round(weeks, 2),
+                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / (m.v6_n * weeks) END, 2),
+                                'per_specialist', m.v6_list)
+               || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
+            (5, 'V8', m.s_v8, round(m.m_v8, 2),
+             jsonb_build_object('distinct_job_types', m.types, 'jobs_with_job_type', m.classified,
+                                'jobs_without_job_type', m.jobs - m.classified, 'jobs', m.job_list)
+               || CASE WHEN m.classified = 0
+                       THEN jsonb_build_object('not_measurable', 'no job with an occupation code held in the period')
+                       ELSE '{}' END),
+            (6, 'V9', m.s_v9, round(m.m_v9, 2),
+             jsonb_build_object('distinct_employers', m.employers, 'job_count', m.jobs, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (7, 'V10', m.s_v10, round(m.m_v10, 2),
+             jsonb_build_object('competitive_jobs', m.competitive, 'job_count', m.jobs,
+                                'competitive_kinds', kinds_setting, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (8, 'V12', k.v12_score, round(m.m_v12, 2),
+             jsonb_build_object('job_count', m.v12_jobs, 'full_pattern', m.v12_full,
+                                'jobs_due_4_months', m.v12_due4, 'followed_4_months', m.v12_got4,
+                                'contact_after_month_1', m.v12_after1, 'source', 'ips.expectations',
+                                'expectations_from', m.v12_from,
+                                'kept', 'status met_on_time (met_late, missed, open: not kept)', 'jobs', m.v12_list)
+               || CASE WHEN m.v12_jobs = 0 THEN jsonb_build_object('not_measurable', 'no competitive job held in the period')
+                       WHEN k.v12_score IS NULL
+                       THEN jsonb_build_object('not_measurable', 'the pattern is broken but no job has been held 5 months yet')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', jsonb_build_object(
+                      'pre_start_contact', m.compliance -> 'pre_start_contact',
+                      'post_start_contact', m.compliance -> 'post_start_contact',
+                      'first_month_weekly', m.compliance -> 'first_month_weekly',
+                      'follow_along_monthly', m.compliance -> 'follow_along_monthly',
+                      'job_loss_contact', m.compliance -> 'job_loss_contact'))),
+            (9, 'V13', m.s_v13, round(m.m_v13, 2),
+             jsonb_build_object('community_minutes', m.v13_minutes, 'scheduled_minutes', round(m.v13_scheduled, 2),
+                                'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
+               || CASE WHEN m.v13_scheduled = 0
+                       THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       ELSE '{}' END),
+            (10, 'O2', NULL::int, CASE WHEN m.o2_blocks > 0 THEN round(m.o2_mean * 100.0 / m.o2_blocks, 2) END,
+             jsonb_build_object('weeks', m.o2_blocks, 'mean_weeks_attended', round(m.o2_mean, 2),
+                                'per_specialist', m.o2_list, 'measure', '% of weeks with a care team meeting attended')),
+            (11, 'O6', NULL::int, CASE WHEN m.o6_referrals > 0 THEN round(m.o6_closed * 100.0 / m.o6_referrals, 2) END,
+             jsonb_build_object('referrals', m.o6_referrals, 'closed_before_engagement', m.o6_closed,
+                                'by_reason', m.o6_reasons, 'episodes', m.o6_list,
+                                'measure', '% of referrals closed before engagement')),
+            (12, 'V1', NULL::int, CASE WHEN m.v1_starts > 0 THEN round(m.v1_counselled * 100.0 / m.v1_starts, 2) END,
+             jsonb_build_object('job_starts', m.v1_starts, 'after_benefits_counselling', m.v1_counselled,
+                                'jobs', m.v1_list, 'measure', '% of job starts after benefits counselling')),
+            (13, 'V14', NULL::int, CASE WHEN m.v14_closures > 0 THEN round(m.v14_enough * 100.0 / m.v14_closures, 2) END,
+             jsonb_build_object('disengaged_closures', m.v14_closures, 'after_enough_outreach', m.v14_enough,
+                                'episodes', m.v14_list, 'measure', '% of disengaged closures after the required outreach'))
+          ) AS v(ord, item, score, measure, evidence)
+    )
+    SELECT r.team_id, r.item, r.score, r.measure, r.evidence FROM r ORDER BY r.team_id, r.ord;
 END $$;
+COMMENT ON FUNCTION ips.fidelity_computed_teams(bigint[], date, date) IS
+    'Internal: ips.fidelity_computed for a set of teams at once (one row per team and item), set-based, with one call of the rules engine.';
+
+-- One row per computed item (S1 S2 V4 V6 V8 V9 V10 V12 V13) and per rated item with evidence
+-- from the records (O2 O6 V1 V14, score always NULL) of one team.  measure NULL: not measurable.
+CREATE OR REPLACE FUNCTION ips.fidelity_computed(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, measure numeric, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.item, c.score, c.measure, c.evidence
+      FROM ips.fidelity_computed_teams(ARRAY[fidelity_computed.team_id], fidelity_computed.period_start,
+                                       fidelity_computed.period_end) c
+$$;
 COMMENT ON FUNCTION ips.fidelity_computed(bigint, date, date) IS
     'The fidelity items computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13) with measure, score and evidence, and the record evidence of O2 O6 V1 V14.';
--- upgrade 1.1: end
 
 ------------------------------------------------------------------------------
 -- ips.fidelity: the 25 items
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
-RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+-- The 25 rows of each of a set of teams: computed, else rated in the team's review of exactly
+-- that period, else missing.  ips.fidelity and ips.fidelity_all read it.
+CREATE OR REPLACE FUNCTION ips.fidelity_teams(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp AS $$
-    WITH c AS (SELECT * FROM ips.fidelity_computed($1, $2, $3)),
-         r AS (SELECT v.review_id FROM ips.fidelity_review v
-                WHERE v.team_id = $1 AND v.period_start = $2 AND v.period_end = $3)
-    SELECT i.item,
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '64MB'     -- the computed rows of a whole country are sorted in memory
+AS $$
+    WITH c AS MATERIALIZED (
+        SELECT * FROM ips.fidelity_computed_teams(fidelity_teams.team_ids, fidelity_teams.period_start,
+                                                  fidelity_teams.period_end)
+    ), t AS (
+        SELECT DISTINCT u.team_id FROM unnest(fidelity_teams.team_ids) AS u(team_id)
+    )
+    SELECT t.team_id, i.item,
            CASE WHEN i.computed AND c.score IS NOT NULL THEN c.score ELSE rt.score END,
            CASE WHEN i.computed AND c.score IS NOT NULL THEN 'computed'
                 WHEN rt.score IS NOT NULL THEN 'rated' ELSE 'missing' END,
@@ -764,13 +870,38 @@ SET search_path = pg_catalog, pg_temp AS $$
              || CASE WHEN rt.score IS NOT NULL AND NOT (i.computed AND c.score IS NOT NULL)
                      THEN jsonb_strip_nulls(jsonb_build_object('review_id', rt.review_id, 'rated_by', rt.rated_by, 'note', rt.note))
                      ELSE '{}'::jsonb END
-      FROM ips.fidelity_item i
-      LEFT JOIN c ON c.item = i.item
-      LEFT JOIN ips.fidelity_rating rt ON rt.review_id = (SELECT r.review_id FROM r) AND rt.item = i.item
-     ORDER BY i.ordinal
+      FROM t CROSS JOIN ips.fidelity_item i
+      LEFT JOIN c ON c.team_id = t.team_id AND c.item = i.item
+      LEFT JOIN ips.fidelity_review v ON v.team_id = t.team_id AND v.period_start = fidelity_teams.period_start
+                                     AND v.period_end = fidelity_teams.period_end
+      LEFT JOIN ips.fidelity_rating rt ON rt.review_id = v.review_id AND rt.item = i.item
+     ORDER BY t.team_id, i.ordinal
+$$;
+COMMENT ON FUNCTION ips.fidelity_teams(bigint[], date, date) IS
+    'Internal: the 25 rows of ips.fidelity for each of a set of teams (team_id first), computed in one pass.';
+
+CREATE OR REPLACE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT f.item, f.score, f.source, f.measure, f.evidence
+      FROM ips.fidelity_teams(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f
 $$;
 COMMENT ON FUNCTION ips.fidelity(bigint, date, date) IS
     'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence.';
+
+-- Every team the caller may see, in one pass: what ips.fidelity gives for each.
+CREATE OR REPLACE FUNCTION ips.fidelity_all(period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+      FROM ips.fidelity_teams((SELECT coalesce(array_agg(t.team_id ORDER BY t.team_id), '{}') FROM ips.team t),
+                              fidelity_all.period_start, fidelity_all.period_end) f
+$$;
+COMMENT ON FUNCTION ips.fidelity_all(date, date) IS
+    'The rows of ips.fidelity for every team the caller may see (team_id first, then ordinal), computed in one pass over the records.';
+-- upgrade 1.1: end
 
 ------------------------------------------------------------------------------
 -- Reviews
