@@ -80,9 +80,6 @@
 
 #include "ips.h"
 
-/* the most columns a log table may have (ips.change_log has 11) */
-#define Natts_log_max 32
-
 /* field4 of the advisory lock tag: apart from pg_advisory_lock's 1 and 2 */
 #define IPS_LOG_LOCK_FIELD4 0x1905
 
@@ -438,55 +435,6 @@ ips_log_seal(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
-/* jsonb of a whole row: to_jsonb() called with an expression that names the row type. */
-static Datum
-RowJsonb(HeapTuple tup, TupleDesc td)
-{
-	Datum		rec = heap_copy_tuple_as_datum(tup, td);
-	FmgrInfo	flinfo;
-	FuncExpr   *expr;
-
-	fmgr_info(F_TO_JSONB, &flinfo);
-	expr = makeFuncExpr(F_TO_JSONB, JSONBOID,
-						list_make1(makeNullConst(td->tdtypeid, -1, InvalidOid)),
-						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
-	flinfo.fn_expr = (Node *) expr;
-	return FunctionCall1(&flinfo, rec);
-}
-
-/* jsonb object of the key columns (trigger arguments) of a row. */
-static Datum
-KeyJsonb(HeapTuple tup, TupleDesc td, Trigger *trigger)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < trigger->tgnargs; i++)
-	{
-		int			attnum = SPI_fnumber(td, trigger->tgargs[i]);
-		char	   *value;
-		Oid			type;
-
-		if (attnum <= 0)
-			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[i]);
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, trigger->tgargs[i]);
-		appendStringInfoString(&buf, ": ");
-		value = SPI_getvalue(tup, td, attnum);
-		type = SPI_gettypeid(td, attnum);
-		if (value == NULL)
-			appendStringInfoString(&buf, "null");
-		else if (type == INT8OID || type == INT4OID || type == INT2OID)
-			appendStringInfoString(&buf, value);
-		else
-			escape_json(&buf, value);
-	}
-	appendStringInfoChar(&buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-}
-
 static IpsPlan change_plan = {NULL,
 	"INSERT INTO ips.change_log"
 	" (logged_at, db_role, table_name, operation, client_id, row_key, old_row, new_row)"
@@ -699,6 +647,21 @@ ConvertKey(TupleDesc td, const int *keycols, int nkeys, char **keynames, HeapTup
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
+/* Attribute numbers of the key columns named by the trigger's arguments. */
+static int *
+KeyColumns(TupleDesc td, Trigger *trigger)
+{
+	int		   *keycols = palloc(sizeof(int) * Max(trigger->tgnargs, 1));
+
+	for (int k = 0; k < trigger->tgnargs; k++)
+	{
+		keycols[k] = SPI_fnumber(td, trigger->tgargs[k]);
+		if (keycols[k] <= 0)
+			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[k]);
+	}
+	return keycols;
+}
+
 /* AFTER STATEMENT with transition tables: append an entry for every changed row. */
 static void
 ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
@@ -745,13 +708,7 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	client_col = SPI_fnumber(td, "client_id");
 	if (client_col > 0 && SPI_gettypeid(td, client_col) != INT8OID)
 		client_col = 0;
-	keycols = palloc(sizeof(int) * Max(trigger->tgnargs, 1));
-	for (int k = 0; k < trigger->tgnargs; k++)
-	{
-		keycols[k] = SPI_fnumber(td, trigger->tgargs[k]);
-		if (keycols[k] <= 0)
-			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[k]);
-	}
+	keycols = KeyColumns(td, trigger);
 
 	/* The log is written as the extension owner: no caller may write it. */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -843,7 +800,8 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			values[col[3]] = operation;
 			if (client_col > 0)
 				values[col[4]] = heap_getattr(newtup ? newtup : oldtup, client_col, rtd, &nulls[col[4]]);
-			values[col[5]] = ConvertKey(rtd, keycols, trigger->tgnargs, trigger->tgargs, newtup ? newtup : oldtup);
+			values[col[5]] = ConvertKey(rtd, keycols, trigdata->tg_trigger->tgnargs, trigdata->tg_trigger->tgargs,
+										 newtup ? newtup : oldtup);
 			if (oldtup)
 				values[col[6]] = ConvertRow(&conv, oldtup);
 			if (newtup)
@@ -895,6 +853,7 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 	HeapTuple	keytup;
 	Datum		args[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	RowConverter conv;
 	int			client_col;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -956,13 +915,15 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[4] = 'n';
-		args[5] = KeyJsonb(keytup, td, trigdata->tg_trigger);
+		RowConverterInit(&conv, td);
+		args[5] = ConvertKey(td, KeyColumns(td, trigdata->tg_trigger), trigdata->tg_trigger->tgnargs,
+							 trigdata->tg_trigger->tgargs, keytup);
 		if (oldtup)
-			args[6] = RowJsonb(oldtup, td);
+			args[6] = ConvertRow(&conv, oldtup);
 		else
 			nulls[6] = 'n';
 		if (newtup)
-			args[7] = RowJsonb(newtup, td);
+			args[7] = ConvertRow(&conv, newtup);
 		else
 			nulls[7] = 'n';
 	}
