@@ -329,7 +329,9 @@ BEGIN
             -- one trigger per event, per statement, over the transition tables: a statement
             -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
             -- (1.0 had one row trigger, zz_change_log, for all three events)
-            EXECUTE format('DROP TRIGGER IF EXISTS zz_change_log ON ips.%I', t.relname);
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
+                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
+            END IF;
             EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
                            ' REFERENCING NEW TABLE AS ips_new'
                            ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));

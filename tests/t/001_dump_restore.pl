@@ -13,6 +13,9 @@ $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE regional');
 $node->safe_psql('regional', 'CREATE EXTENSION ips');
+my ($roles_out, $roles_err) = ('', '');
+$node->psql('regional', 'SELECT ips.create_roles(); SELECT ips.create_roles();', stdout => \$roles_out, stderr => \$roles_err, on_error_die => 1);
+is($roles_err, '', 'ips.create_roles() (which re-applies grants, policies and triggers), run twice, prints no notices for the DBA to wade through');
 $node->safe_psql('regional', q{
 SET TimeZone = 'Europe/Helsinki';
 SELECT ips.add_team('Vaasa IPS', 'Pohjanmaa');
