@@ -825,8 +825,9 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 
 			seq++;
 			memcpy(prev, hash, sizeof(prev));
-			CacheHead(log_relid, seq, hash);
 		}
+		/* the new head, for the rest of the transaction (an error above aborts it, and the cache with it) */
+		CacheHead(log_relid, seq, prev);
 		ExecCloseIndices(rri);
 		ExecResetTupleTable(estate->es_tupleTable, false);
 		FreeExecutorState(estate);
