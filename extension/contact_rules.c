@@ -1146,9 +1146,7 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 	en.desc = rsinfo->setDesc;
 
 	SPI_connect();
-	tz = IpsSettingText("time_zone");
-	if (tz == NULL)
-		tz = "Europe/Helsinki";
+	tz = IpsTimeZone();
 	LocalZone(&en, tz);
 	ReadRules(&en);
 	for (int k = 0; k < RULE_COUNT; k++)
