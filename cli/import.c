@@ -758,9 +758,12 @@ check_contact_codes(Import *im, const cJSON *it, const char *path)
 	return true;
 }
 
-/* Names the JSON path of a COPY line that the server refused. */
+/*
+ * Names the JSON path of a COPY line that the server refused (line: as the
+ * server counts them in the statement; first: lines sent before it).
+ */
 static void
-copy_error_path(Import *im, int which, const PGresult *res, char *path, size_t size)
+copy_error_path(Import *im, int which, const PGresult *res, long long first, char *path, size_t size)
 {
 	const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
 	const char *l = ctx ? strstr(ctx, ", line ") : NULL;
@@ -768,7 +771,10 @@ copy_error_path(Import *im, int which, const PGresult *res, char *path, size_t s
 	CopyWhere	w;
 
 	snprintf(path, size, "$");
-	if (line < 1 || line > im->copy_lines[which] ||
+	if (line < 1)
+		return;
+	line += first;
+	if (line > im->copy_lines[which] ||
 		fseeko(im->copy_where[which], (off_t) (line - 1) * sizeof(CopyWhere), SEEK_SET) != 0 ||
 		fread(&w, sizeof(w), 1, im->copy_where[which]) != 1)
 		return;
@@ -779,24 +785,20 @@ copy_error_path(Import *im, int which, const PGresult *res, char *path, size_t s
 				 which == C_CONTACT ? "contacts" : "employer_contacts", w.item);
 }
 
-/* Loads the queued rows of one table with COPY (the table's triggers check them). */
+/*
+ * Rows per COPY statement.  The server keeps each statement's rows for the
+ * change log (its transition table) and one foreign-key check per row and key
+ * until the statement ends: statements of this size stay within the default
+ * work_mem (4 MB) instead of spilling to temporary files, and the memory of
+ * a large import stays flat.  All of them run in the import's one transaction.
+ */
+#define COPY_STATEMENT_ROWS 10000
+
 static bool
-run_copy(Import *im, int which)
+copy_begin(Import *im, int which)
 {
-	PGresult   *res;
-	char		buf[65536];
-	size_t		n;
-	char		path[128];
-	bool		ok = true;
+	PGresult   *res = PQexec(im->conn, copy_sql[which]);
 
-	double		t0 = now_seconds();
-
-	if (im->copy_lines[which] == 0)
-		return true;
-	fflush(im->copy_data[which]);
-	fflush(im->copy_where[which]);
-	rewind(im->copy_data[which]);
-	res = PQexec(im->conn, copy_sql[which]);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 	{
 		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -807,12 +809,16 @@ run_copy(Import *im, int which)
 		return false;
 	}
 	PQclear(res);
-	while ((n = fread(buf, 1, sizeof(buf), im->copy_data[which])) > 0)
-		if (PQputCopyData(im->conn, buf, (int) n) != 1)
-		{
-			ok = false;
-			break;
-		}
+	return true;
+}
+
+/* Ends one COPY statement (ok: all its data was sent) and reports its error. */
+static bool
+copy_end(Import *im, int which, long long first, bool ok)
+{
+	PGresult   *res;
+	char		path[128];
+
 	if (PQputCopyEnd(im->conn, ok ? NULL : "ipsctl: could not send the data") != 1)
 		ok = false;
 	while ((res = PQgetResult(im->conn)) != NULL)
@@ -823,7 +829,7 @@ run_copy(Import *im, int which)
 			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 
-			copy_error_path(im, which, res, path, sizeof(path));
+			copy_error_path(im, which, res, first, path, sizeof(path));
 			fail(im, path, "the server refused it: %s%s%s%s%s%s", msg ? msg : PQerrorMessage(im->conn),
 				 state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "",
 				 hint ? "\nHINT: " : "", hint ? hint : "");
@@ -831,8 +837,65 @@ run_copy(Import *im, int which)
 		}
 		PQclear(res);
 	}
-	im->copy_secs[which] = now_seconds() - t0;
 	return ok && !im->failed;
+}
+
+/*
+ * Loads the queued rows of one table with COPY (the table's triggers check
+ * them), COPY_STATEMENT_ROWS rows per statement.
+ */
+static bool
+run_copy(Import *im, int which)
+{
+	char		buf[65536];
+	size_t		n;
+	long long	first = 0;		/* lines of the statements before this one */
+	long long	in_statement = 0;
+	bool		open;
+	double		t0 = now_seconds();
+
+	if (im->copy_lines[which] == 0)
+		return true;
+	fflush(im->copy_data[which]);
+	fflush(im->copy_where[which]);
+	rewind(im->copy_data[which]);
+	if (!(open = copy_begin(im, which)))
+		return false;
+	while ((n = fread(buf, 1, sizeof(buf), im->copy_data[which])) > 0)
+	{
+		size_t		sent = 0;	/* bytes of buf sent */
+		size_t		pos = 0;	/* where the next line starts */
+		const char *nl;
+
+		while (pos < n && (nl = memchr(buf + pos, '\n', n - pos)) != NULL)
+		{
+			pos = (size_t) (nl - buf) + 1;
+			if (++in_statement < COPY_STATEMENT_ROWS)
+				continue;
+			/* the statement is full: send up to this line and end it */
+			if (PQputCopyData(im->conn, buf + sent, (int) (pos - sent)) != 1)
+				return copy_end(im, which, first, false);
+			sent = pos;
+			if (!copy_end(im, which, first, true))
+				return false;
+			first += in_statement;
+			in_statement = 0;
+			open = first < im->copy_lines[which];
+			if (open && !copy_begin(im, which))
+				return false;
+		}
+		if (sent < n)
+		{
+			if (!open)
+				return fail(im, "$", "internal error: COPY data after the last line");
+			if (PQputCopyData(im->conn, buf + sent, (int) (n - sent)) != 1)
+				return copy_end(im, which, first, false);
+		}
+	}
+	if (open && !copy_end(im, which, first, true))
+		return false;
+	im->copy_secs[which] = now_seconds() - t0;
+	return !im->failed;
 }
 
 /* ---------------------------------------------------------------- sections */

@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
@@ -73,6 +74,7 @@
 #include "utils/numeric.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -156,22 +158,32 @@ CacheHead(Oid relid, int64 seq, const uint8 *hash)
 static void
 AppendField(StringInfo buf, const char *name, const char *bytes, int len)
 {
+	char		num[16];
+
 	appendStringInfoString(buf, name);
 	if (bytes == NULL)
-		appendStringInfoString(buf, "\x1fN\x1e");
+		appendBinaryStringInfo(buf, "\x1fN\x1e", 3);
 	else
 	{
-		appendStringInfo(buf, "\x1f%d:", len);
+		appendStringInfoChar(buf, '\x1f');
+		appendBinaryStringInfo(buf, num, pg_ltoa(len, num));
+		appendStringInfoChar(buf, ':');
 		appendBinaryStringInfo(buf, bytes, len);
 		appendStringInfoChar(buf, '\x1e');
 	}
 }
 
-/* Canonical bytes of one value, independent of DateStyle, TimeZone and the like. */
+/*
+ * Canonical bytes of one value, independent of DateStyle, TimeZone and the
+ * like.  jsonb is hashed in its text form (jsonb_out); a caller that has
+ * that text already (the change log's writer makes it with the jsonb) passes
+ * it as json_text.
+ */
 static void
-AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type)
+AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type,
+			const char *json_text)
 {
-	char		num[32];
+	char		num[MAXINT8LEN + 1];
 	char	   *s;
 
 	if (isnull)
@@ -184,17 +196,14 @@ AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type
 		case INT8OID:
 		case TIMESTAMPTZOID:
 		case TIMESTAMPOID:
-			snprintf(num, sizeof(num), INT64_FORMAT, DatumGetInt64(value));
-			AppendField(buf, name, num, strlen(num));
+			AppendField(buf, name, num, pg_lltoa(DatumGetInt64(value), num));
 			break;
 		case INT4OID:
 		case DATEOID:
-			snprintf(num, sizeof(num), "%d", DatumGetInt32(value));
-			AppendField(buf, name, num, strlen(num));
+			AppendField(buf, name, num, pg_ltoa(DatumGetInt32(value), num));
 			break;
 		case INT2OID:
-			snprintf(num, sizeof(num), "%d", (int) DatumGetInt16(value));
-			AppendField(buf, name, num, strlen(num));
+			AppendField(buf, name, num, pg_ltoa((int32) DatumGetInt16(value), num));
 			break;
 		case BOOLOID:
 			AppendField(buf, name, DatumGetBool(value) ? "t" : "f", 1);
@@ -213,7 +222,7 @@ AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type
 				break;
 			}
 		case JSONBOID:
-			s = DatumGetCString(DirectFunctionCall1(jsonb_out, value));
+			s = json_text ? (char *) json_text : DatumGetCString(DirectFunctionCall1(jsonb_out, value));
 			AppendField(buf, name, s, strlen(s));
 			break;
 		default:
@@ -222,29 +231,45 @@ AppendValue(StringInfo buf, const char *name, Datum value, bool isnull, Oid type
 	}
 }
 
-/* SHA-256 of a log row's canonical content: every column but "hash", in column order. */
+/*
+ * SHA-256 of a log row's canonical content: every column but "hash", in
+ * column order.  json_text (or NULL) gives the jsonb_out text of jsonb
+ * columns by column index; buf and ctx (or NULL) are a writer's own, reused
+ * from row to row.
+ */
 static void
-LogValuesHash(const Datum *values, const bool *nulls, TupleDesc td, uint8 *out)
+LogValuesHash(const Datum *values, const bool *nulls, TupleDesc td, uint8 *out,
+			  const char *const *json_text, StringInfo buf, pg_cryptohash_ctx *ctx)
 {
-	StringInfoData buf;
-	pg_cryptohash_ctx *ctx;
+	StringInfoData own_buf;
+	pg_cryptohash_ctx *own_ctx = NULL;
 
-	initStringInfo(&buf);
+	if (buf == NULL)
+	{
+		initStringInfo(&own_buf);
+		buf = &own_buf;
+	}
+	else
+		resetStringInfo(buf);
+	if (ctx == NULL)
+		ctx = own_ctx = pg_cryptohash_create(PG_SHA256);
 	for (int i = 0; i < td->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(td, i);
 
 		if (att->attisdropped || strcmp(NameStr(att->attname), "hash") == 0)
 			continue;
-		AppendValue(&buf, NameStr(att->attname), values[i], nulls[i], att->atttypid);
+		AppendValue(buf, NameStr(att->attname), values[i], nulls[i], att->atttypid,
+					json_text ? json_text[i] : NULL);
 	}
-	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) buf->data, buf->len) < 0 ||
 		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
 		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	pfree(buf.data);
+	if (own_ctx)
+		pg_cryptohash_free(own_ctx);
+	if (buf == &own_buf)
+		pfree(own_buf.data);
 }
 
 static void
@@ -254,7 +279,7 @@ LogRowHash(HeapTuple tup, TupleDesc td, uint8 *out)
 	bool	   *nulls = palloc(sizeof(bool) * td->natts);
 
 	heap_deform_tuple(tup, td, values, nulls);
-	LogValuesHash(values, nulls, td, out);
+	LogValuesHash(values, nulls, td, out, NULL, NULL, NULL);
 	pfree(values);
 	pfree(nulls);
 }
@@ -475,31 +500,96 @@ NextTransitionRow(Tuplestorestate *rows, int ptr, TupleTableSlot *slot)
 }
 
 /*
- * A row as jsonb, equal to to_jsonb(row), for the statement form: the
- * column types are looked at once per statement, and the common ones
- * (integers, numeric, bool, text, dates and instants) are converted here
- * without a text round trip; a row with any other type goes through
- * to_jsonb() itself.
+ * A row (or its key) as a flat jsonb object, equal to to_jsonb(row) (or to
+ * the key object of 1.0: integers as numbers, other key columns as their
+ * text), together with the object's text exactly as jsonb_out prints it,
+ * which is what the chain hashes.  The columns are put in jsonb's key order
+ * (shorter names first, then bytewise) once per statement, so that each row
+ * is encoded by PostgreSQL's own jsonb writer without sorting its keys, and
+ * its text is written without reading the jsonb back.  The common column
+ * types (integers, numeric, bool, text, name, dates and instants) are
+ * converted here without a text round trip; a row with any other type goes
+ * through to_jsonb() and jsonb_out() themselves.
  */
+typedef struct FlatField
+{
+	int			attno;			/* 0-based column */
+	Oid			type;
+	const char *name;
+	int			namelen;
+	char	   *key_text;		/* "name": as jsonb_out prints it */
+	bool		as_text;		/* key form: the value as its output text */
+	FmgrInfo	out;			/* its output function, when as_text */
+} FlatField;
+
 typedef struct RowConverter
 {
 	TupleDesc	td;
 	bool		simple;			/* every column of a type handled below */
+	int			nfields;
+	FlatField  *fields;			/* in jsonb's key order */
+	JsonbPair  *pairs;			/* nfields, reused row by row */
 	FmgrInfo	to_jsonb;		/* to_jsonb(rowtype), for the others */
 } RowConverter;
 
-static void
-RowConverterInit(RowConverter *rc, TupleDesc td)
+/* jsonb's order of object keys (lengthCompareJsonbStringValue). */
+static int
+FlatFieldOrder(const void *a, const void *b)
 {
+	const FlatField *fa = (const FlatField *) a;
+	const FlatField *fb = (const FlatField *) b;
+
+	if (fa->namelen != fb->namelen)
+		return fa->namelen > fb->namelen ? 1 : -1;
+	return memcmp(fa->name, fb->name, fa->namelen);
+}
+
+/*
+ * A converter for whole rows of td (keycols NULL) or for the key columns
+ * keycols[0..nkeys-1] (1-based attribute numbers).
+ */
+static void
+RowConverterInit(RowConverter *rc, TupleDesc td, const int *keycols, int nkeys)
+{
+	int			n = keycols ? nkeys : td->natts;
+
 	rc->td = td;
 	rc->simple = true;
-	for (int i = 0; i < td->natts; i++)
+	rc->nfields = 0;
+	rc->fields = palloc0(sizeof(FlatField) * Max(n, 1));
+	rc->pairs = palloc0(sizeof(JsonbPair) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(td, i);
+		int			attno = keycols ? keycols[i] - 1 : i;
+		Form_pg_attribute att = TupleDescAttr(td, attno);
+		FlatField  *f;
+		StringInfoData key;
 
 		if (att->attisdropped)
 			continue;
-		switch (att->atttypid)
+		f = &rc->fields[rc->nfields++];
+		f->attno = attno;
+		f->type = att->atttypid;
+		f->name = NameStr(att->attname);
+		f->namelen = strlen(f->name);
+		initStringInfo(&key);
+		escape_json(&key, f->name);
+		appendStringInfoString(&key, ": ");
+		f->key_text = key.data;
+		if (keycols)
+		{
+			f->as_text = !(f->type == INT8OID || f->type == INT4OID || f->type == INT2OID);
+			if (f->as_text)
+			{
+				Oid			outfunc;
+				bool		isvarlena;
+
+				getTypeOutputInfo(f->type, &outfunc, &isvarlena);
+				fmgr_info(outfunc, &f->out);
+			}
+			continue;
+		}
+		switch (f->type)
 		{
 			case INT2OID:
 			case INT4OID:
@@ -517,10 +607,18 @@ RowConverterInit(RowConverter *rc, TupleDesc td)
 				rc->simple = false;
 		}
 	}
-	fmgr_info(F_TO_JSONB, &rc->to_jsonb);
-	rc->to_jsonb.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
-												 list_make1(makeNullConst(td->tdtypeid, -1, InvalidOid)),
-												 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	/* jsonb keeps one value per key: the last one given (a key named twice) */
+	qsort(rc->fields, rc->nfields, sizeof(FlatField), FlatFieldOrder);
+	for (int i = 0; i + 1 < rc->nfields; i++)
+		if (FlatFieldOrder(&rc->fields[i], &rc->fields[i + 1]) == 0)
+			elog(ERROR, "ips change log: key column \"%s\" is named twice", rc->fields[i].name);
+	if (!keycols)
+	{
+		fmgr_info(F_TO_JSONB, &rc->to_jsonb);
+		rc->to_jsonb.fn_expr = (Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
+													 list_make1(makeNullConst(td->tdtypeid, -1, InvalidOid)),
+													 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	}
 }
 
 /* A JsonbValue string (not copied: the caller keeps the bytes alive). */
@@ -580,71 +678,106 @@ ScalarJsonb(JsonbValue *v, Datum value, Oid type)
 	}
 }
 
-static Datum
-ConvertRow(RowConverter *rc, HeapTuple tup)
+/* A scalar JsonbValue as jsonb_out prints it (jsonb_put_escaped_value); value/type: its column. */
+static void
+ScalarJsonbText(StringInfo out, const JsonbValue *v, Datum value, Oid type)
 {
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
-	TupleDesc	td = rc->td;
+	char		num[MAXINT8LEN + 1];
 
-	if (!rc->simple)
-		return FunctionCall1(&rc->to_jsonb, heap_copy_tuple_as_datum(tup, td));
-	res = pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < td->natts; i++)
+	switch (v->type)
 	{
-		Form_pg_attribute att = TupleDescAttr(td, i);
-		JsonbValue	k;
-		JsonbValue	v;
-		bool		isnull;
-		Datum		value;
-
-		if (att->attisdropped)
-			continue;
-		JsonbString(&k, NameStr(att->attname), strlen(NameStr(att->attname)));
-		pushJsonbValue(&state, WJB_KEY, &k);
-		value = heap_getattr(tup, i + 1, td, &isnull);
-		if (isnull)
-			v.type = jbvNull;
-		else
-			ScalarJsonb(&v, value, att->atttypid);
-		pushJsonbValue(&state, WJB_VALUE, &v);
+		case jbvNull:
+			appendBinaryStringInfo(out, "null", 4);
+			break;
+		case jbvBool:
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
+			break;
+		case jbvNumeric:
+			if (type == INT8OID)
+				appendBinaryStringInfo(out, num, pg_lltoa(DatumGetInt64(value), num));
+			else if (type == INT4OID)
+				appendBinaryStringInfo(out, num, pg_ltoa(DatumGetInt32(value), num));
+			else if (type == INT2OID)
+				appendBinaryStringInfo(out, num, pg_ltoa((int32) DatumGetInt16(value), num));
+			else
+				appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																				NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvString:
+			escape_json(out, pnstrdup(v->val.string.val, v->val.string.len));
+			break;
+		default:
+			elog(ERROR, "ips change log: unexpected jsonb value type %d", (int) v->type);
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
 
-/* The key columns of a row as a jsonb object (as KeyJsonb: integers as numbers, others as text). */
+/*
+ * The jsonb object of one row (values/isnull: all columns of the
+ * converter's tuple descriptor); its jsonb_out text is appended to text
+ * unless that is NULL.
+ */
 static Datum
-ConvertKey(TupleDesc td, const int *keycols, int nkeys, char **keynames, HeapTuple tup)
+ConvertValues(RowConverter *rc, Datum *values, bool *isnull, StringInfo text)
 {
-	JsonbParseState *state = NULL;
-	JsonbValue *res;
+	JsonbValue	obj;
 
-	res = pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < nkeys; i++)
+	if (!rc->simple)
 	{
-		JsonbValue	k;
-		JsonbValue	v;
-		bool		isnull;
-		Oid			type = TupleDescAttr(td, keycols[i] - 1)->atttypid;
-		Datum		value = heap_getattr(tup, keycols[i], td, &isnull);
+		HeapTuple	tup = heap_form_tuple(rc->td, values, isnull);
+		Datum		result = FunctionCall1(&rc->to_jsonb, heap_copy_tuple_as_datum(tup, rc->td));
 
-		JsonbString(&k, keynames[i], strlen(keynames[i]));
-		pushJsonbValue(&state, WJB_KEY, &k);
-		if (isnull)
-			v.type = jbvNull;
-		else if (type == INT8OID || type == INT4OID || type == INT2OID)
-			ScalarJsonb(&v, value, type);
-		else
-		{
-			char	   *str = SPI_getvalue(tup, td, keycols[i]);
-
-			JsonbString(&v, str, strlen(str));
-		}
-		pushJsonbValue(&state, WJB_VALUE, &v);
+		if (text)
+			appendStringInfoString(text, DatumGetCString(DirectFunctionCall1(jsonb_out, result)));
+		return result;
 	}
-	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbPGetDatum(JsonbValueToJsonb(res));
+	if (text)
+		appendStringInfoChar(text, '{');
+	for (int i = 0; i < rc->nfields; i++)
+	{
+		FlatField  *f = &rc->fields[i];
+		JsonbPair  *p = &rc->pairs[i];
+		Datum		value = values[f->attno];
+
+		JsonbString(&p->key, f->name, f->namelen);
+		p->order = i;
+		if (isnull[f->attno])
+			p->value.type = jbvNull;
+		else if (f->as_text)
+		{
+			char	   *str = OutputFunctionCall(&f->out, value);
+
+			JsonbString(&p->value, str, strlen(str));
+		}
+		else
+			ScalarJsonb(&p->value, value, f->type);
+		if (text)
+		{
+			if (i > 0)
+				appendBinaryStringInfo(text, ", ", 2);
+			appendStringInfoString(text, f->key_text);
+			ScalarJsonbText(text, &p->value, value, f->as_text ? InvalidOid : f->type);
+		}
+	}
+	if (text)
+		appendStringInfoChar(text, '}');
+	obj.type = jbvObject;
+	obj.val.object.nPairs = rc->nfields;
+	obj.val.object.pairs = rc->pairs;
+	return JsonbPGetDatum(JsonbValueToJsonb(&obj));
+}
+
+/* The same for a heap tuple of the converter's descriptor (the row form of 1.0). */
+static Datum
+ConvertTuple(RowConverter *rc, HeapTuple tup)
+{
+	Datum	   *values = palloc(sizeof(Datum) * rc->td->natts);
+	bool	   *isnull = palloc(sizeof(bool) * rc->td->natts);
+
+	heap_deform_tuple(tup, rc->td, values, isnull);
+	return ConvertValues(rc, values, isnull, NULL);
 }
 
 /* Attribute numbers of the key columns named by the trigger's arguments. */
@@ -660,6 +793,155 @@ KeyColumns(TupleDesc td, Trigger *trigger)
 			elog(ERROR, "ips_change_log_row: no key column \"%s\"", trigger->tgargs[k]);
 	}
 	return keycols;
+}
+
+/*
+ * Writes chained entries to ips.change_log for one statement: the chain's
+ * lock and head, then entries LOG_BATCH at a time with table_multi_insert
+ * and the log's index inserts (one WAL record per page instead of one per
+ * entry), each hashed over the same canonical content as ips_log_seal
+ * hashes a single INSERT.
+ */
+enum
+{
+	LC_SEQ, LC_LOGGED_AT, LC_DB_ROLE, LC_TABLE_NAME, LC_OPERATION, LC_CLIENT_ID,
+	LC_ROW_KEY, LC_OLD_ROW, LC_NEW_ROW, LC_PREV_HASH, LC_HASH, LC_COUNT
+};
+
+static const char *const log_column_names[LC_COUNT] = {
+	"seq", "logged_at", "db_role", "table_name", "operation", "client_id",
+	"row_key", "old_row", "new_row", "prev_hash", "hash"
+};
+
+#define LOG_BATCH 256
+
+typedef struct LogWriter
+{
+	Relation	rel;
+	TupleDesc	td;
+	int			col[LC_COUNT];	/* 0-based column of each */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;	/* for statements of more than one batch */
+	CommandId	cid;
+	TupleTableSlot **slots;		/* batch_size, made as they are first needed */
+	int			batch_size;		/* the statement's entries, at most LOG_BATCH */
+	int			nslots;
+	MemoryContext batch_cxt;	/* the batch's entries; reset after each flush */
+	Datum	   *values;			/* the entry being made: the caller fills */
+	bool	   *nulls;			/* all but seq, prev_hash and hash */
+	const char **json_text;		/* jsonb_out text of its jsonb columns, or NULL */
+	StringInfoData hash_buf;
+	pg_cryptohash_ctx *hash_ctx;
+	int64		seq;			/* the chain's head */
+	uint8		head[PG_SHA256_DIGEST_LENGTH];
+} LogWriter;
+
+static void
+LogWriterBegin(LogWriter *w, Oid log_relid, int64 nentries)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	w->rel = table_open(log_relid, RowExclusiveLock);
+	w->td = RelationGetDescr(w->rel);
+	for (int k = 0; k < LC_COUNT; k++)
+		w->col[k] = LogColumn(w->td, log_column_names[k], "change_log") - 1;
+	w->estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = log_relid;
+	rte->relkind = w->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(w->estate, list_make1(rte));
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	w->cid = GetCurrentCommandId(true);
+	w->estate->es_output_cid = w->cid;
+	ExecOpenIndices(w->rri, false);
+	w->batch_size = (int) Max(Min(nentries, LOG_BATCH), 1);
+	w->slots = palloc0(sizeof(TupleTableSlot *) * w->batch_size);
+	w->nslots = 0;
+	w->bistate = nentries > LOG_BATCH ? GetBulkInsertState() : NULL;
+	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips change log batch",
+										 ALLOCSET_DEFAULT_SIZES);
+	w->values = palloc(sizeof(Datum) * w->td->natts);
+	w->nulls = palloc(sizeof(bool) * w->td->natts);
+	w->json_text = palloc0(sizeof(char *) * w->td->natts);
+	initStringInfo(&w->hash_buf);
+	w->hash_ctx = pg_cryptohash_create(PG_SHA256);
+	if (w->hash_ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+
+	/* the chain: its lock (to the end of the transaction) and its head */
+	LockChain(w->rel);
+	ReadHead(w->rel, &w->seq, w->head);
+}
+
+/* Writes the entries made so far. */
+static void
+LogWriterFlush(LogWriter *w)
+{
+	if (w->nslots == 0)
+		return;
+	table_multi_insert(w->rel, w->slots, w->nslots, w->cid, 0, w->bistate);
+	for (int i = 0; i < w->nslots; i++)
+	{
+		if (w->rri->ri_NumIndices > 0)
+			(void) ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
+		ExecClearTuple(w->slots[i]);
+	}
+	w->nslots = 0;
+	ResetPerTupleExprContext(w->estate);
+	MemoryContextReset(w->batch_cxt);
+}
+
+/*
+ * Chains the entry in w->values (made in w->batch_cxt, the current memory
+ * context) and queues it; the batch is written when full.
+ */
+static void
+LogWriterAppend(LogWriter *w)
+{
+	uint8		hash[PG_SHA256_DIGEST_LENGTH];
+
+	w->values[w->col[LC_SEQ]] = Int64GetDatum(w->seq + 1);
+	w->nulls[w->col[LC_SEQ]] = false;
+	w->values[w->col[LC_PREV_HASH]] = HashDatum(w->head);
+	w->nulls[w->col[LC_PREV_HASH]] = false;
+	LogValuesHash(w->values, w->nulls, w->td, hash, w->json_text, &w->hash_buf, w->hash_ctx);
+	w->values[w->col[LC_HASH]] = HashDatum(hash);
+	w->nulls[w->col[LC_HASH]] = false;
+	if (w->slots[w->nslots] == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		w->slots[w->nslots] = ExecInitExtraTupleSlot(w->estate, w->td, &TTSOpsHeapTuple);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	ExecStoreHeapTuple(heap_form_tuple(w->td, w->values, w->nulls), w->slots[w->nslots++], true);
+	w->seq++;
+	memcpy(w->head, hash, PG_SHA256_DIGEST_LENGTH);
+	if (w->nslots == w->batch_size)
+		LogWriterFlush(w);
+}
+
+/* Writes the rest, keeps the new head for the rest of the transaction, closes. */
+static void
+LogWriterEnd(LogWriter *w)
+{
+	LogWriterFlush(w);
+	/* an error before this aborts the transaction, and the cached head with it */
+	CacheHead(RelationGetRelid(w->rel), w->seq, w->head);
+	if (w->bistate)
+	{
+		FreeBulkInsertState(w->bistate);
+		table_finish_bulk_insert(w->rel, 0);
+	}
+	pg_cryptohash_free(w->hash_ctx);
+	ExecCloseIndices(w->rri);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	MemoryContextDelete(w->batch_cxt);
+	table_close(w->rel, NoLock);
 }
 
 /* AFTER STATEMENT with transition tables: append an entry for every changed row. */
@@ -679,6 +961,7 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	Datum		operation;
 	int			client_col;
 	int		   *keycols;
+	int			nkeys;
 	Oid			save_userid;
 	int			save_sec_context;
 
@@ -709,129 +992,107 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	if (client_col > 0 && SPI_gettypeid(td, client_col) != INT8OID)
 		client_col = 0;
 	keycols = KeyColumns(td, trigger);
+	nkeys = trigger->tgnargs;
 
 	/* The log is written as the extension owner: no caller may write it. */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(FunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
+		LogWriter	w;
 		TupleDesc	rtd = RelationGetDescr(rel);
-		Relation	logrel = table_open(log_relid, RowExclusiveLock);
-		TupleDesc	logtd = RelationGetDescr(logrel);
-		EState	   *estate = CreateExecutorState();
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
-		ResultRelInfo *rri = makeNode(ResultRelInfo);
-		TupleTableSlot *logslot;
 		TupleTableSlot *oldslot = NULL;
 		TupleTableSlot *newslot = NULL;
 		RowConverter conv;
+		RowConverter keyconv;
 		int			oldptr = 0;
 		int			newptr = 0;
-		int			col[11];
-		const char *const colnames[11] = {"logged_at", "db_role", "table_name", "operation",
-			"client_id", "row_key", "old_row", "new_row", "seq", "prev_hash", "hash"};
-		Datum	   *values = palloc(sizeof(Datum) * logtd->natts);
-		bool	   *nulls = palloc(sizeof(bool) * logtd->natts);
-		ExprContext *econtext;
-		int64		seq;
-		uint8		prev[PG_SHA256_DIGEST_LENGTH];
-		uint8		hash[PG_SHA256_DIGEST_LENGTH];
+		StringInfoData keytext;
+		StringInfoData oldtext;
+		StringInfoData newtext;
 
-		for (int k = 0; k < 11; k++)
-			col[k] = LogColumn(logtd, colnames[k], "change_log") - 1;
-
-		rte->rtekind = RTE_RELATION;
-		rte->relid = log_relid;
-		rte->relkind = logrel->rd_rel->relkind;
-		rte->rellockmode = RowExclusiveLock;
-		ExecInitRangeTable(estate, list_make1(rte));
-		InitResultRelInfo(rri, logrel, 1, NULL, 0);
-		estate->es_output_cid = GetCurrentCommandId(true);
-		ExecOpenIndices(rri, false);
-		logslot = ExecInitExtraTupleSlot(estate, logtd, &TTSOpsHeapTuple);
-		econtext = GetPerTupleExprContext(estate);
-		RowConverterInit(&conv, rtd);
+		LogWriterBegin(&w, log_relid, tuplestore_tuple_count(newrows ? newrows : oldrows));
+		RowConverterInit(&conv, rtd, NULL, 0);
+		RowConverterInit(&keyconv, rtd, keycols, nkeys);
+		initStringInfo(&keytext);
+		initStringInfo(&oldtext);
+		initStringInfo(&newtext);
 		if (oldrows)
 		{
-			oldslot = ExecInitExtraTupleSlot(estate, rtd, &TTSOpsMinimalTuple);
+			oldslot = MakeSingleTupleTableSlot(rtd, &TTSOpsMinimalTuple);
 			oldptr = OpenTransitionTable(oldrows);
 		}
 		if (newrows)
 		{
-			newslot = ExecInitExtraTupleSlot(estate, rtd, &TTSOpsMinimalTuple);
+			newslot = MakeSingleTupleTableSlot(rtd, &TTSOpsMinimalTuple);
 			newptr = OpenTransitionTable(newrows);
 		}
-
-		/* the chain: its lock (to the end of the transaction) and its head */
-		LockChain(logrel);
-		ReadHead(logrel, &seq, prev);
 
 		for (;;)
 		{
 			MemoryContext oldcxt;
-			HeapTuple	oldtup = NULL;
-			HeapTuple	newtup = NULL;
-			HeapTuple	logtup;
-			bool		more = true;
+			TupleTableSlot *keyslot;
+			Datum	   *values;
+			bool	   *nulls;
 
 			CHECK_FOR_INTERRUPTS();
-			ResetExprContext(econtext);
-			/* read outside the per-row context: a tuple read back from disk belongs to its slot */
-			if (oldrows)
-				more = NextTransitionRow(oldrows, oldptr, oldslot);
-			if (more && newrows)
-				more = NextTransitionRow(newrows, newptr, newslot);
-			if (!more)
+			/* read outside the batch's context: a tuple read back from disk belongs to its slot */
+			if (oldrows && !NextTransitionRow(oldrows, oldptr, oldslot))
 				break;
-			oldcxt = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+			if (newrows && !NextTransitionRow(newrows, newptr, newslot))
+				break;
+			keyslot = newrows ? newslot : oldslot;
 			if (oldrows)
-				oldtup = ExecFetchSlotHeapTuple(oldslot, false, NULL);
+				slot_getallattrs(oldslot);
 			if (newrows)
-				newtup = ExecFetchSlotHeapTuple(newslot, false, NULL);
+				slot_getallattrs(newslot);
 
-			for (int k = 0; k < logtd->natts; k++)
+			oldcxt = MemoryContextSwitchTo(w.batch_cxt);
+			values = w.values;
+			nulls = w.nulls;
+			for (int k = 0; k < w.td->natts; k++)
 			{
 				values[k] = (Datum) 0;
 				nulls[k] = true;
+				w.json_text[k] = NULL;
 			}
-			values[col[0]] = logged_at;
-			values[col[1]] = db_role;
-			values[col[2]] = table_name;
-			values[col[3]] = operation;
+			values[w.col[LC_LOGGED_AT]] = logged_at;
+			values[w.col[LC_DB_ROLE]] = db_role;
+			values[w.col[LC_TABLE_NAME]] = table_name;
+			values[w.col[LC_OPERATION]] = operation;
+			nulls[w.col[LC_LOGGED_AT]] = nulls[w.col[LC_DB_ROLE]] = false;
+			nulls[w.col[LC_TABLE_NAME]] = nulls[w.col[LC_OPERATION]] = false;
 			if (client_col > 0)
-				values[col[4]] = heap_getattr(newtup ? newtup : oldtup, client_col, rtd, &nulls[col[4]]);
-			values[col[5]] = ConvertKey(rtd, keycols, trigdata->tg_trigger->tgnargs, trigdata->tg_trigger->tgargs,
-										 newtup ? newtup : oldtup);
-			if (oldtup)
-				values[col[6]] = ConvertRow(&conv, oldtup);
-			if (newtup)
-				values[col[7]] = ConvertRow(&conv, newtup);
-			values[col[8]] = Int64GetDatum(seq + 1);
-			values[col[9]] = HashDatum(prev);
-			for (int k = 0; k < 10; k++)
-				if (k != 4 && (k != 6 || oldtup) && (k != 7 || newtup))
-					nulls[col[k]] = false;
-			LogValuesHash(values, nulls, logtd, hash);
-			values[col[10]] = HashDatum(hash);
-			nulls[col[10]] = false;
-
-			logtup = heap_form_tuple(logtd, values, nulls);
-			ExecStoreHeapTuple(logtup, logslot, false);
-			simple_table_tuple_insert(logrel, logslot);
-			if (rri->ri_NumIndices > 0)
-				(void) ExecInsertIndexTuples(rri, logslot, estate, false, false, NULL, NIL);
-			ExecClearTuple(logslot);
+			{
+				values[w.col[LC_CLIENT_ID]] = keyslot->tts_values[client_col - 1];
+				nulls[w.col[LC_CLIENT_ID]] = keyslot->tts_isnull[client_col - 1];
+			}
+			resetStringInfo(&keytext);
+			values[w.col[LC_ROW_KEY]] = ConvertValues(&keyconv, keyslot->tts_values, keyslot->tts_isnull, &keytext);
+			nulls[w.col[LC_ROW_KEY]] = false;
+			w.json_text[w.col[LC_ROW_KEY]] = keytext.data;
+			if (oldrows)
+			{
+				resetStringInfo(&oldtext);
+				values[w.col[LC_OLD_ROW]] = ConvertValues(&conv, oldslot->tts_values, oldslot->tts_isnull, &oldtext);
+				nulls[w.col[LC_OLD_ROW]] = false;
+				w.json_text[w.col[LC_OLD_ROW]] = oldtext.data;
+			}
+			if (newrows)
+			{
+				resetStringInfo(&newtext);
+				values[w.col[LC_NEW_ROW]] = ConvertValues(&conv, newslot->tts_values, newslot->tts_isnull, &newtext);
+				nulls[w.col[LC_NEW_ROW]] = false;
+				w.json_text[w.col[LC_NEW_ROW]] = newtext.data;
+			}
+			LogWriterAppend(&w);
 			MemoryContextSwitchTo(oldcxt);
-
-			seq++;
-			memcpy(prev, hash, sizeof(prev));
 		}
-		/* the new head, for the rest of the transaction (an error above aborts it, and the cache with it) */
-		CacheHead(log_relid, seq, prev);
-		ExecCloseIndices(rri);
-		ExecResetTupleTable(estate->es_tupleTable, false);
-		FreeExecutorState(estate);
-		table_close(logrel, NoLock);
+		LogWriterEnd(&w);
+		if (oldslot)
+			ExecDropSingleTupleTableSlot(oldslot);
+		if (newslot)
+			ExecDropSingleTupleTableSlot(newslot);
 	}
 	PG_FINALLY();
 	{
@@ -855,6 +1116,7 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 	Datum		args[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	RowConverter conv;
+	RowConverter keyconv;
 	int			client_col;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -916,15 +1178,15 @@ ips_change_log_row(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[4] = 'n';
-		RowConverterInit(&conv, td);
-		args[5] = ConvertKey(td, KeyColumns(td, trigdata->tg_trigger), trigdata->tg_trigger->tgnargs,
-							 trigdata->tg_trigger->tgargs, keytup);
+		RowConverterInit(&conv, td, NULL, 0);
+		RowConverterInit(&keyconv, td, KeyColumns(td, trigdata->tg_trigger), trigdata->tg_trigger->tgnargs);
+		args[5] = ConvertTuple(&keyconv, keytup);
 		if (oldtup)
-			args[6] = ConvertRow(&conv, oldtup);
+			args[6] = ConvertTuple(&conv, oldtup);
 		else
 			nulls[6] = 'n';
 		if (newtup)
-			args[7] = ConvertRow(&conv, newtup);
+			args[7] = ConvertTuple(&conv, newtup);
 		else
 			nulls[7] = 'n';
 	}

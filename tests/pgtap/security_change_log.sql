@@ -1,7 +1,7 @@
 -- ips.change_log: every change of a person-level row with who, when, table,
 -- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -118,6 +118,15 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT ON (row_key) row_key, new_row F
                                   WHERE table_name IN ('ips.episode') AND new_row IS NOT NULL ORDER BY row_key, seq DESC) l
              JOIN ips.episode r ON r.episode_id = (l.row_key ->> 'episode_id')::bigint AND l.new_row IS DISTINCT FROM to_jsonb(r)),
           0::bigint, 'no episode''s newest entry differs from the row');
+
+-- Text that JSON must escape (quotes, backslash, newline, tab, a control character) and
+-- non-ASCII letters: the entry's jsonb and the text the chain hashes agree with PostgreSQL's.
+SELECT ips.add_client(E'H-"q" \\ \n\t\x01 ä', municipality => E'Närpes "x"\r') AS c_esc \gset
+SELECT is((SELECT l.new_row = to_jsonb(c) AND l.new_row::text = to_jsonb(c)::text
+             FROM ips.change_log l JOIN ips.client c ON c.client_id = :c_esc
+            WHERE l.table_name = 'ips.client' AND l.client_id = :c_esc),
+          true, 'a row with escaped characters is logged as to_jsonb() prints it');
+SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'and its hash verifies');
 
 -- A statement whose rows do not fit in work_mem (the transition table spills to disk).
 SAVEPOINT spill;

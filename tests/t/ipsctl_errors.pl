@@ -138,6 +138,53 @@ for my $c (@cases)
 	is(checksum(), $before, "$name: database unchanged");
 }
 
+# A refused contact deep in a large file: ipsctl sends contacts in COPY
+# statements of 10 000 rows, and the path must still name the right contact.
+{
+	use JSON::PP;
+	my (undef, $big) = ipsctl('', 'generate', '--clients', '1500', '--seed', '7', '--start', '2025-06-30');
+	my $d = JSON::PP->new->decode($big);
+	my $copied = 0;
+	my ($ei, $ci);
+	for my $i (0 .. $#{ $d->{episodes} })
+	{
+		my $cs = $d->{episodes}[$i]{contacts} || [];
+		my %seen;
+		$seen{"$_->{at} $_->{kind}"}++ for @$cs;
+		for my $j (0 .. $#$cs)
+		{
+			next if $cs->[$j]{kind} eq 'outreach_attempt';
+			$copied++;
+			($ei, $ci) = ($i, $j) if $seen{"$cs->[$j]{at} $cs->[$j]{kind}"} == 1;
+		}
+	}
+	cmp_ok($copied, '>', 20000, "large file: $copied contacts go through COPY (more than two statements)");
+	# date that contact (found by its time and kind in its episode) before the referral, in the text itself
+	my ($key, $c) = ($d->{episodes}[$ei]{key}, $d->{episodes}[$ei]{contacts}[$ci]);
+	my $from = index($big, qq({"key":"$key",));
+	my $to = index($big, '{"key":"e', $from + 1);
+	my $needle = qq("at":"$c->{at}","kind":"$c->{kind}");
+	my $at = index($big, $needle, $from);
+	ok($from >= 0 && $at > $from && ($to < 0 || $at < $to), "large file: contact $ci of episode $ei found");
+	substr($big, $at, length($needle)) = qq("at":"2001-01-01T09:00:00+02:00","kind":"$c->{kind}");
+	my $file = PostgreSQL::Test::Utils::tempdir() . '/large.json';
+	open(my $fh, '>', $file) or die "$file: $!";
+	print $fh $big;
+	close($fh);
+	$node->safe_psql('postgres', 'CREATE DATABASE big');
+	$node->safe_psql('big', 'CREATE EXTENSION ips');
+	my $empty = $node->safe_psql('big', 'SELECT count(*) FROM ips.change_log');
+	my ($brc, undef, $berr) = ipsctl('', 'import', '-q', '-d', $node->connstr('big'), $file);
+	is($brc, 1, 'refused contact in the last COPY statement: exit code 1') or diag($berr);
+	like($berr, qr/\$\.episodes\[$ei\]\.contacts\[$ci\]: the server refused it: .*before the referral/,
+		'refused contact in the last COPY statement: its path');
+	is($node->safe_psql('big', q{SELECT (SELECT count(*) FROM ips.team) + (SELECT count(*) FROM ips.client)
+		+ (SELECT count(*) FROM ips.episode) + (SELECT count(*) FROM ips.contact)} ), '0',
+		'refused contact in the last COPY statement: nothing imported');
+	is($node->safe_psql('big', 'SELECT count(*) FROM ips.change_log'), $empty,
+		'refused contact in the last COPY statement: change log unchanged');
+}
+
 # a file that does not exist
 ($rc, undef, $err) = ipsctl('', 'import', '-d', $conn, '/nonexistent/file.json');
 is($rc, 1, 'missing file: exit code 1');
