@@ -373,7 +373,7 @@ typedef struct CopyWhere
 } CopyWhere;
 
 static const char *const copy_sql[2] = {
-	"COPY ips.contact (episode_id, staff_id, at, kind, mode, setting, minutes) FROM STDIN",
+	"COPY ips.contact (episode_id, client_id, staff_id, at, kind, mode, setting, minutes) FROM STDIN",
 	"COPY ips.employer_contact (staff_id, employer_id, at, in_person, episode_id, by_client, competitive) FROM STDIN"
 };
 
@@ -1160,6 +1160,8 @@ import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index)
 				b4[32];
 	bool		ok = true;
 	const char *cp;
+	Entry	   *client;
+	char		client_text[32];
 
 	/*
 	 * Order within one instant: assignment, end of a job or studies (their
@@ -1203,6 +1205,13 @@ import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index)
 		qsort(acts, n, sizeof(Action), cmp_action);
 
 	ID_TEXT(b1, ee->id);
+	snprintf(path, sizeof(path), "$.episodes[%ld]", index);
+	if ((client = resolve(im, &im->clients, ep, "client", path)) == NULL || !need_id(im, client))
+	{
+		free(acts);
+		return false;
+	}
+	ID_TEXT(client_text, client->id);
 	for (int k = 0; k < n && ok; k++)
 	{
 		const cJSON *it = acts[k].item;
@@ -1264,7 +1273,12 @@ import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index)
 				if (strcmp(v[3], "outreach_attempt") == 0)
 					ok = send_stmt(im, "contact", 7, v, path, NULL);
 				else
-					ok = copy_row(im, C_CONTACT, 7, v, index, acts[k].index);
+				{
+					/* with the episode's client, which the guard then checks instead of filling in */
+					const char *cv[8] = {v[0], client_text, v[1], v[2], v[3], v[4], v[5], v[6]};
+
+					ok = copy_row(im, C_CONTACT, 8, cv, index, acts[k].index);
+				}
 				break;
 			case A_EMPCONTACT:
 				snprintf(path, sizeof(path), "$.episodes[%ld].employer_contacts[%d]", index, acts[k].index);

@@ -520,6 +520,20 @@ typedef struct FlatField
 	char	   *key_text;		/* "name": as jsonb_out prints it */
 	bool		as_text;		/* key form: the value as its output text */
 	FmgrInfo	out;			/* its output function, when as_text */
+	/*
+	 * The previous row's value of a pass-by-value column (integers, dates,
+	 * instants) and its JsonbValue, whose numeric or string is kept in
+	 * last_bytes: keys, clients and staff repeat from row to row.
+	 */
+	bool		byval;			/* a pass-by-value type */
+	bool		have_last;
+	Datum		last_value;
+	JsonbValue	last_jsonb;
+	union
+	{
+		char		str[MAXDATELEN + 1];
+		int64		align;
+	}			last_bytes;
 } FlatField;
 
 typedef struct RowConverter
@@ -570,6 +584,7 @@ RowConverterInit(RowConverter *rc, TupleDesc td, const int *keycols, int nkeys)
 		f = &rc->fields[rc->nfields++];
 		f->attno = attno;
 		f->type = att->atttypid;
+		f->byval = att->attbyval;
 		f->name = NameStr(att->attname);
 		f->namelen = strlen(f->name);
 		initStringInfo(&key);
@@ -707,11 +722,53 @@ ScalarJsonbText(StringInfo out, const JsonbValue *v, Datum value, Oid type)
 																				NumericGetDatum(v->val.numeric))));
 			break;
 		case jbvString:
-			escape_json(out, pnstrdup(v->val.string.val, v->val.string.len));
+			{
+				const char *str = v->val.string.val;
+				int			len = v->val.string.len;
+				int			i;
+
+				/* nothing for escape_json() to escape: the bytes in quotes */
+				for (i = 0; i < len; i++)
+					if ((unsigned char) str[i] < ' ' || str[i] == '"' || str[i] == '\\')
+						break;
+				if (i < len)
+					escape_json(out, pnstrdup(str, len));
+				else
+				{
+					appendStringInfoChar(out, '"');
+					appendBinaryStringInfo(out, str, len);
+					appendStringInfoChar(out, '"');
+				}
+			}
 			break;
 		default:
 			elog(ERROR, "ips change log: unexpected jsonb value type %d", (int) v->type);
 	}
+}
+
+/* Keeps a pass-by-value column's value and JsonbValue for the next row (see FlatField). */
+static void
+RememberScalar(FlatField *f, Datum value, const JsonbValue *v)
+{
+	f->have_last = false;
+	if (!f->byval)
+		return;
+	if (v->type == jbvNumeric && VARSIZE(v->val.numeric) <= sizeof(f->last_bytes))
+	{
+		memcpy(f->last_bytes.str, v->val.numeric, VARSIZE(v->val.numeric));
+		f->last_jsonb = *v;
+		f->last_jsonb.val.numeric = (Numeric) f->last_bytes.str;
+	}
+	else if (v->type == jbvString && v->val.string.len < sizeof(f->last_bytes))
+	{
+		memcpy(f->last_bytes.str, v->val.string.val, v->val.string.len);
+		f->last_jsonb = *v;
+		f->last_jsonb.val.string.val = f->last_bytes.str;
+	}
+	else
+		return;
+	f->last_value = value;
+	f->have_last = true;
 }
 
 /*
@@ -751,8 +808,13 @@ ConvertValues(RowConverter *rc, Datum *values, bool *isnull, StringInfo text)
 
 			JsonbString(&p->value, str, strlen(str));
 		}
+		else if (f->have_last && f->last_value == value)
+			p->value = f->last_jsonb;
 		else
+		{
 			ScalarJsonb(&p->value, value, f->type);
+			RememberScalar(f, value, &p->value);
+		}
 		if (text)
 		{
 			if (i > 0)

@@ -176,7 +176,6 @@ typedef struct Engine
 	DateADT		to;				/* E */
 	Selection	sel;
 	const char *tzname;			/* the region's time zone (setting time_zone) */
-	pg_tz	   *tz;				/* that zone resolved once, or NULL (see LocalZone) */
 	RuleConf	rule[RULE_COUNT];
 	Tuplestorestate *store;
 	TupleDesc	desc;
@@ -454,42 +453,10 @@ StreamBool(Stream *s, int col)
 	return !isnull && DatumGetBool(d);
 }
 
-/*
- * Resolve the region's time zone once, as timestamptz_zone() (AT TIME ZONE)
- * does for every value: a time zone abbreviation (EET, UTC ...) is left to
- * that function, a zone name is looked up here.
- */
-static void
-LocalZone(Engine *en, const char *tzname)
-{
-	char	   *lower;
-	int			type,
-				val;
-	pg_tz	   *abbrev_tz;
-
-	en->tzname = tzname;
-	en->tz = NULL;
-	if (strlen(tzname) > TZ_STRLEN_MAX)
-		return;
-	lower = downcase_truncate_identifier(tzname, strlen(tzname), false);
-	type = DecodeTimezoneAbbrev(0, lower, &val, &abbrev_tz);
-	if (type != TZ && type != DTZ && type != DYNTZ)
-		en->tz = pg_tzset(tzname);
-}
-
-/* The local day of an instant: (ts AT TIME ZONE tz)::date; NO_DAY for NULL. */
+/* The local day of an instant: (ts AT TIME ZONE tz)::date. */
 static DateADT
 LocalDay(Engine *en, TimestampTz ts)
 {
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			offset;
-
-	if (en->tz != NULL && !TIMESTAMP_NOT_FINITE(ts) &&
-		timestamp2tm(ts, &offset, &tm, &fsec, NULL, en->tz) == 0 &&
-		IS_VALID_JULIAN(tm.tm_year, tm.tm_mon, tm.tm_mday))
-		return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
-	/* an abbreviation, or a value out of range: as SQL does it (with its errors) */
 	return IpsLocalDate(ts, en->tzname);
 }
 
@@ -1147,7 +1114,7 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	tz = IpsTimeZone();
-	LocalZone(&en, tz);
+	en.tzname = tz;
 	ReadRules(&en);
 	for (int k = 0; k < RULE_COUNT; k++)
 		max_horizon = Max(max_horizon, en.rule[k].horizon);

@@ -124,6 +124,15 @@ DateText(DateADT d)
 	return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
 }
 
+/* Where the fact guard finds its columns in one table. */
+typedef struct FactGuardColumns
+{
+	Oid			relid;
+	int			episode_col;
+	int			client_col;
+	int			date_col;
+} FactGuardColumns;
+
 PG_FUNCTION_INFO_V1(ips_fact_guard);
 /* BEFORE INSERT OR UPDATE trigger: fill client_id, keep the fact within its episode. */
 Datum
@@ -146,6 +155,7 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 	DateADT		closed_on;
 	char	   *tz = NULL;
 	const char *table;
+	FactGuardColumns *cols;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
@@ -160,12 +170,23 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 	td = rel->rd_att;
 	tup = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	table = RelationGetRelationName(rel);
-	episode_col = SPI_fnumber(td, "episode_id");
-	client_col = SPI_fnumber(td, "client_id");
-	date_col = SPI_fnumber(td, trigdata->tg_trigger->tgargs[0]);
-	if (episode_col <= 0 || client_col <= 0 || date_col <= 0)
-		elog(ERROR, "ips_fact_guard: table %s lacks episode_id, client_id or %s",
-			 table, trigdata->tg_trigger->tgargs[0]);
+	/* the columns, once per statement (fn_extra lives as long as the trigger's FmgrInfo) */
+	cols = (FactGuardColumns *) fcinfo->flinfo->fn_extra;
+	if (cols == NULL || cols->relid != RelationGetRelid(rel))
+	{
+		cols = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FactGuardColumns));
+		cols->relid = RelationGetRelid(rel);
+		cols->episode_col = SPI_fnumber(td, "episode_id");
+		cols->client_col = SPI_fnumber(td, "client_id");
+		cols->date_col = SPI_fnumber(td, trigdata->tg_trigger->tgargs[0]);
+		if (cols->episode_col <= 0 || cols->client_col <= 0 || cols->date_col <= 0)
+			elog(ERROR, "ips_fact_guard: table %s lacks episode_id, client_id or %s",
+				 table, trigdata->tg_trigger->tgargs[0]);
+		fcinfo->flinfo->fn_extra = cols;
+	}
+	episode_col = cols->episode_col;
+	client_col = cols->client_col;
+	date_col = cols->date_col;
 
 	episode_id = SPI_getbinval(tup, td, episode_col, &isnull);
 	if (isnull)

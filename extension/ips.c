@@ -10,6 +10,11 @@
 #include "utils/date.h"
 #include "utils/guc.h"
 #include "catalog/pg_type.h"
+#include "parser/scansup.h"
+#include "pgtime.h"
+#include "storage/proc.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 
 #include "ips.h"
 
@@ -125,12 +130,48 @@ IpsSettingBool(const char *name, bool dflt)
 	return result;
 }
 
-/* Local calendar date of an instant in the given time zone. */
+/*
+ * Local calendar date of an instant in the given time zone:
+ * (ts AT TIME ZONE tz)::date.  The zone is resolved once per transaction
+ * and name, as timestamptz_zone() resolves it for every value: a time zone
+ * abbreviation (EET, UTC ...) is left to that function, a zone name is
+ * looked up here and the instant converted directly.  The rules engine and
+ * the fact guard convert every instant they read through this.
+ */
 DateADT
 IpsLocalDate(TimestampTz ts, const char *tz)
 {
+	static char zone_name[TZ_STRLEN_MAX + 1];
+	static LocalTransactionId zone_lxid = InvalidLocalTransactionId;
+	static pg_tz *zone;			/* NULL: an abbreviation, or unknown */
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			offset;
 	Datum		local;
 
+	if (zone_lxid != MyProc->lxid || strcmp(zone_name, tz) != 0)
+	{
+		zone = NULL;
+		zone_lxid = InvalidLocalTransactionId;
+		if (strlen(tz) <= TZ_STRLEN_MAX)
+		{
+			char	   *lower = downcase_truncate_identifier(tz, strlen(tz), false);
+			int			type,
+						val;
+			pg_tz	   *abbrev_tz;
+
+			type = DecodeTimezoneAbbrev(0, lower, &val, &abbrev_tz);
+			if (type != TZ && type != DTZ && type != DYNTZ)
+				zone = pg_tzset(tz);
+			strcpy(zone_name, tz);
+			zone_lxid = MyProc->lxid;
+		}
+	}
+	if (zone != NULL && !TIMESTAMP_NOT_FINITE(ts) &&
+		timestamp2tm(ts, &offset, &tm, &fsec, NULL, zone) == 0 &&
+		IS_VALID_JULIAN(tm.tm_year, tm.tm_mon, tm.tm_mday))
+		return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
+	/* an abbreviation, or a value out of range: as SQL does it (with its errors) */
 	local = DirectFunctionCall2(timestamptz_zone,
 								CStringGetTextDatum(tz),
 								TimestampTzGetDatum(ts));

@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "access/xact.h"
 #include "storage/proc.h"
+#include "storage/sinval.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -111,13 +112,67 @@ IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull)
 	return heap_getattr(tup, attnum, td, isnull);
 }
 
-/* True when the current user reads ips.relname directly (see DirectReadAllowed). */
+/*
+ * True when the current user reads ips.relname directly (see
+ * DirectReadAllowed).  The answer is kept for the rest of the command: it
+ * is asked once per row by the guards, and it can only change with the user
+ * or its security context, the row_security setting, a catalog change (GRANT, ALTER TABLE ... ROW
+ * LEVEL SECURITY: a later command, or an invalidation message from another
+ * session) or another transaction.
+ */
+typedef struct DirectReadAnswer
+{
+	char		relname[NAMEDATALEN];
+	bool		allowed;
+	Oid			userid;
+	int			sec_context;
+	bool		row_security;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	uint64		inval;
+} DirectReadAnswer;
+
+#define DIRECT_READ_ANSWERS 8
+
 bool
 IpsDirectRead(const char *relname)
 {
-	Oid			relid = IpsRelid(relname);
+	static DirectReadAnswer answers[DIRECT_READ_ANSWERS];
+	static int	next_answer = 0;
+	Oid			userid;
+	int			sec_context;
+	CommandId	cid = GetCurrentCommandId(false);
+	DirectReadAnswer *a;
+	Oid			relid;
 
-	return OidIsValid(relid) && DirectReadAllowed(relid);
+	GetUserIdAndSecContext(&userid, &sec_context);
+
+	for (int i = 0; i < DIRECT_READ_ANSWERS; i++)
+	{
+		a = &answers[i];
+		if (a->lxid == MyProc->lxid && a->lxid != InvalidLocalTransactionId &&
+			a->cid == cid && a->userid == userid && a->sec_context == sec_context &&
+			a->row_security == row_security &&
+			a->inval == SharedInvalidMessageCounter && strcmp(a->relname, relname) == 0)
+			return a->allowed;
+	}
+	relid = IpsRelid(relname);
+	a = &answers[next_answer];
+	next_answer = (next_answer + 1) % DIRECT_READ_ANSWERS;
+	a->allowed = OidIsValid(relid) && DirectReadAllowed(relid);
+	if (strlen(relname) < NAMEDATALEN)
+	{
+		strcpy(a->relname, relname);
+		a->userid = userid;
+		a->sec_context = sec_context;
+		a->row_security = row_security;
+		a->lxid = MyProc->lxid;
+		a->cid = cid;
+		a->inval = SharedInvalidMessageCounter;
+	}
+	else
+		a->lxid = InvalidLocalTransactionId;
+	return a->allowed;
 }
 
 /*

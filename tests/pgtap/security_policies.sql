@@ -3,7 +3,7 @@
 -- follow every change the statement may see: a change by this transaction, a
 -- rolled-back subtransaction, another caller in the same transaction.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 \ir security_setup.psql
 
 -- what they are: definer rights with a pinned search_path, in C, for the staff roles only
@@ -48,6 +48,19 @@ SELECT ips.refer(:c4, :ta, '2024-03-01') AS e4 \gset
 SELECT is(pg_temp.do_as(:'spec', 'SELECT count(*) FROM ips.episode'), '2', 'an episode referred earlier in the transaction is visible');
 SELECT is(pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-03-02 10:00+02'', ''client'') IS NOT NULL', :e4, :s_spec)),
           'true', 'and the specialist may record a contact on it');
+
+-- the guards remember for the rest of a command whether the caller may read ips.episode
+-- directly (no row-level security); a definer function run by the same command as the
+-- superuser leaves the superuser's answer, which must not be taken for the specialist's
+CREATE FUNCTION pg_temp.contact_as_owner(e bigint, s bigint) RETURNS bigint LANGUAGE sql SECURITY DEFINER AS $$
+    INSERT INTO ips.contact (episode_id, staff_id, at, kind) VALUES (e, s, '2024-03-03 10:00+02', 'client') RETURNING contact_id $$;
+SELECT is(pg_temp.try_as(:'spec', format('INSERT INTO ips.contact (episode_id, staff_id, at, kind)'
+                                        ' SELECT %s, %s, ''2024-03-03 11:00+02'', ''client'''
+                                        ' FROM (SELECT pg_temp.contact_as_owner(%s, %s)) x', :e2, :s_spec, :e2, :s_spec_b)), 'P0002',
+          'in one command: after the owner''s direct read, the specialist''s guard reads with the policies (team B''s episode is not found)');
+SELECT is(pg_temp.try_as(:'spec', format('INSERT INTO ips.contact (episode_id, staff_id, at, kind)'
+                                        ' VALUES (%s, %s, ''2024-03-03 11:00+02'', ''client'')', :e2, :s_spec)), 'P0002',
+          'and in a statement of its own');
 
 -- a subtransaction that moved the specialist to team B, then rolled back
 SAVEPOINT moved;
