@@ -373,7 +373,7 @@ typedef struct CopyWhere
 } CopyWhere;
 
 static const char *const copy_sql[2] = {
-	"COPY ips.contact (episode_id, client_id, staff_id, at, kind, mode, setting, minutes) FROM STDIN",
+	"COPY ips.contact (episode_id, client_id, staff_id, at, kind, mode, setting, minutes) FROM STDIN (FORMAT binary)",
 	"COPY ips.employer_contact (staff_id, employer_id, at, in_person, episode_id, by_client, competitive) FROM STDIN"
 };
 
@@ -707,19 +707,128 @@ static const char *const contact_modes[] = {"in_person", "phone", "video", "mess
 static const char *const contact_settings[] = {"community", "office", NULL};
 
 /*
+ * How each table's rows travel: contacts in COPY's binary format (no text
+ * parsing of instants and numbers on the server), employer contacts as text.
+ * Binary types of the contact columns: 8 int8, 4 int4, T timestamptz, s text.
+ */
+static const bool copy_binary[2] = {true, false};
+static const char contact_binary_types[] = "888Tsss4";
+
+static size_t
+put_be32(char *p, uint32_t v)
+{
+	p[0] = (char) (v >> 24);
+	p[1] = (char) (v >> 16);
+	p[2] = (char) (v >> 8);
+	p[3] = (char) v;
+	return 4;
+}
+
+static size_t
+put_be64(char *p, uint64_t v)
+{
+	put_be32(p, (uint32_t) (v >> 32));
+	put_be32(p + 4, (uint32_t) v);
+	return 8;
+}
+
+/*
+ * One row in COPY's binary format; false when a value does not fit its
+ * type (the values were validated before, so this does not happen).
+ */
+static bool
+binary_row(const char *types, int n, const char *const *vals, char *rec, size_t size, uint32_t *len)
+{
+	size_t		r = 0;
+
+	rec[r++] = (char) (n >> 8);
+	rec[r++] = (char) n;
+	for (int k = 0; k < n; k++)
+	{
+		char	   *end;
+
+		if (r + 12 > size)
+			return false;
+		if (vals[k] == NULL)
+		{
+			r += put_be32(rec + r, 0xFFFFFFFF);
+			continue;
+		}
+		switch (types[k])
+		{
+			case '8':
+				{
+					long long	v = strtoll(vals[k], &end, 10);
+
+					if (*end != '\0')
+						return false;
+					r += put_be32(rec + r, 8);
+					r += put_be64(rec + r, (uint64_t) v);
+					break;
+				}
+			case '4':
+				{
+					long		v = strtol(vals[k], &end, 10);
+
+					if (*end != '\0' || v < INT32_MIN || v > INT32_MAX)
+						return false;
+					r += put_be32(rec + r, 4);
+					r += put_be32(rec + r, (uint32_t) (int32_t) v);
+					break;
+				}
+			case 'T':
+				{
+					int64_t		us;
+
+					if (!parse_timestamp_pg(vals[k], &us))
+						return false;
+					r += put_be32(rec + r, 8);
+					r += put_be64(rec + r, (uint64_t) us);
+					break;
+				}
+			default:
+				{
+					size_t		l = strlen(vals[k]);
+
+					if (r + 4 + l > size)
+						return false;
+					r += put_be32(rec + r, (uint32_t) l);
+					memcpy(rec + r, vals[k], l);
+					r += l;
+				}
+		}
+	}
+	*len = (uint32_t) r;
+	return true;
+}
+
+/*
  * Queues one row for COPY: n values (NULL = \N), all of them validated
- * dates, codes or numbers, so no escaping is needed.
+ * dates, codes or numbers, so no escaping is needed; in the binary format
+ * for the tables that travel so.
  */
 static bool
 copy_row(Import *im, int which, int n, const char *const *vals, int64_t index, int32_t item)
 {
 	CopyWhere	w = {index, item, 0};
 
-	for (int k = 0; k < n; k++)
+	if (copy_binary[which])
 	{
-		fputs(vals[k] ? vals[k] : "\\N", im->copy_data[which]);
-		fputc(k == n - 1 ? '\n' : '\t', im->copy_data[which]);
+		char		rec[1024];
+		uint32_t	len;
+
+		if (!binary_row(contact_binary_types, n, vals, rec, sizeof(rec), &len))
+			return fail(im, "$", "internal error: a contact does not fit COPY's binary format");
+		if (fwrite(&len, sizeof(len), 1, im->copy_data[which]) != 1 ||
+			fwrite(rec, 1, len, im->copy_data[which]) != len)
+			return fail(im, "$", "could not write a temporary file: %m");
 	}
+	else
+		for (int k = 0; k < n; k++)
+		{
+			fputs(vals[k] ? vals[k] : "\\N", im->copy_data[which]);
+			fputc(k == n - 1 ? '\n' : '\t', im->copy_data[which]);
+		}
 	if (fwrite(&w, sizeof(w), 1, im->copy_where[which]) != 1 || ferror(im->copy_data[which]))
 		return fail(im, "$", "could not write a temporary file: %m");
 	im->copy_lines[which]++;
@@ -840,6 +949,71 @@ copy_end(Import *im, int which, long long first, bool ok)
 	return ok && !im->failed;
 }
 
+/* The binary COPY file header (signature, flags, header extension length) and trailer. */
+static const char copy_binary_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+static const char copy_binary_trailer[2] = "\377\377";
+
+/*
+ * The next queued row of one table: a text line (with its newline) or a
+ * binary tuple (stored after its length); false at the end.
+ */
+static bool
+next_copy_row(Import *im, int which, char **row, size_t *len, size_t *cap)
+{
+	FILE	   *f = im->copy_data[which];
+
+	if (copy_binary[which])
+	{
+		uint32_t	n;
+
+		if (fread(&n, sizeof(n), 1, f) != 1)
+			return false;
+		if (n > *cap)
+		{
+			char	   *r = realloc(*row, n);
+
+			if (r == NULL)
+				return false;
+			*row = r;
+			*cap = n;
+		}
+		*len = n;
+		return fread(*row, 1, n, f) == n;
+	}
+	else
+	{
+		ssize_t		n = getline(row, cap, f);
+
+		if (n <= 0)
+			return false;
+		*len = (size_t) n;
+		return true;
+	}
+}
+
+/* Sends bytes through the COPY of the connection, gathered 64 kB at a time. */
+static bool
+copy_send(Import *im, char *out, size_t *used, const char *bytes, size_t len, bool flush)
+{
+	if (*used + len > 65536 || flush)
+	{
+		if (*used > 0 && PQputCopyData(im->conn, out, (int) *used) != 1)
+			return false;
+		*used = 0;
+	}
+	if (len > 65536)
+		return PQputCopyData(im->conn, bytes, (int) len) == 1;
+	memcpy(out + *used, bytes, len);
+	*used += len;
+	if (flush)
+	{
+		if (*used > 0 && PQputCopyData(im->conn, out, (int) *used) != 1)
+			return false;
+		*used = 0;
+	}
+	return true;
+}
+
 /*
  * Loads the queued rows of one table with COPY (the table's triggers check
  * them), COPY_STATEMENT_ROWS rows per statement.
@@ -847,11 +1021,15 @@ copy_end(Import *im, int which, long long first, bool ok)
 static bool
 run_copy(Import *im, int which)
 {
-	char		buf[65536];
-	size_t		n;
-	long long	first = 0;		/* lines of the statements before this one */
+	static char out[65536];
+	size_t		used = 0;
+	char	   *row = NULL;
+	size_t		len,
+				cap = 0;
+	long long	first = 0;		/* rows of the statements before this one */
 	long long	in_statement = 0;
-	bool		open;
+	bool		binary = copy_binary[which];
+	bool		ok = true;
 	double		t0 = now_seconds();
 
 	if (im->copy_lines[which] == 0)
@@ -859,43 +1037,40 @@ run_copy(Import *im, int which)
 	fflush(im->copy_data[which]);
 	fflush(im->copy_where[which]);
 	rewind(im->copy_data[which]);
-	if (!(open = copy_begin(im, which)))
-		return false;
-	while ((n = fread(buf, 1, sizeof(buf), im->copy_data[which])) > 0)
+	while (ok && next_copy_row(im, which, &row, &len, &cap))
 	{
-		size_t		sent = 0;	/* bytes of buf sent */
-		size_t		pos = 0;	/* where the next line starts */
-		const char *nl;
-
-		while (pos < n && (nl = memchr(buf + pos, '\n', n - pos)) != NULL)
+		if (in_statement == 0)
+			ok = copy_begin(im, which) &&
+				(!binary || copy_send(im, out, &used, copy_binary_header, sizeof(copy_binary_header), false));
+		if (ok && !copy_send(im, out, &used, row, len, false))
+			ok = copy_end(im, which, first, false);
+		else if (ok && ++in_statement == COPY_STATEMENT_ROWS)
 		{
-			pos = (size_t) (nl - buf) + 1;
-			if (++in_statement < COPY_STATEMENT_ROWS)
-				continue;
-			/* the statement is full: send up to this line and end it */
-			if (PQputCopyData(im->conn, buf + sent, (int) (pos - sent)) != 1)
-				return copy_end(im, which, first, false);
-			sent = pos;
-			if (!copy_end(im, which, first, true))
-				return false;
+			/* the statement is full: end it */
+			if (binary && !copy_send(im, out, &used, copy_binary_trailer, sizeof(copy_binary_trailer), true))
+				ok = copy_end(im, which, first, false);
+			else if (!copy_send(im, out, &used, "", 0, true))
+				ok = copy_end(im, which, first, false);
+			else
+				ok = copy_end(im, which, first, true);
 			first += in_statement;
 			in_statement = 0;
-			open = first < im->copy_lines[which];
-			if (open && !copy_begin(im, which))
-				return false;
-		}
-		if (sent < n)
-		{
-			if (!open)
-				return fail(im, "$", "internal error: COPY data after the last line");
-			if (PQputCopyData(im->conn, buf + sent, (int) (n - sent)) != 1)
-				return copy_end(im, which, first, false);
 		}
 	}
-	if (open && !copy_end(im, which, first, true))
-		return false;
+	if (ok && in_statement > 0)
+	{
+		if ((binary && !copy_send(im, out, &used, copy_binary_trailer, sizeof(copy_binary_trailer), true)) ||
+			!copy_send(im, out, &used, "", 0, true))
+			ok = copy_end(im, which, first, false);
+		else
+			ok = copy_end(im, which, first, true);
+		first += in_statement;
+	}
+	free(row);
+	if (ok && first != im->copy_lines[which])
+		ok = fail(im, "$", "could not read the queued rows back from the temporary file");
 	im->copy_secs[which] = now_seconds() - t0;
-	return !im->failed;
+	return ok && !im->failed;
 }
 
 /* ---------------------------------------------------------------- sections */

@@ -73,6 +73,7 @@ extern void pipe_end(Pipeline *p);
 /* json_util.c: dates and times */
 extern bool parse_date(const char *s, int *days);
 extern bool parse_timestamp(const char *s, int64_t *epoch);
+extern bool parse_timestamp_pg(const char *s, int64_t *us);
 extern void format_date(int days, char *buf);
 extern int	days_from_civil(int y, int m, int d);
 extern void civil_from_days(int days, int *y, int *m, int *d);

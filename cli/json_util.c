@@ -6,6 +6,7 @@
 #include "ipsctl.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,40 @@ parse_timestamp(const char *s, int64_t *epoch)
 		return false;
 	*epoch = (int64_t) days * 86400 + hh * 3600 + mi * 60 + ss
 		- sign * (oh * 3600 + om * 60);
+	return true;
+}
+
+/*
+ * The same instant as PostgreSQL's timestamptz: microseconds since
+ * 2000-01-01 00:00 UTC, the fraction of a second rounded to microseconds as
+ * the server's input does it (rint(strtod(fraction) * 1000000); up to six
+ * digits that is the digits themselves).  ipsctl leaves LC_NUMERIC at "C".
+ */
+bool
+parse_timestamp_pg(const char *s, int64_t *us)
+{
+	int64_t		epoch;
+	int64_t		frac_us = 0;
+	const char *p = s + 16;
+
+	if (!parse_timestamp(s, &epoch))
+		return false;
+	if (*p == ':' && p[3] == '.')
+	{
+		const char *f = p + 4;
+		int			n = 0;
+
+		while (isdigit((unsigned char) f[n]))
+			n++;
+		if (n <= 6)
+		{
+			for (int i = 0; i < 6; i++)
+				frac_us = frac_us * 10 + (i < n ? f[i] - '0' : 0);
+		}
+		else
+			frac_us = (int64_t) rint(strtod(p + 3, NULL) * 1000000);
+	}
+	*us = (epoch - INT64_C(946684800)) * 1000000 + frac_us;
 	return true;
 }
 

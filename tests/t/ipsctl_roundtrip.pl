@@ -185,5 +185,33 @@ SKIP:
 	is($? >> 8, 0, 'export under valgrind: no errors, no definite leaks') or diag($verr);
 }
 
+# Contacts travel to the server in COPY's binary format: ipsctl turns each time
+# into PostgreSQL's microseconds itself.  Every form the import accepts gives
+# the instant the server's own input gives for the same text.
+{
+	my @times = ('2024-03-05T09:00:00+02:00', '2024-03-05T09:01+02:00', '2024-03-05 09:02:01.5Z',
+		'2024-03-05T09:03:02.123456-03:30', '2024-03-05T09:04:03.1234567+05:45',
+		'2024-03-05T09:05:04.9999996+00:00', '2024-03-05T23:59:60+02:00', '2024-03-06T00:00:00.000001-00:00');
+	my $contacts = join(',', map { qq({"staff":"s1","at":"$_","kind":"client","minutes":$#times}) } @times);
+	my $doc = <<"JSON";
+{"format":"ips-import","version":1,
+"teams":[{"key":"t1","name":"IPS Aika","region":"Pohjanmaa"}],
+"staff":[{"key":"s1","team":"t1","display_name":"Aino Laine","role":"specialist"}],
+"clients":[{"key":"c1","host_ref":"time-1","birth_year":1990}],
+"episodes":[{"key":"e1","client":"c1","team":"t1","referred_on":"2024-03-01",
+  "specialists":[{"staff":"s1","from_on":"2024-03-01"}],
+  "contacts":[$contacts]}]}
+JSON
+	$node->safe_psql('postgres', 'CREATE DATABASE tm');
+	$node->safe_psql('tm', 'CREATE EXTENSION ips');
+	my ($trc, undef, $terr) = ipsctl($doc, 'import', '-q', '-d', $node->connstr('tm'), '-');
+	is($trc, 0, 'contacts with every accepted form of time import') or diag($terr);
+	my $sql = 'SELECT count(*) FROM unnest(ARRAY[' . join(',', map { "'$_'" } @times) . ']) s'
+	  . ' WHERE (SELECT count(*) FROM ips.contact c WHERE c.at = s::timestamptz) = 1';
+	is($node->safe_psql('tm', $sql), scalar(@times), 'each stored instant is the server\'s reading of the same text');
+	is($node->safe_psql('tm', 'SELECT count(*) FROM ips.contact c JOIN ips.episode e USING (episode_id) WHERE c.client_id = e.client_id'),
+		scalar(@times), 'and each contact carries its episode\'s client');
+}
+
 $node->stop;
 done_testing();
