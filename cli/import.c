@@ -991,27 +991,43 @@ next_copy_row(Import *im, int which, char **row, size_t *len, size_t *cap)
 	}
 }
 
-/* Sends bytes through the COPY of the connection, gathered 64 kB at a time. */
-static bool
-copy_send(Import *im, char *out, size_t *used, const char *bytes, size_t len, bool flush)
+/* COPY data gathered 64 kB at a time before it goes to libpq. */
+typedef struct CopyOut
 {
-	if (*used + len > 65536 || flush)
-	{
-		if (*used > 0 && PQputCopyData(im->conn, out, (int) *used) != 1)
-			return false;
-		*used = 0;
-	}
-	if (len > 65536)
-		return PQputCopyData(im->conn, bytes, (int) len) == 1;
-	memcpy(out + *used, bytes, len);
-	*used += len;
-	if (flush)
-	{
-		if (*used > 0 && PQputCopyData(im->conn, out, (int) *used) != 1)
-			return false;
-		*used = 0;
-	}
+	char		buf[65536];
+	size_t		used;
+} CopyOut;
+
+static bool
+copy_flush(Import *im, CopyOut *o)
+{
+	if (o->used > 0 && PQputCopyData(im->conn, o->buf, (int) o->used) != 1)
+		return false;
+	o->used = 0;
 	return true;
+}
+
+static bool
+copy_put(Import *im, CopyOut *o, const char *bytes, size_t len)
+{
+	if (o->used + len > sizeof(o->buf) && !copy_flush(im, o))
+		return false;
+	if (len > sizeof(o->buf))
+		return PQputCopyData(im->conn, bytes, (int) len) == 1;
+	memcpy(o->buf + o->used, bytes, len);
+	o->used += len;
+	return true;
+}
+
+/* Ends the COPY statement in progress: its trailer, the rest of its data, its result. */
+static bool
+copy_statement_end(Import *im, int which, CopyOut *o, long long first)
+{
+	bool		sent = (!copy_binary[which] ||
+						copy_put(im, o, copy_binary_trailer, sizeof(copy_binary_trailer))) &&
+		copy_flush(im, o);
+
+	return copy_end(im, which, first, sent);
 }
 
 /*
@@ -1021,14 +1037,12 @@ copy_send(Import *im, char *out, size_t *used, const char *bytes, size_t len, bo
 static bool
 run_copy(Import *im, int which)
 {
-	static char out[65536];
-	size_t		used = 0;
+	static CopyOut out;
 	char	   *row = NULL;
 	size_t		len,
 				cap = 0;
 	long long	first = 0;		/* rows of the statements before this one */
 	long long	in_statement = 0;
-	bool		binary = copy_binary[which];
 	bool		ok = true;
 	double		t0 = now_seconds();
 
@@ -1037,33 +1051,31 @@ run_copy(Import *im, int which)
 	fflush(im->copy_data[which]);
 	fflush(im->copy_where[which]);
 	rewind(im->copy_data[which]);
+	out.used = 0;
 	while (ok && next_copy_row(im, which, &row, &len, &cap))
 	{
-		if (in_statement == 0)
-			ok = copy_begin(im, which) &&
-				(!binary || copy_send(im, out, &used, copy_binary_header, sizeof(copy_binary_header), false));
-		if (ok && !copy_send(im, out, &used, row, len, false))
-			ok = copy_end(im, which, first, false);
-		else if (ok && ++in_statement == COPY_STATEMENT_ROWS)
+		if (in_statement == 0 && !copy_begin(im, which))
 		{
-			/* the statement is full: end it */
-			if (binary && !copy_send(im, out, &used, copy_binary_trailer, sizeof(copy_binary_trailer), true))
-				ok = copy_end(im, which, first, false);
-			else if (!copy_send(im, out, &used, "", 0, true))
-				ok = copy_end(im, which, first, false);
-			else
-				ok = copy_end(im, which, first, true);
+			ok = false;
+			break;
+		}
+		if ((in_statement == 0 && copy_binary[which] &&
+			 !copy_put(im, &out, copy_binary_header, sizeof(copy_binary_header))) ||
+			!copy_put(im, &out, row, len))
+		{
+			ok = copy_end(im, which, first, false);
+			break;
+		}
+		if (++in_statement == COPY_STATEMENT_ROWS)
+		{
+			ok = copy_statement_end(im, which, &out, first);
 			first += in_statement;
 			in_statement = 0;
 		}
 	}
 	if (ok && in_statement > 0)
 	{
-		if ((binary && !copy_send(im, out, &used, copy_binary_trailer, sizeof(copy_binary_trailer), true)) ||
-			!copy_send(im, out, &used, "", 0, true))
-			ok = copy_end(im, which, first, false);
-		else
-			ok = copy_end(im, which, first, true);
+		ok = copy_statement_end(im, which, &out, first);
 		first += in_statement;
 	}
 	free(row);

@@ -190,7 +190,7 @@ typedef struct Engine
 /*
  * The queries, one per fact table.  $1 the team or episode (unused for all),
  * $2 the evaluation day E, $3 the first day of interest, $4 the time zone.
- * Instants are returned as they are and turned into local days by LocalDay.
+ * Instants are returned as they are and turned into local days by StreamLocalDay (IpsLocalDate).
  */
 #define EP_COND " AND e.referred_on <= $2 AND (e.closed_on IS NULL OR e.closed_on >= $3)"
 #define FACT_FROM(JOIN) " FROM ips.episode e JOIN " JOIN " WHERE "
@@ -453,13 +453,6 @@ StreamBool(Stream *s, int col)
 	return !isnull && DatumGetBool(d);
 }
 
-/* The local day of an instant: (ts AT TIME ZONE tz)::date. */
-static DateADT
-LocalDay(Engine *en, TimestampTz ts)
-{
-	return IpsLocalDate(ts, en->tzname);
-}
-
 /* Column of the current row, an instant, as a local day; NO_DAY for NULL. */
 static DateADT
 StreamLocalDay(Engine *en, Stream *s, int col)
@@ -467,7 +460,7 @@ StreamLocalDay(Engine *en, Stream *s, int col)
 	bool		isnull;
 	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
 
-	return isnull ? NO_DAY : LocalDay(en, DatumGetTimestampTz(d));
+	return isnull ? NO_DAY : IpsLocalDate(DatumGetTimestampTz(d), en->tzname);
 }
 
 /* True when the stream's current row belongs to the episode (skipping earlier keys). */
