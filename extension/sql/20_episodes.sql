@@ -19,12 +19,17 @@ CREATE TABLE ips.episode (
                                                    'disengaged', 'deceased', 'never_engaged')),
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK ((state = 'closed') = (closed_on IS NOT NULL AND close_reason IS NOT NULL)),
-    CHECK ((state = 'on_hold') = (held_state IS NOT NULL))
+    CHECK ((state = 'on_hold') = (held_state IS NOT NULL)),
+    -- an episode is open exactly while closed_on is empty: the indexes say "open" that way
+    CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL))
 );
 -- One open episode per client; the unique index also settles two concurrent referrals.
-CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE state <> 'closed';
-CREATE INDEX episode_team_state_idx ON ips.episode (team_id, state);
-CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE state <> 'closed';
+-- No index reads state, so a change of state among the open states is a HOT update
+-- (no new index entries; the row's versions stay on one page).  1.0 had state in
+-- these indexes: extension/upgrade/1.0--1.1/20_episode_indexes.sql.
+CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE closed_on IS NULL;
+CREATE INDEX episode_team_idx ON ips.episode (team_id);
+CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE closed_on IS NULL;
 COMMENT ON TABLE ips.episode IS 'One period of IPS service for one client; state kept by the state machine (see README).';
 COMMENT ON COLUMN ips.episode.entry_on IS 'Day the episode first entered engaged: the contact rules count from it.';
 COMMENT ON COLUMN ips.episode.held_state IS 'While on_hold: the state that was paused, the only one it may return to.';
@@ -181,6 +186,7 @@ COMMENT ON FUNCTION ips.episode_for_update(bigint) IS 'Internal: the episode row
 CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     id bigint;
     open_id bigint;
@@ -192,18 +198,21 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = refer.team_id) THEN
         PERFORM ips.not_found('team', refer.team_id);
     END IF;
-    BEGIN
-        INSERT INTO ips.episode (client_id, team_id, referred_on, referral_source)
-        VALUES (refer.client_id, refer.team_id, refer.referred_on, refer.source)
-        RETURNING episode_id INTO id;
-    EXCEPTION WHEN unique_violation THEN
+    -- ON CONFLICT rather than an EXCEPTION block: no subtransaction (the row locks taken inside
+    -- one would make the episode's next update a MultiXact), and a concurrent referral of the
+    -- same client still waits for the first and then finds it
+    INSERT INTO ips.episode AS x (client_id, team_id, referred_on, referral_source)
+    VALUES (refer.client_id, refer.team_id, refer.referred_on, refer.source)
+    ON CONFLICT (client_id) WHERE closed_on IS NULL DO NOTHING
+    RETURNING x.episode_id INTO id;
+    IF id IS NULL THEN
         SELECT e.episode_id INTO open_id FROM ips.episode e
-         WHERE e.client_id = refer.client_id AND e.state <> 'closed';
+         WHERE e.client_id = refer.client_id AND e.closed_on IS NULL;
         RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, coalesce(open_id::text, 'being created')
             USING ERRCODE = 'unique_violation',
                   DETAIL = 'A client has at most one open IPS episode.',
                   HINT = 'Continue the open episode, or close it before a new referral.';
-    END;
+    END IF;
     RETURN id;
 END $$;
 -- upgrade 1.1: end
@@ -544,15 +553,17 @@ END $$;
 -- upgrade 1.1: end
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
--- Caseload per specialist (open episodes past referred).
-CREATE VIEW ips.caseload AS
+-- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- Caseload per specialist (open episodes past referred; open as episode_specialist_idx says it).
+CREATE OR REPLACE VIEW ips.caseload AS
 SELECT s.staff_id, s.team_id, s.display_name, s.fte,
        count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
        round(count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) / s.fte, 1) AS clients_per_fte
   FROM ips.staff s
-  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
+  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.closed_on IS NULL
  WHERE s.role = 'specialist'
  GROUP BY s.staff_id;
+-- upgrade 1.1: end
 COMMENT ON VIEW ips.caseload IS 'Per specialist: active clients (open episodes past referred), fte, clients per fte.';
 
 -- pg_dump keeps the rows of the tables that hold a region's data.
