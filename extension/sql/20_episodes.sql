@@ -25,11 +25,13 @@ CREATE TABLE ips.episode (
 );
 -- One open episode per client; the unique index also settles two concurrent referrals.
 -- No index reads state, so a change of state among the open states is a HOT update
--- (no new index entries; the row's versions stay on one page).  1.0 had state in
--- these indexes: extension/upgrade/1.0--1.1/20_episode_indexes.sql.
+-- (no new index entries; the row's versions stay on one page).  The look-up indexes
+-- are whole (not partial), so a query that says "open" as state <> 'closed' uses them
+-- as well as one that says closed_on IS NULL.  1.0 had state in these indexes:
+-- extension/upgrade/1.0--1.1/20_episode_indexes.sql.
 CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE closed_on IS NULL;
 CREATE INDEX episode_team_idx ON ips.episode (team_id);
-CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE closed_on IS NULL;
+CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id);
 COMMENT ON TABLE ips.episode IS 'One period of IPS service for one client; state kept by the state machine (see README).';
 COMMENT ON COLUMN ips.episode.entry_on IS 'Day the episode first entered engaged: the contact rules count from it.';
 COMMENT ON COLUMN ips.episode.held_state IS 'While on_hold: the state that was paused, the only one it may return to.';
@@ -553,17 +555,15 @@ END $$;
 -- upgrade 1.1: end
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
--- Caseload per specialist (open episodes past referred; open as episode_specialist_idx says it).
-CREATE OR REPLACE VIEW ips.caseload AS
+-- Caseload per specialist (open episodes past referred).
+CREATE VIEW ips.caseload AS
 SELECT s.staff_id, s.team_id, s.display_name, s.fte,
        count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
        round(count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) / s.fte, 1) AS clients_per_fte
   FROM ips.staff s
-  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.closed_on IS NULL
+  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
  WHERE s.role = 'specialist'
  GROUP BY s.staff_id;
--- upgrade 1.1: end
 COMMENT ON VIEW ips.caseload IS 'Per specialist: active clients (open episodes past referred), fte, clients per fte.';
 
 -- pg_dump keeps the rows of the tables that hold a region's data.

@@ -7,4 +7,4 @@ CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE
 DROP INDEX ips.episode_team_state_idx;
 CREATE INDEX episode_team_idx ON ips.episode (team_id);
 DROP INDEX ips.episode_specialist_idx;
-CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE closed_on IS NULL;
+CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id);
