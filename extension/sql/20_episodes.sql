@@ -19,19 +19,27 @@ CREATE TABLE ips.episode (
                                                    'disengaged', 'deceased', 'never_engaged')),
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK ((state = 'closed') = (closed_on IS NOT NULL AND close_reason IS NOT NULL)),
-    CHECK ((state = 'on_hold') = (held_state IS NOT NULL)),
-    -- an episode is open exactly while closed_on is empty: the indexes say "open" that way
-    CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL))
+    CHECK ((state = 'on_hold') = (held_state IS NOT NULL))
 );
 -- One open episode per client; the unique index also settles two concurrent referrals.
--- No index reads state, so a change of state among the open states is a HOT update
--- (no new index entries; the row's versions stay on one page).  The look-up indexes
--- are whole (not partial), so a query that says "open" as state <> 'closed' uses them
--- as well as one that says closed_on IS NULL.  1.0 had state in these indexes:
--- extension/upgrade/1.0--1.1/20_episode_indexes.sql.
+CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE state <> 'closed';
+CREATE INDEX episode_team_state_idx ON ips.episode (team_id, state);
+CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE state <> 'closed';
+-- upgrade 1.1: begin (these statements are also the 1.0 -> 1.1 upgrade; see the Makefile)
+-- 1.1: no index reads state, so a change of state among the open states is a HOT update
+-- (no new index entries; the row's versions stay on one page).  An episode is open
+-- exactly while closed_on is empty (the check below), and the unique index says "open"
+-- that way; the look-up indexes are whole (not partial), so a query that says "open" as
+-- state <> 'closed' uses them as well as one that says closed_on IS NULL.
+ALTER TABLE ips.episode
+    ADD CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL));
+DROP INDEX ips.episode_one_open_per_client;
 CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE closed_on IS NULL;
+DROP INDEX ips.episode_team_state_idx;
 CREATE INDEX episode_team_idx ON ips.episode (team_id);
+DROP INDEX ips.episode_specialist_idx;
 CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id);
+-- upgrade 1.1: end
 COMMENT ON TABLE ips.episode IS 'One period of IPS service for one client; state kept by the state machine (see README).';
 COMMENT ON COLUMN ips.episode.entry_on IS 'Day the episode first entered engaged: the contact rules count from it.';
 COMMENT ON COLUMN ips.episode.held_state IS 'While on_hold: the state that was paused, the only one it may return to.';
