@@ -7,6 +7,7 @@
 #define IPS_H
 
 #include "postgres.h"
+#include "ips_compat.h"
 #include "access/skey.h"
 #include "executor/spi.h"
 #include "utils/date.h"

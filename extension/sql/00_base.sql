@@ -126,7 +126,6 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.setting_value(text) IS 'The value of one row of ips.setting.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- The region's local date of an instant, and the instant a local day starts:
 -- in C (lookup.c), which reads the time zone setting once per snapshot
 -- instead of once per call.
@@ -134,15 +133,12 @@ CREATE OR REPLACE FUNCTION ips.local_date(at timestamptz) RETURNS date
 AS 'MODULE_PATHNAME', 'ips_local_date' LANGUAGE C STRICT STABLE PARALLEL SAFE;
 CREATE OR REPLACE FUNCTION ips.local_midnight(day date) RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'ips_local_midnight' LANGUAGE C STRICT STABLE PARALLEL SAFE;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.local_date(timestamptz) IS 'The calendar day of an instant in the region''s time zone (setting time_zone).';
 COMMENT ON FUNCTION ips.local_midnight(date) IS 'The instant a calendar day starts in the region''s time zone.';
 
 -- Raise a clear error unless code is one of the category's codes (internal; in C, lookup.c).
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 CREATE OR REPLACE FUNCTION ips.check_code(category text, code text, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'ips_check_code' LANGUAGE C STABLE;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category.';
 
 -- Raise "no such ..." for an unknown id (internal).

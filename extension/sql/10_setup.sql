@@ -80,11 +80,9 @@ CREATE TABLE ips.host_attachment (
 COMMENT ON TABLE ips.host_attachment IS 'Host client tables tied to ips.client by ips.attach_host_table().';
 
 -- Raise 22004 when a required argument is NULL (internal).
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- In C (lookup.c): the functions call it for every required argument.
 CREATE OR REPLACE FUNCTION ips.require(value anyelement, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'ips_require' LANGUAGE C IMMUTABLE;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.require(anyelement, text) IS 'Internal: raises 22004 when a required argument is NULL.';
 
 CREATE FUNCTION ips.add_team(name text, region text) RETURNS bigint

@@ -19,27 +19,17 @@ CREATE TABLE ips.episode (
                                                    'disengaged', 'deceased', 'never_engaged')),
     created_at        timestamptz NOT NULL DEFAULT now(),
     CHECK ((state = 'closed') = (closed_on IS NOT NULL AND close_reason IS NOT NULL)),
-    CHECK ((state = 'on_hold') = (held_state IS NOT NULL))
+    CHECK ((state = 'on_hold') = (held_state IS NOT NULL)),
+    -- an episode is open exactly while closed_on is empty (no index reads state, so a
+    -- change of state among the open states is a HOT update)
+    CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL))
 );
 -- One open episode per client; the unique index also settles two concurrent referrals.
-CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE state <> 'closed';
-CREATE INDEX episode_team_state_idx ON ips.episode (team_id, state);
-CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id) WHERE state <> 'closed';
--- upgrade 1.1: begin (these statements are also the 1.0 -> 1.1 upgrade; see the Makefile)
--- 1.1: no index reads state, so a change of state among the open states is a HOT update
--- (no new index entries; the row's versions stay on one page).  An episode is open
--- exactly while closed_on is empty (the check below), and the unique index says "open"
--- that way; the look-up indexes are whole (not partial), so a query that says "open" as
--- state <> 'closed' uses them as well as one that says closed_on IS NULL.
-ALTER TABLE ips.episode
-    ADD CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL));
-DROP INDEX ips.episode_one_open_per_client;
 CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE closed_on IS NULL;
-DROP INDEX ips.episode_team_state_idx;
+-- The look-up indexes are whole (not partial), so a query that says "open" as
+-- state <> 'closed' uses them as well as one that says closed_on IS NULL.
 CREATE INDEX episode_team_idx ON ips.episode (team_id);
-DROP INDEX ips.episode_specialist_idx;
 CREATE INDEX episode_specialist_idx ON ips.episode (specialist_id);
--- upgrade 1.1: end
 COMMENT ON TABLE ips.episode IS 'One period of IPS service for one client; state kept by the state machine (see README).';
 COMMENT ON COLUMN ips.episode.entry_on IS 'Day the episode first entered engaged: the contact rules count from it.';
 COMMENT ON COLUMN ips.episode.held_state IS 'While on_hold: the state that was paused, the only one it may return to.';
@@ -191,7 +181,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.episode_for_update(bigint) IS 'Internal: the episode row, locked, or error P0002.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
@@ -225,10 +214,8 @@ BEGIN
     END IF;
     RETURN id;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.refer(bigint, bigint, date, text) IS 'Receives a referral: a new episode in state referred; returns its id.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
 LANGUAGE plpgsql
@@ -266,10 +253,8 @@ BEGIN
     VALUES (e.episode_id, s.staff_id, assign_specialist.from_on);
     UPDATE ips.episode x SET specialist_id = s.staff_id WHERE x.episode_id = e.episode_id;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.assign_specialist(bigint, bigint, date) IS 'Makes a specialist of the team responsible for an episode from a day on.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.transition(episode_id bigint, to_state text, at timestamptz DEFAULT now(), reason text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql
@@ -295,11 +280,9 @@ BEGIN
      WHERE x.episode_id = e.episode_id;
     RETURN to_state;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.transition(bigint, text, timestamptz, text) IS
     'Moves an episode to another state (see the transition table); closed needs a reason. Returns the new state.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
 LANGUAGE plpgsql
@@ -327,7 +310,6 @@ BEGIN
     END IF;
     UPDATE ips.episode x SET career_profile_on = completed_on WHERE x.episode_id = e.episode_id;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.complete_career_profile(bigint, date) IS 'Records the day the client''s career profile (vocational profile) was completed.';
 
 CREATE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
@@ -395,7 +377,6 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.transition_time(ips.episode, date) IS 'Internal: the instant a dated change moves the episode''s state.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
                               occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
@@ -442,7 +423,6 @@ BEGIN
     END IF;
     RETURN id;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
     'Records a job start; moves an engaged, job_search or studying episode to employed. Returns the job id.';
 
@@ -536,7 +516,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.end_studies(bigint, date) IS 'Records the end of studies; ending the last moves a studying episode to job_search.';
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.record_team_meeting(staff_id bigint, met_on date) RETURNS void
 LANGUAGE plpgsql
@@ -560,7 +539,6 @@ BEGIN
         PERFORM ips.not_found('staff member', record_team_meeting.staff_id);
     END IF;
 END $$;
--- upgrade 1.1: end
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
 -- Caseload per specialist (open episodes past referred).

@@ -336,7 +336,6 @@ COMMENT ON FUNCTION ips.fidelity_round(numeric) IS 'Internal: measures are kept 
 -- once (for one team: that team's facts; for several: the whole selection, its rows mapped back
 -- to each team as a call for the team alone would have returned them).  measure NULL: not
 -- measurable.  ips.fidelity_computed(team_id, ...) is this function for one team.
--- upgrade 1.1: begin (these definitions are also the 1.0 -> 1.1 upgrade; see the Makefile)
 CREATE OR REPLACE FUNCTION ips.fidelity_computed_teams(team_ids bigint[], period_start date, period_end date)
 RETURNS TABLE(team_id bigint, item text, score int, measure numeric, evidence jsonb)
 LANGUAGE plpgsql STABLE
@@ -901,7 +900,6 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.fidelity_all(date, date) IS
     'The rows of ips.fidelity for every team the caller may see (team_id first, then ordinal), computed in one pass over the records.';
--- upgrade 1.1: end
 
 ------------------------------------------------------------------------------
 -- Reviews

@@ -30,7 +30,6 @@ INSERT INTO ips.setting (name, value, description) VALUES
 -- Raw figures per team and quarter (person-level tables underneath: not for analysts).
 -- Set-based: every figure is aggregated once by (team, quarter) and joined to the quarter list,
 -- so the cost grows with the rows, not with quarters x rows of the whole region.
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 CREATE OR REPLACE VIEW ips.outcomes_quarterly_counts AS
 WITH cfg AS MATERIALIZED (
     SELECT string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',') AS kinds,
@@ -136,7 +135,6 @@ SELECT q.team_id, q.team_name, q.region,
   LEFT JOIN c ON c.team_id = q.team_id AND c.qs = q.qs;
 COMMENT ON VIEW ips.outcomes_quarterly_counts IS
     'Unsuppressed outcome counts per team and quarter (served, working competitively, job starts, first jobs, studies, 90-day retention, closures); for admins and supervisors, not analysts.';
--- upgrade 1.1: end
 
 -- A count as analysts see it: NULL when 1 .. threshold-1 people (0 is shown); NULL threshold: as is.
 CREATE FUNCTION ips.suppress_count(n bigint, threshold int) RETURNS bigint

@@ -1,7 +1,6 @@
 -- HL7 FHIR R4 views of the record, for apps and for `ipsctl export --fhir`:
 -- one place that maps our states and contacts to FHIR.  New in 1.1: all of it is the upgrade.
 
--- upgrade 1.1: begin (this definition is also the 1.0 -> 1.1 upgrade; see the Makefile)
 -- An instant as FHIR dateTime/instant text (UTC, 'Z').
 CREATE FUNCTION ips.fhir_instant(at timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -108,4 +107,3 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.encounter_fhir(bigint) IS
     'A contact as an HL7 FHIR R4 Encounter (class VR/FLD/AMB, type by contact kind, linked to its EpisodeOfCare).';
--- upgrade 1.1: end

@@ -1,6 +1,7 @@
-# Upgrade: install 1.0, load a region, ALTER EXTENSION ips UPDATE, and get
-# the same figures and the same schema as a fresh install of the current
-# version loaded with the same data.
+# Upgrade: install each released version (1.0, 1.1), load a region, ALTER
+# EXTENSION ips UPDATE, and get the same figures and the same schema as a fresh
+# install of the current version loaded with the same data.  1.0 goes through
+# the whole chain (1.0 -> 1.1 -> current), 1.1 through the last step alone.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -17,30 +18,31 @@ my $current = $node->safe_psql('postgres',
 my @versions = split /\n/, $node->safe_psql('postgres',
 	q{SELECT version FROM pg_available_extension_versions WHERE name = 'ips' ORDER BY string_to_array(version, '.')::int[]});
 is($versions[0], '1.0', 'version 1.0 is still installable');
-isnt($current, '1.0', "the current version is $current");
+ok((grep { $_ eq '1.1' } @versions), 'version 1.1 is still installable');
+isnt($current, '1.1', "the current version is $current");
 
-$node->safe_psql('postgres', 'CREATE DATABASE upgraded');
+my @released = ('1.0', '1.1');
+my %db = map { $_ => 'from_' . ($_ =~ s/\./_/r) } @released;
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('upgraded', q{CREATE EXTENSION ips VERSION '1.0'});
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'ips'}), '1.0', 'installed 1.0');
+for my $v (@released)
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db{$v}");
+	$node->safe_psql($db{$v}, qq{CREATE EXTENSION ips VERSION '$v'});
+	is($node->safe_psql($db{$v}, q{SELECT extversion FROM pg_extension WHERE extname = 'ips'}), $v, "installed $v");
+}
 $node->safe_psql('fresh', 'CREATE EXTENSION ips');
 
 # the same synthetic region into both: before the update in 'upgraded', after the install in 'fresh'
 my $region = $node->basedir . '/region.json';
 ok(run([ 'ipsctl', 'generate', '--clients', '80', '--seed', '11', '--start', '2026-10-31' ], '>', $region),
 	'ipsctl generate');
-for my $db ('upgraded', 'fresh')
+for my $db ((map { $db{$_} } @released), 'fresh')
 {
 	my ($out, $err) = ('', '');
 	ok(run([ 'ipsctl', 'import', $region, '-d', $node->connstr($db) ], '>', \$out, '2>', \$err), "import into $db")
 	  or diag($err);
 }
 
-$node->safe_psql('upgraded', 'ALTER EXTENSION ips UPDATE');
-is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'ips'}), $current,
-	"ALTER EXTENSION ips UPDATE reaches $current");
-
-# the figures
 my %figures = (
 	'alerts' => q{SELECT * FROM ips.contact_alerts('2026-10-31') ORDER BY 1, 2, 3, 4},
 	'rule compliance' => q{SELECT t.team_id, r.* FROM ips.team t, ips.rule_compliance(t.team_id, '2026-01-01', '2026-09-30') r ORDER BY 1, 2},
@@ -50,15 +52,6 @@ my %figures = (
 	'outcomes' => q{SELECT * FROM ips.outcomes_quarterly ORDER BY 1, 4},
 	'caseload' => q{SELECT * FROM ips.caseload ORDER BY 1},
 	'history' => q{SELECT episode_id, from_state, to_state, at, reason FROM ips.episode_state_history ORDER BY 1, 4, 2});
-for my $name (sort keys %figures)
-{
-	my $a = $node->safe_psql('upgraded', $figures{$name});
-	my $b = $node->safe_psql('fresh', $figures{$name});
-	ok(length($b) > 0, "$name: the fresh install has figures");
-	is($a, $b, "$name: the upgraded database gives the same figures");
-}
-is($node->safe_psql('upgraded', q{SELECT count(*) FROM ips.verify_change_log()}), '0', 'the change log chain is intact after the update');
-
 # the schema: every object of the extension, with its definition and rights
 my $schema = q{
 SELECT 'function ' || p.oid::regprocedure || ' ' || md5(p.prosrc) || ' ' || p.provolatile::text || p.prosecdef::text
@@ -100,19 +93,35 @@ SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
   FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ips')
 ORDER BY 1};
-my @a = split /\n/, $node->safe_psql('upgraded', $schema);
-my @b = split /\n/, $node->safe_psql('fresh', $schema);
-my %in_a = map { $_ => 1 } @a;
-my %in_b = map { $_ => 1 } @b;
-my @only_upgraded = grep { !$in_b{$_} } @a;
-my @only_fresh = grep { !$in_a{$_} } @b;
-ok(@b > 300, 'the schema description lists the objects (' . scalar(@b) . ')');
-is(join("\n", @only_fresh), '', 'nothing of a fresh install is missing after the update');
-is(join("\n", @only_upgraded), '', 'the update leaves nothing that a fresh install lacks');
+for my $v (@released)
+{
+	my $upgraded = $db{$v};
+	$node->safe_psql($upgraded, 'ALTER EXTENSION ips UPDATE');
+	is($node->safe_psql($upgraded, q{SELECT extversion FROM pg_extension WHERE extname = 'ips'}), $current,
+		"from $v: ALTER EXTENSION ips UPDATE reaches $current");
+	for my $name (sort keys %figures)
+	{
+		my $a = $node->safe_psql($upgraded, $figures{$name});
+		my $b = $node->safe_psql('fresh', $figures{$name});
+		ok(length($b) > 0, "$name: the fresh install has figures");
+		is($a, $b, "from $v: $name: the upgraded database gives the same figures");
+	}
+	is($node->safe_psql($upgraded, q{SELECT count(*) FROM ips.verify_change_log()}), '0',
+		"from $v: the change log chain is intact after the update");
 
-# what 1.1 brought works on the upgraded data
-is($node->safe_psql('upgraded', q{SELECT ips.episode_fhir(min(episode_id)) ->> 'resourceType' FROM ips.episode}),
-	'EpisodeOfCare', 'ips.episode_fhir (new in 1.1) works on data loaded under 1.0');
+	my @a = split /\n/, $node->safe_psql($upgraded, $schema);
+	my @b = split /\n/, $node->safe_psql('fresh', $schema);
+	my %in_a = map { $_ => 1 } @a;
+	my %in_b = map { $_ => 1 } @b;
+	my @only_upgraded = grep { !$in_b{$_} } @a;
+	my @only_fresh = grep { !$in_a{$_} } @b;
+	ok(@b > 300, 'the schema description lists the objects (' . scalar(@b) . ')');
+	is(join("\n", @only_fresh), '', "from $v: nothing of a fresh install is missing after the update");
+	is(join("\n", @only_upgraded), '', "from $v: the update leaves nothing that a fresh install lacks");
+
+	is($node->safe_psql($upgraded, q{SELECT ips.episode_fhir(min(episode_id)) ->> 'resourceType' FROM ips.episode}),
+		'EpisodeOfCare', "from $v: ips.episode_fhir (new in 1.1) works on the data loaded before the update");
+}
 
 $node->stop;
 done_testing();
