@@ -12,7 +12,13 @@
 
 -- ===== the ledger: change log and access log (issue 14)
 
+-- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
+
 -- ===== staff history, jobs, corrections (issue 16)
+
+-- ===== release clean-up: overlapping checks and the like (issue 15)
+
+-- ===== what people see: settings, labels, the review sheet (issue 17)
 
 -- ===== grants, revokes and policies for new and changed objects
 SELECT ips.apply_security();
