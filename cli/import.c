@@ -949,9 +949,16 @@ copy_end(Import *im, int which, long long first, bool ok)
 	return ok && !im->failed;
 }
 
-/* The binary COPY file header (signature, flags, header extension length) and trailer. */
-static const char copy_binary_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-static const char copy_binary_trailer[2] = "\377\377";
+/*
+ * The binary COPY file header (signature, flags, header extension length) and
+ * trailer, as byte arrays (not strings: they hold no terminating NUL).
+ */
+static const char copy_binary_header[19] = {
+	'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n', '\0',	/* signature */
+	0, 0, 0, 0,					/* flags */
+	0, 0, 0, 0					/* header extension length */
+};
+static const char copy_binary_trailer[2] = {'\377', '\377'};
 
 /*
  * The next queued row of one table: a text line (with its newline) or a

@@ -10,7 +10,6 @@
 #include "utils/date.h"
 #include "utils/guc.h"
 #include "catalog/pg_type.h"
-#include "parser/scansup.h"
 #include "pgtime.h"
 #include "storage/proc.h"
 #include "utils/datetime.h"
@@ -149,22 +148,15 @@ IpsLocalDate(TimestampTz ts, const char *tz)
 	int			offset;
 	Datum		local;
 
-	if (zone_lxid != MyProc->lxid || strcmp(zone_name, tz) != 0)
+	if (zone_lxid != IpsMyLocalTransactionId() || strcmp(zone_name, tz) != 0)
 	{
 		zone = NULL;
 		zone_lxid = InvalidLocalTransactionId;
 		if (strlen(tz) <= TZ_STRLEN_MAX)
 		{
-			char	   *lower = downcase_truncate_identifier(tz, strlen(tz), false);
-			int			type,
-						val;
-			pg_tz	   *abbrev_tz;
-
-			type = DecodeTimezoneAbbrev(0, lower, &val, &abbrev_tz);
-			if (type != TZ && type != DTZ && type != DYNTZ)
-				zone = pg_tzset(tz);
+			zone = IpsZoneByName(tz);
 			strcpy(zone_name, tz);
-			zone_lxid = MyProc->lxid;
+			zone_lxid = IpsMyLocalTransactionId();
 		}
 	}
 	if (zone != NULL && !TIMESTAMP_NOT_FINITE(ts) &&

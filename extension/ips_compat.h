@@ -2,6 +2,15 @@
  * ips_compat.h: every difference between the PostgreSQL majors ips builds on
  * (15, 16, 17, 18), behind PG_VERSION_NUM, in this one place.  C files call the
  * names defined here instead of the version-specific ones.
+ *
+ * Tested: 15 (Debian 12), 17 (Debian 13), 18 (Debian sid).  16 is in no
+ * Debian release: its branches below follow its headers' documented
+ * signatures and are compiled by nobody here (untested).
+ *
+ * Where a public API that does not change between majors does the job (for
+ * example systable_beginscan() instead of index_beginscan(), DecodeTimezoneName()
+ * instead of the abbreviation table), the C files use it and nothing is needed
+ * here.  Append new blocks at the bottom, each with a comment naming its user.
  */
 #ifndef IPS_COMPAT_H
 #define IPS_COMPAT_H
@@ -10,6 +19,102 @@
 
 #if PG_VERSION_NUM < 150000
 #error "ips needs PostgreSQL 15 or later"
+#endif
+
+/*
+ * The local transaction id of this backend's current transaction (ips.c,
+ * cache.c; callers include storage/proc.h).  17 moved it into PGPROC.vxid.
+ */
+#if PG_VERSION_NUM >= 170000
+#define IpsMyLocalTransactionId() (MyProc->vxid.lxid)
+#else
+#define IpsMyLocalTransactionId() (MyProc->lxid)
+#endif
+
+/*
+ * The zone a time zone name denotes when it is a full zone name
+ * (Europe/Helsinki), or NULL when it is a time zone abbreviation (EET, UTC),
+ * a fixed offset or unknown: those are left to timestamptz_zone(), which
+ * raises the errors (ips.c, IpsLocalDate).  16 added DecodeTimezoneName(),
+ * the lookup AT TIME ZONE itself does, and changed DecodeTimezoneAbbrev().
+ */
+#include "pgtime.h"
+#include "utils/datetime.h"
+#if PG_VERSION_NUM >= 170000
+static inline pg_tz *
+IpsZoneByName(const char *tzname)
+{
+	int			offset;
+	pg_tz	   *tz;
+
+	/* raises "time zone ... not recognized" as AT TIME ZONE does */
+	if (DecodeTimezoneName(tzname, &offset, &tz) == TZNAME_ZONE)
+		return tz;
+	return NULL;
+}
+#else
+#include "parser/scansup.h"
+static inline pg_tz *
+IpsZoneByName(const char *tzname)
+{
+	char	   *lower;
+	int			type,
+				offset;
+	pg_tz	   *abbrev_tz;
+
+	if (strlen(tzname) > TZ_STRLEN_MAX)
+		return NULL;
+	lower = downcase_truncate_identifier(tzname, strlen(tzname), false);
+#if PG_VERSION_NUM >= 160000
+	{
+		DateTimeErrorExtra extra;
+
+		if (DecodeTimezoneAbbrev(0, lower, &type, &offset, &abbrev_tz, &extra) != 0)
+			return NULL;
+	}
+#else
+	type = DecodeTimezoneAbbrev(0, lower, &offset, &abbrev_tz);
+#endif
+	if (type == TZ || type == DTZ || type == DYNTZ)
+		return NULL;
+	return pg_tzset(tzname);
+}
+#endif
+
+/*
+ * For the change log writer (audit.c, helper "ledger"): the executor and
+ * index calls it makes, with the arguments 15 takes.
+ *  - RelationGetPrimaryKeyIndex: 18 added deferrable_ok (ours is not deferrable);
+ *  - index_beginscan: 18 added the instrumentation (NULL: none);
+ *  - ExecInitRangeTable: 16 added the permission infos (none: NIL), 18 the
+ *    relations left after pruning (all of them);
+ *  - ExecInsertIndexTuples: 16 added onlySummarizing (false: every index).
+ * systable_beginscan_ordered() and CatalogTupleInsert-like SPI-free paths are
+ * the stable alternatives where they fit.
+ */
+#if PG_VERSION_NUM >= 180000
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), false)
+#define IpsIndexBeginscan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), NULL, (nkeys), (norderbys))
+#define IpsExecInitRangeTable(estate, rtable) \
+	ExecInitRangeTable((estate), (rtable), NIL, bms_add_range(NULL, 1, list_length(rtable)))
+#else
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
+#define IpsIndexBeginscan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), (nkeys), (norderbys))
+#if PG_VERSION_NUM >= 160000
+#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable), NIL)
+#else
+#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable))
+#endif
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define IpsExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), (specConflict), (arbiters), false)
+#else
+#define IpsExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), (specConflict), (arbiters))
 #endif
 
 #endif							/* IPS_COMPAT_H */

@@ -14,14 +14,11 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/relscan.h"
-#include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "access/xact.h"
@@ -77,23 +74,27 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
 	Oid			indexid = IpsRelid(indexname);
 	Relation	rel;
 	Relation	irel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	HeapTuple	result = NULL;
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "ips.%s or its index ips.%s is missing", relname, indexname);
 	rel = table_open(relid, AccessShareLock);
 	irel = index_open(indexid, AccessShareLock);
+	/* systable_beginscan takes table columns; the collations are the index's */
 	for (int i = 0; i < nkeys; i++)
-		keys[i].sk_collation = irel->rd_indcollation[keys[i].sk_attno - 1];
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, irel, ReadSnapshot(), nkeys, 0);
-	index_rescan(scan, keys, nkeys, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
-		result = ExecCopySlotHeapTuple(slot);
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	{
+		int			col = keys[i].sk_attno - 1;
+
+		keys[i].sk_collation = irel->rd_indcollation[col];
+		keys[i].sk_attno = irel->rd_index->indkey.values[col];
+	}
+	scan = systable_beginscan(rel, indexid, true, ReadSnapshot(), nkeys, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		result = heap_copytuple(tup);
+	systable_endscan(scan);
 	if (td)
 		*td = CreateTupleDescCopy(RelationGetDescr(rel));
 	index_close(irel, AccessShareLock);
@@ -150,7 +151,7 @@ IpsDirectRead(const char *relname)
 	for (int i = 0; i < DIRECT_READ_ANSWERS; i++)
 	{
 		a = &answers[i];
-		if (a->lxid == MyProc->lxid && a->lxid != InvalidLocalTransactionId &&
+		if (a->lxid == IpsMyLocalTransactionId() && a->lxid != InvalidLocalTransactionId &&
 			a->cid == cid && a->userid == userid && a->sec_context == sec_context &&
 			a->row_security == row_security &&
 			a->inval == SharedInvalidMessageCounter && strcmp(a->relname, relname) == 0)
@@ -166,7 +167,7 @@ IpsDirectRead(const char *relname)
 		a->userid = userid;
 		a->sec_context = sec_context;
 		a->row_security = row_security;
-		a->lxid = MyProc->lxid;
+		a->lxid = IpsMyLocalTransactionId();
 		a->cid = cid;
 		a->inval = SharedInvalidMessageCounter;
 	}
@@ -189,7 +190,7 @@ IpsSameSnapshot(IpsSnapshotKey *key)
 	bool		same;
 
 	same = key->valid &&
-		key->lxid == MyProc->lxid &&
+		key->lxid == IpsMyLocalTransactionId() &&
 		key->subid == GetCurrentSubTransactionId() &&
 		key->cid == snap->curcid &&
 		TransactionIdEquals(key->xmin, snap->xmin) &&
@@ -208,7 +209,7 @@ IpsSameSnapshot(IpsSnapshotKey *key)
 		snap->xcnt + snap->subxcnt <= lengthof(key->xip);
 	if (key->valid)
 	{
-		key->lxid = MyProc->lxid;
+		key->lxid = IpsMyLocalTransactionId();
 		key->subid = GetCurrentSubTransactionId();
 		key->cid = snap->curcid;
 		key->xmin = snap->xmin;

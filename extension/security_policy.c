@@ -197,7 +197,7 @@ static bool
 cache_matches(Snapshot snap, const NameData *caller)
 {
 	return cache.valid &&
-		cache.lxid == MyProc->lxid &&
+		cache.lxid == IpsMyLocalTransactionId() &&
 		strcmp(NameStr(cache.caller), NameStr(*caller)) == 0 &&
 		cache.curcid == snap->curcid &&
 		TransactionIdEquals(cache.xmin, snap->xmin) &&
@@ -224,7 +224,7 @@ cache_reset_to(Snapshot snap, const NameData *caller)
 		RegisterSubXactCallback(policy_subxact_callback, NULL);
 	}
 	forget_cache();
-	cache.lxid = MyProc->lxid;
+	cache.lxid = IpsMyLocalTransactionId();
 	cache.caller = *caller;
 	cache.curcid = snap->curcid;
 	cache.xmin = snap->xmin;
