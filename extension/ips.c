@@ -72,23 +72,6 @@ IpsStateFromName(const char *name)
 	return -1;
 }
 
-/* Prepare a plan once per backend and keep it. */
-SPIPlanPtr
-IpsPreparePlan(IpsPlan *p)
-{
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", p->sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		p->plan = plan;
-	}
-	return p->plan;
-}
-
 static IpsPlan setting_plan = {
 	NULL, "SELECT value FROM ips.setting WHERE name OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}
 };

@@ -23,17 +23,52 @@ extern char *ips_language;
  */
 extern bool ips_restoring;
 
-/* A prepared SPI plan kept for the life of the backend. */
+/*
+ * The caches (cache.c).  A prepared SPI plan kept for the life of the
+ * backend: {NULL, sql, nargs, {argtypes}[, cursor_options]}.
+ */
 typedef struct IpsPlan
 {
 	SPIPlanPtr	plan;
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[8];
+	int			cursor_options;	/* of SPI_prepare_cursor (0: none) */
 } IpsPlan;
 
 /* Prepare (once) and return the plan; call within SPI_connect. */
 extern SPIPlanPtr IpsPreparePlan(IpsPlan *p);
+
+/* What a snapshot sees, for caches of values read with it (IpsSameSnapshot). */
+typedef struct IpsSnapshotKey
+{
+	bool		valid;
+	bool		suboverflowed;
+	bool		takenDuringRecovery;
+	LocalTransactionId lxid;
+	SubTransactionId subid;
+	CommandId	cid;
+	TransactionId xmin,
+				xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	int			xip_size;		/* allocated entries of xip */
+	TransactionId *xip;			/* xip, then subxip (TopMemoryContext) */
+} IpsSnapshotKey;
+
+/* Values (in cxt) kept while the snapshot in use sees the same data. */
+typedef struct IpsSnapshotCache
+{
+	const char *name;			/* for the memory context */
+	IpsSnapshotKey key;
+	MemoryContext cxt;			/* made on first use */
+} IpsSnapshotCache;
+
+extern Snapshot IpsReadSnapshot(void);
+extern bool IpsSameSnapshot(IpsSnapshotKey *key);
+extern bool IpsSnapshotStillSame(const IpsSnapshotKey *key);
+extern bool IpsSnapshotCacheValid(IpsSnapshotCache *c);
+extern void IpsSnapshotCacheForget(IpsSnapshotCache *c);
 
 /* Value of a row of ips.setting as text, or NULL; call within SPI_connect. */
 extern char *IpsSettingText(const char *name);
@@ -49,21 +84,6 @@ extern HeapTuple IpsFetchByIndex(const char *relname, const char *indexname, int
 extern Datum IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull);
 extern bool IpsDirectRead(const char *relname);
 
-/* What a snapshot sees, for caches of values read with it (IpsSameSnapshot). */
-typedef struct IpsSnapshotKey
-{
-	bool		valid;
-	bool		suboverflowed;
-	LocalTransactionId lxid;
-	SubTransactionId subid;
-	CommandId	cid;
-	TransactionId xmin,
-				xmax;
-	uint32		xcnt;
-	int32		subxcnt;
-	TransactionId xip[64];		/* xip, then subxip */
-} IpsSnapshotKey;
-extern bool IpsSameSnapshot(IpsSnapshotKey *key);
 extern char *IpsTimeZone(void);
 extern int64 IpsCurrentStaff(bool *found);
 

@@ -45,13 +45,6 @@ IpsRelid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
-/* The snapshot the SQL would read with: the active one (a new one outside a statement). */
-static Snapshot
-ReadSnapshot(void)
-{
-	return ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-}
-
 /* True when the current user may read the table directly (SELECT right, no row-level security). */
 static bool
 DirectReadAllowed(Oid relid)
@@ -90,7 +83,7 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
 		keys[i].sk_collation = irel->rd_indcollation[col];
 		keys[i].sk_attno = irel->rd_index->indkey.values[col];
 	}
-	scan = systable_beginscan(rel, indexid, true, ReadSnapshot(), nkeys, keys);
+	scan = systable_beginscan(rel, indexid, true, IpsReadSnapshot(), nkeys, keys);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 		result = heap_copytuple(tup);
@@ -174,55 +167,6 @@ IpsDirectRead(const char *relname)
 	else
 		a->lxid = InvalidLocalTransactionId;
 	return a->allowed;
-}
-
-/*
- * True when the snapshot in use sees exactly what it saw when *key was
- * saved: same transaction, subtransaction and command, and the same running
- * transactions (xmin, xmax and the in-progress lists), which is all an MVCC
- * snapshot's visibility depends on.  Otherwise saves the current key in *key
- * and returns false.
- */
-bool
-IpsSameSnapshot(IpsSnapshotKey *key)
-{
-	Snapshot	snap = ReadSnapshot();
-	bool		same;
-
-	same = key->valid &&
-		key->lxid == IpsMyLocalTransactionId() &&
-		key->subid == GetCurrentSubTransactionId() &&
-		key->cid == snap->curcid &&
-		TransactionIdEquals(key->xmin, snap->xmin) &&
-		TransactionIdEquals(key->xmax, snap->xmax) &&
-		key->xcnt == snap->xcnt &&
-		key->subxcnt == snap->subxcnt &&
-		key->suboverflowed == snap->suboverflowed &&
-		(snap->xcnt == 0 || memcmp(key->xip, snap->xip, snap->xcnt * sizeof(TransactionId)) == 0) &&
-		(snap->subxcnt == 0 ||
-		 memcmp(key->xip + snap->xcnt, snap->subxip, snap->subxcnt * sizeof(TransactionId)) == 0);
-	if (same)
-		return true;
-
-	/* remember this snapshot, unless its lists are too long to keep */
-	key->valid = snap->snapshot_type == SNAPSHOT_MVCC &&
-		snap->xcnt + snap->subxcnt <= lengthof(key->xip);
-	if (key->valid)
-	{
-		key->lxid = IpsMyLocalTransactionId();
-		key->subid = GetCurrentSubTransactionId();
-		key->cid = snap->curcid;
-		key->xmin = snap->xmin;
-		key->xmax = snap->xmax;
-		key->xcnt = snap->xcnt;
-		key->subxcnt = snap->subxcnt;
-		key->suboverflowed = snap->suboverflowed;
-		if (snap->xcnt > 0)
-			memcpy(key->xip, snap->xip, snap->xcnt * sizeof(TransactionId));
-		if (snap->subxcnt > 0)
-			memcpy(key->xip + snap->xcnt, snap->subxip, snap->subxcnt * sizeof(TransactionId));
-	}
-	return false;
 }
 
 /* Value of a setting read directly (callers check IpsDirectRead first), or NULL. */

@@ -16,11 +16,13 @@
  *	function, and it parses and plans the body of a non-inlined SQL function
  *	again at every call site of every statement (the helpers that call
  *	ips.my_teams() once more), which cost a fixed 0.2-0.3 ms per policy
- *	reference.  Here each query is prepared once per backend (IpsPreparePlan)
- *	and a call is one execution of a kept plan with the caller's name as its
- *	parameter.  The queries read the data under the statement's snapshot
- *	(read-only SPI), like the STABLE SQL functions did; nothing is cached
- *	between calls.
+ *	reference.  Here each query is prepared once per backend (IpsPreparePlan,
+ *	as a generic plan: the only parameter is the caller's name, matched
+ *	through a unique index, so the generic plan is as good as a custom one
+ *	and is used from the first call) and a call is one execution of a kept
+ *	plan with the caller's name as its parameter.  The queries read the data
+ *	under the statement's snapshot (read-only SPI), like the STABLE SQL
+ *	functions did; a result is kept only while that snapshot sees the same.
  *
  *	All SPI statements here name schema-qualified tables and functions and
  *	qualify their operators, since they run as the extension owner.
@@ -50,26 +52,26 @@
 #define IN_MY_TEAM(COL) " " COL " OPERATOR(pg_catalog.=) ANY (" MY_TEAM ")"
 
 static IpsPlan my_teams_plan = {NULL,
-	"SELECT pg_catalog.array_agg(m.team_id ORDER BY m.team_id) FROM (" MY_TEAM ") m", 1, {NAMEOID}};
+	"SELECT pg_catalog.array_agg(m.team_id ORDER BY m.team_id) FROM (" MY_TEAM ") m", 1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 static IpsPlan team_staff_plan = {NULL,
 	"SELECT pg_catalog.array_agg(s.staff_id ORDER BY s.staff_id) FROM ips.staff s WHERE" IN_MY_TEAM("s.team_id"),
-	1, {NAMEOID}};
+	1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 static IpsPlan team_episodes_plan = {NULL,
 	"SELECT pg_catalog.array_agg(e.episode_id ORDER BY e.episode_id) FROM ips.episode e WHERE" IN_MY_TEAM("e.team_id"),
-	1, {NAMEOID}};
+	1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 static IpsPlan team_reviews_plan = {NULL,
 	"SELECT pg_catalog.array_agg(r.review_id ORDER BY r.review_id) FROM ips.fidelity_review r WHERE" IN_MY_TEAM("r.team_id"),
-	1, {NAMEOID}};
+	1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 static IpsPlan team_clients_plan = {NULL,
 	"SELECT pg_catalog.array_agg(DISTINCT x.client_id ORDER BY x.client_id)"
 	" FROM (SELECT e.client_id FROM ips.episode e WHERE" IN_MY_TEAM("e.team_id")
 	"       UNION ALL"
 	"       SELECT i.client_id FROM ips.client_intake i WHERE" IN_MY_TEAM("i.team_id") ") x",
-	1, {NAMEOID}};
+	1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 /*
  * The clients whom the calling clinician's unit cares for today and who
@@ -95,29 +97,7 @@ static IpsPlan shared_clients_plan = {NULL,
 	"                                     AND x.scope OPERATOR(pg_catalog.=) c.scope"
 	"                                     AND x.refused_on OPERATOR(pg_catalog.>=) c.given_on"
 	"                                     AND x.refused_on OPERATOR(pg_catalog.<=) t.d))",
-	1, {NAMEOID}};
-
-/*
- * Prepare a helper's query once per backend and keep it.  The only parameter is
- * the caller's name, matched through a unique index, so the generic plan is as
- * good as a custom one: it is used from the first call, instead of planning the
- * query again for each of the first five calls of every backend.
- */
-static SPIPlanPtr
-prepare_generic(IpsPlan *p)
-{
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s", p->sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		p->plan = plan;
-	}
-	return p->plan;
-}
+	1, {NAMEOID}, CURSOR_OPT_GENERIC_PLAN};
 
 /*
  * The results of the helpers for one caller under one snapshot.
@@ -127,17 +107,10 @@ prepare_generic(IpsPlan *p)
  * subqueries on contact, one on job), three of them ips.team_episodes().  A
  * helper's result depends only on the caller, the data and the snapshot that
  * the read-only query runs with (the active snapshot), so the result is kept
- * and given again while all of these are the same:
- *	- the transaction (local transaction id) and the caller's name;
- *	- the active snapshot's content: xmin, xmax, the in-progress
- *	  (sub)transactions and the command id (a change by this transaction
- *	  makes a new command id; a commit by another one changes xmax or the
- *	  in-progress list of the next snapshot; the same snapshot content sees
- *	  the same rows);
- *	- no subtransaction was rolled back since (that hides this transaction's
- *	  own rows without a new command id): a callback forgets everything then,
- *	  and at the end of the transaction.
- * Outside an MVCC snapshot nothing is kept.
+ * in the extension's snapshot-keyed cache (cache.c: same transaction,
+ * subtransaction, command and running transactions) for one caller, and
+ * given again while both are the same.  Outside an MVCC snapshot nothing is
+ * kept.
  */
 typedef enum PolicyHelper
 {
@@ -150,104 +123,9 @@ typedef enum PolicyHelper
 	HELPER_COUNT
 } PolicyHelper;
 
-typedef struct PolicyCache
-{
-	bool		valid;
-	LocalTransactionId lxid;
-	NameData	caller;
-	TransactionId xmin;
-	TransactionId xmax;
-	uint32		xcnt;
-	int32		subxcnt;
-	bool		suboverflowed;
-	bool		takenDuringRecovery;
-	CommandId	curcid;
-	TransactionId *xip;			/* xcnt entries, in cache_cxt */
-	TransactionId *subxip;		/* subxcnt entries, in cache_cxt */
-	Datum		ids[HELPER_COUNT];	/* bigint[] in cache_cxt, or 0 */
-} PolicyCache;
-
-static PolicyCache cache;
-static MemoryContext cache_cxt = NULL;
-
-static void
-forget_cache(void)
-{
-	cache.valid = false;
-	if (cache_cxt != NULL)
-		MemoryContextReset(cache_cxt);
-}
-
-static void
-policy_xact_callback(XactEvent event, void *arg)
-{
-	forget_cache();
-}
-
-static void
-policy_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		forget_cache();
-}
-
-/* Whether the cache holds results for this caller under this snapshot. */
-static bool
-cache_matches(Snapshot snap, const NameData *caller)
-{
-	return cache.valid &&
-		cache.lxid == IpsMyLocalTransactionId() &&
-		strcmp(NameStr(cache.caller), NameStr(*caller)) == 0 &&
-		cache.curcid == snap->curcid &&
-		TransactionIdEquals(cache.xmin, snap->xmin) &&
-		TransactionIdEquals(cache.xmax, snap->xmax) &&
-		cache.xcnt == snap->xcnt &&
-		cache.subxcnt == snap->subxcnt &&
-		cache.suboverflowed == snap->suboverflowed &&
-		cache.takenDuringRecovery == snap->takenDuringRecovery &&
-		(snap->xcnt == 0 ||
-		 memcmp(cache.xip, snap->xip, snap->xcnt * sizeof(TransactionId)) == 0) &&
-		(snap->subxcnt == 0 ||
-		 memcmp(cache.subxip, snap->subxip, snap->subxcnt * sizeof(TransactionId)) == 0);
-}
-
-/* Forget the results and key the cache to this caller and snapshot. */
-static void
-cache_reset_to(Snapshot snap, const NameData *caller)
-{
-	if (cache_cxt == NULL)
-	{
-		cache_cxt = AllocSetContextCreate(TopMemoryContext, "ips policy helpers",
-										  ALLOCSET_SMALL_SIZES);
-		RegisterXactCallback(policy_xact_callback, NULL);
-		RegisterSubXactCallback(policy_subxact_callback, NULL);
-	}
-	forget_cache();
-	cache.lxid = IpsMyLocalTransactionId();
-	cache.caller = *caller;
-	cache.curcid = snap->curcid;
-	cache.xmin = snap->xmin;
-	cache.xmax = snap->xmax;
-	cache.xcnt = snap->xcnt;
-	cache.subxcnt = snap->subxcnt;
-	cache.suboverflowed = snap->suboverflowed;
-	cache.takenDuringRecovery = snap->takenDuringRecovery;
-	cache.xip = NULL;
-	cache.subxip = NULL;
-	if (snap->xcnt > 0)
-	{
-		cache.xip = MemoryContextAlloc(cache_cxt, snap->xcnt * sizeof(TransactionId));
-		memcpy(cache.xip, snap->xip, snap->xcnt * sizeof(TransactionId));
-	}
-	if (snap->subxcnt > 0)
-	{
-		cache.subxip = MemoryContextAlloc(cache_cxt, snap->subxcnt * sizeof(TransactionId));
-		memcpy(cache.subxip, snap->subxip, snap->subxcnt * sizeof(TransactionId));
-	}
-	memset(cache.ids, 0, sizeof(cache.ids));
-	cache.valid = true;
-}
+static IpsSnapshotCache policy_cache = {"ips policy helpers"};
+static NameData policy_caller;	/* whose results policy_ids holds */
+static Datum policy_ids_kept[HELPER_COUNT];	/* bigint[] in policy_cache.cxt, or 0 */
 
 /*
  * Run one helper's kept plan for the calling role and return its bigint[]
@@ -263,7 +141,7 @@ policy_query(IpsPlan *p, Name caller)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_plan(prepare_generic(p), &arg, NULL, true, 1);
+	rc = SPI_execute_plan(IpsPreparePlan(p), &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "policy helper query failed: %s", SPI_result_code_string(rc));
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -290,18 +168,23 @@ policy_ids(PolicyHelper which, IpsPlan *p)
 	if (snap == NULL || snap->snapshot_type != SNAPSHOT_MVCC)
 		return policy_query(p, &caller);
 
-	if (!cache_matches(snap, &caller))
-		cache_reset_to(snap, &caller);
-	else if (cache.ids[which] != (Datum) 0)
-		return datumCopy(cache.ids[which], false, -1);
+	if (strcmp(NameStr(policy_caller), NameStr(caller)) != 0)
+		IpsSnapshotCacheForget(&policy_cache);
+	if (!IpsSnapshotCacheValid(&policy_cache))
+	{
+		memset(policy_ids_kept, 0, sizeof(policy_ids_kept));
+		policy_caller = caller;
+	}
+	else if (policy_ids_kept[which] != (Datum) 0)
+		return datumCopy(policy_ids_kept[which], false, -1);
 
 	result = policy_query(p, &caller);
-	/* the query may have run a subtransaction callback; keep only a still valid key */
-	if (cache_matches(snap, &caller))
+	/* the query may have ended a subtransaction; keep only under a still valid key */
+	if (IpsSnapshotStillSame(&policy_cache.key))
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(cache_cxt);
+		MemoryContext oldcxt = MemoryContextSwitchTo(policy_cache.cxt);
 
-		cache.ids[which] = datumCopy(result, false, -1);
+		policy_ids_kept[which] = datumCopy(result, false, -1);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	return result;
