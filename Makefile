@@ -28,9 +28,22 @@ PG_CPPFLAGS = -I$(srcdir)/extension
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 EXTRA_CLEAN = $(DATA_built)
 
+# PG=NN picks a PostgreSQL major (Debian's layout); else the pg_config on PATH
+# (make test and make demo: the major the distribution ships, see
+# scripts/pg-major.sh).
+ifdef PG
+PG_CONFIG  ?= /usr/lib/postgresql/$(PG)/bin/pg_config
+endif
 PG_CONFIG  ?= pg_config
-PGXS       := $(shell $(PG_CONFIG) --pgxs)
+export PG
+PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+# a fresh machine: make deps, demo, test and bench install what is missing first
+all install installcheck:
+	@echo "ips: $(PG_CONFIG) not found: install postgresql-server-dev-NN (scripts/ensure-deps.sh build) or give PG_CONFIG=" >&2; exit 1
+else
 include $(PGXS)
+endif
 
 extension/ips--$(EXTVERSION).sql: $(SQL_PARTS) ips.control
 	@{ echo "-- ips $(EXTVERSION): generated from extension/sql/*.sql by make; do not edit"; \
@@ -56,12 +69,14 @@ endif
 # The two commands of the README, and the benchmark.  Each installs what is
 # missing (Debian packages), builds, starts a throw-away cluster as the
 # postgres user, does its work, and stops and removes the cluster.
-.PHONY: demo test bench deps install-ipsctl clean-ipsctl
-deps:
-	@scripts/ensure-deps.sh
-demo: deps
+# Each installs only what it needs (scripts/ensure-deps.sh build|demo|test|bench).
+.PHONY: demo test bench deps deps-build deps-demo deps-test deps-bench install-ipsctl clean-ipsctl
+deps: deps-test
+deps-build deps-demo deps-test deps-bench:
+	@scripts/ensure-deps.sh $(patsubst deps-%,%,$@)
+demo: deps-demo
 	@scripts/demo.sh
-test: deps
+test: deps-test
 	@scripts/run-tests.sh
-bench: deps
+bench: deps-bench
 	@bench/run.sh

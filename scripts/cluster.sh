@@ -13,8 +13,9 @@
 #    (IPS_KEEP=1 keeps the directory for a post-mortem).
 
 IPS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+# The PostgreSQL major: PG=NN, PG_CONFIG, or the one the distribution ships (pg-major.sh).
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$("$IPS_TOP/scripts/pg-major.sh")/bin/pg_config}
+[ -x "$PG_CONFIG" ] || { echo "ips: $PG_CONFIG is missing (make deps installs it)" >&2; exit 1; }
 
 as_postgres() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres -- "$@"; fi
