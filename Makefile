@@ -80,3 +80,10 @@ test: deps-test
 	@scripts/run-tests.sh
 bench: deps-bench
 	@bench/run.sh
+
+# The suite on every supported major, each in a debootstrap chroot of the Debian
+# release that ships it (bookworm 15, trixie 17, sid 18), and a region moved
+# from 15 (ips 1.1) to the others: scripts/test-matrix.sh, docs/versions.md.
+.PHONY: test-matrix
+test-matrix:
+	@scripts/test-matrix.sh
