@@ -17,6 +17,12 @@
 -- ===== staff history, jobs, corrections (issue 16)
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
+-- ips.episode: 1.0's check "closed iff closed_on and close_reason" overlapped 1.1's
+-- episode_open_iff_no_closed_on; what is left of it is "a closed episode has a reason".
+-- The unnamed checks get names, as in the 1.2 install script.
+ALTER TABLE ips.episode DROP CONSTRAINT episode_check;
+ALTER TABLE ips.episode RENAME CONSTRAINT episode_check1 TO episode_on_hold_iff_held_state;
+ALTER TABLE ips.episode ADD CONSTRAINT episode_closed_has_reason CHECK (state <> 'closed' OR close_reason IS NOT NULL);
 
 -- ===== what people see: settings, labels, the review sheet (issue 17)
 

@@ -18,11 +18,12 @@ CREATE TABLE ips.episode (
     close_reason      text CHECK (close_reason IN ('stable_employment', 'client_choice', 'moved', 'referred_elsewhere',
                                                    'disengaged', 'deceased', 'never_engaged')),
     created_at        timestamptz NOT NULL DEFAULT now(),
-    CHECK ((state = 'closed') = (closed_on IS NOT NULL AND close_reason IS NOT NULL)),
-    CHECK ((state = 'on_hold') = (held_state IS NOT NULL)),
     -- an episode is open exactly while closed_on is empty (no index reads state, so a
     -- change of state among the open states is a HOT update)
-    CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL))
+    CONSTRAINT episode_open_iff_no_closed_on CHECK ((state = 'closed') = (closed_on IS NOT NULL)),
+    -- and a closed one says why (with the check above, what 1.0's single check said)
+    CONSTRAINT episode_closed_has_reason CHECK (state <> 'closed' OR close_reason IS NOT NULL),
+    CONSTRAINT episode_on_hold_iff_held_state CHECK ((state = 'on_hold') = (held_state IS NOT NULL))
 );
 -- One open episode per client; the unique index also settles two concurrent referrals.
 CREATE UNIQUE INDEX episode_one_open_per_client ON ips.episode (client_id) WHERE closed_on IS NULL;
