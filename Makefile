@@ -84,6 +84,11 @@ bench: deps-bench
 # The suite on every supported major, each in a debootstrap chroot of the Debian
 # release that ships it (bookworm 15, trixie 17, sid 18), and a region moved
 # from 15 (ips 1.1) to the others: scripts/test-matrix.sh, docs/versions.md.
-.PHONY: test-matrix
+.PHONY: test-matrix deb
 test-matrix:
 	@scripts/test-matrix.sh
+
+# Debian packages (debian/, pg_buildext): postgresql-NN-ips per supported major
+# of this distribution, and ipsctl; into debs-out/, checked by lintian.
+deb:
+	@scripts/build-debs.sh
