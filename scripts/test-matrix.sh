@@ -11,7 +11,9 @@
 # and runs the README's command there (make test: it installs the rest).
 # Then the region move (scripts/region-move.sh): the Debian 12 run dumps a
 # region made with ips 1.1, the later runs restore it and update it to this
-# version.  Logs: $IPS_MATRIX_DIR/logs/.
+# version.  Then the Debian packages: built there (make deb, lintian), and
+# installed with apt into another fresh copy, where CREATE EXTENSION ips runs
+# (scripts/deb-install-check.sh).  Logs: $IPS_MATRIX_DIR/logs/.
 #
 #   IPS_MATRIX="bookworm:15 trixie:17"   choose releases (default: all three)
 #   IPS_MATRIX_DIR=/var/tmp/ips-matrix    where the chroots live (outside the repo)
@@ -56,18 +58,31 @@ umount_all() {
 trap umount_all EXIT
 trap 'exit 130' INT TERM
 
-# run RELEASE MAJOR: fresh copy, clone, make test, region move; sets res_*
-run() {
-	local r=$1 pg=$2 root="$dir/$1.run" t0 st line
-	res_tests="-"; res_move="-"; res_version="-"; res_time="-"
-	base "$r" || { res_tests="no chroot"; return; }
-	rm -rf "$root"; cp -a "$dir/$r" "$root"
+# rm -rf of a chroot copy, never while something is mounted under it (/dev!)
+safe_rm() {
+	local d=$1
+	if grep -q " $d/" /proc/mounts; then log "not removing $d: still mounted"; return 1; fi
+	rm -rf "$d"
+}
+
+# prepare ROOT: a copy of a base chroot made ready to run in (network, apt, mounts)
+prepare() {
+	local root=$1
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/99ips-matrix"
 	mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 	mount --bind /dev "$root/dev" && mounted+=("$root/dev")
 	mount -t tmpfs shm "$root/dev/shm" && mounted+=("$root/dev/shm")
 	mount -t devpts devpts "$root/dev/pts" 2>/dev/null && mounted+=("$root/dev/pts")
+}
+
+# run RELEASE MAJOR: fresh copy, clone, make test, region move, packages; sets res_*
+run() {
+	local r=$1 pg=$2 root="$dir/$1.run" t0 st line
+	res_tests="-"; res_move="-"; res_version="-"; res_time="-"; res_deb="-"
+	base "$r" || { res_tests="no chroot"; return; }
+	safe_rm "$root" || return; cp -a "$dir/$r" "$root"
+	prepare "$root"
 	cp "$bundle" "$root/root/ips.bundle"
 	t0=$(date +%s)
 	log "$r: git clone, make test (PostgreSQL $pg expected) -> $logs/$r.log"
@@ -95,25 +110,42 @@ run() {
 		line="$(grep -c '^ok ' "$logs/$r-move.log") ok, $(grep -c '^not ok ' "$logs/$r-move.log") not ok"
 		if [ $st -eq 0 ]; then res_move="PASS from 15/1.1 ($line)"; else res_move="FAIL ($line)"; fi
 	fi
+	# the Debian packages: built there (make deb), installed into another fresh copy
+	res_deb="FAIL (build)"
+	if chroot "$root" /bin/bash -c "cd /root/ips && scripts/build-debs.sh /root/debs" >"$logs/$r-deb.log" 2>&1; then
+		local clean="$dir/$r.clean" lint
+		lint=$(sed -n '/^== lintian/,$p' "$logs/$r-deb.log" | grep -cE '^[EW]: ')
+		umount_all
+		safe_rm "$clean" || return; cp -a "$dir/$r" "$clean"
+		prepare "$clean"
+		mkdir -p "$clean/root/debs"
+		cp "$root"/root/debs/*.deb "$top/scripts/deb-install-check.sh" "$clean/root/debs/"
+		chroot "$clean" /bin/bash -c "/root/debs/deb-install-check.sh" >"$logs/$r-deb-install.log" 2>&1
+		st=$?
+		line="$(grep -c '^ok ' "$logs/$r-deb-install.log") ok, $(grep -c '^not ok ' "$logs/$r-deb-install.log") not ok"
+		if [ $st -eq 0 ]; then res_deb="PASS ($line; lintian E/W: $lint)"; else res_deb="FAIL ($line)"; fi
+		umount_all
+		[ -n "${IPS_MATRIX_KEEP:-}" ] || safe_rm "$clean"
+	fi
 	res_time="$(( ($(date +%s) - t0 + 30) / 60 )) min"
 	umount_all
-	[ -n "${IPS_MATRIX_KEEP:-}" ] || rm -rf "$root"
+	[ -n "${IPS_MATRIX_KEEP:-}" ] || safe_rm "$root"
 }
 
 first=${matrix%% *}; first=${first%%:*}
 table="$logs/matrix.txt"
 {
 	echo "ips test matrix, commit $rev, $(date -u '+%Y-%m-%d %H:%M UTC')"
-	printf '| %-7s | %-16s | %-10s | %-34s | %-34s | %-7s |\n' "Major" "Debian" "Server" "make test" "Region moved (15, ips 1.1 -> 1.2)" "Time"
-	printf '|%s|%s|%s|%s|%s|%s|\n' "---------" "------------------" "------------" "------------------------------------" "------------------------------------" "---------"
+	printf '| %-7s | %-12s | %-7s | %-30s | %-34s | %-40s | %-7s |\n' "Major" "Debian" "Server" "make test" "Region moved (15, ips 1.1 -> 1.2)" "Packages built, apt install, CREATE EXTENSION" "Time"
+	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "---------" "--------------" "---------" "--------------------------------" "------------------------------------" "------------------------------------------" "---------"
 } >"$table"
 fail=0
 for m in $matrix; do
 	r=${m%%:*}; pg=${m##*:}
 	case $r in bookworm) name="12 bookworm" ;; trixie) name="13 trixie" ;; sid) name="sid" ;; *) name=$r ;; esac
 	run "$r" "$pg"
-	case "$res_tests $res_move" in *FAIL*|*"no chroot"*) fail=1 ;; esac
-	printf '| %-7s | %-16s | %-10s | %-34s | %-34s | %-7s |\n' "$pg" "$name" "$res_version" "$res_tests" "$res_move" "$res_time" >>"$table"
+	case "$res_tests $res_move $res_deb" in *FAIL*|*"no chroot"*) fail=1 ;; esac
+	printf '| %-7s | %-12s | %-7s | %-30s | %-34s | %-40s | %-7s |\n' "$pg" "$name" "$res_version" "$res_tests" "$res_move" "$res_deb" "$res_time" >>"$table"
 	tail -n 1 "$table" >&2
 done
 echo
