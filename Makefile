@@ -92,3 +92,8 @@ test-matrix:
 # of this distribution, and ipsctl; into debs-out/, checked by lintian.
 deb:
 	@scripts/build-debs.sh
+
+# The PGXN archive ips-X.Y.Z.zip of HEAD, META.json checked against ips.control.
+.PHONY: dist
+dist:
+	@scripts/dist.sh
