@@ -94,8 +94,9 @@ run() {
 	case "$res_version" in "$pg".*) ;; *) log "$r: expected PostgreSQL $pg, found '${res_version:-none}'"; res_version="${res_version:-none} (not $pg)" ;; esac
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/$r.log" | tail -n 1)
 	if [ $st -eq 0 ] && [ -n "$line" ]; then res_tests="PASS ($line)"; else res_tests="FAIL (${line:-no summary; exit $st})"; fi
-	# the region move: dumped on the first release, restored on the others
-	if [ "$r" = "$first" ]; then
+	# the region move: dumped where the major is 15 (ips 1.1 builds there only),
+	# restored on the others (from this run's dump, or a kept one: IPS_MATRIX="trixie:17")
+	if [ "$pg" = 15 ]; then
 		rm -rf "$move"; mkdir -p "$move"
 		if chroot "$root" /bin/bash -c "cd /root/ips && scripts/region-move.sh dump /root/move" >"$logs/$r-move.log" 2>&1 &&
 			cp -a "$root/root/move/." "$move/"; then
@@ -132,7 +133,6 @@ run() {
 	[ -n "${IPS_MATRIX_KEEP:-}" ] || safe_rm "$root"
 }
 
-first=${matrix%% *}; first=${first%%:*}
 table="$logs/matrix.txt"
 {
 	echo "ips test matrix, commit $rev, $(date -u '+%Y-%m-%d %H:%M UTC')"
