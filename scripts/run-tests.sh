@@ -27,8 +27,10 @@ count() {	# count FILE STATUS: TAP lines of one file into the totals
 if [ -z "${TESTS:-}" ] && ls sql/*.sql >/dev/null 2>&1; then
 	echo "== pg_regress"
 	make -s PG_CONFIG="$PG_CONFIG" installcheck >"$out/regress.log" 2>&1; st=$?
-	grep -E '^(test| ) ' "$out/regress.log" | sed 's/^/  /'
-	ok=$(grep -cE '\.\.\. +ok' "$out/regress.log"); bad=$(grep -cE '\.\.\. +FAILED' "$out/regress.log")
+	# pg_regress prints "test x ... ok" up to 15 and TAP ("ok 1 - x") from 16 on
+	grep -E '^(test| ) |^(not )?ok [0-9]+ ' "$out/regress.log" | sed 's/^/  /'
+	ok=$(grep -cE '\.\.\. +ok|^ok [0-9]+ ' "$out/regress.log")
+	bad=$(grep -cE '\.\.\. +FAILED|^not ok [0-9]+ ' "$out/regress.log")
 	passed=$((passed + ok)); failed=$((failed + bad))
 	if [ $st -ne 0 ]; then
 		[ "$bad" -eq 0 ] && failed=$((failed + 1))
