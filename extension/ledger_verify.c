@@ -524,7 +524,7 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 						}
 						LedgerEntryHash(&v->h, v->log, fvalues, fnulls, NULL, computed);
 						if (!hash_ok || memcmp(stored, computed, LEDGER_HASH_LEN) != 0)
-							Problem(v, seq, "hash does not match the entry's content: the entry was changed (not sealed yet)");
+							Problem(v, seq, "hash does not match the entry's content: the entry was changed");
 					}
 					else
 						Problem(v, seq, "entry is in no sealed block and its transaction is not pending: it was written around the ledger writer");

@@ -1067,6 +1067,7 @@ ips_ledger_guard(PG_FUNCTION_ARGS)
 					   TRIGGER_FIRED_BY_UPDATE(ev) ? "UPDATE" :
 					   TRIGGER_FIRED_BY_DELETE(ev) ? "DELETE" : "TRUNCATE",
 					   RelationGetRelationName(rel)),
-			 errhint("Entries are appended by the change-log triggers and ips.log_access(), sealed by ips.seal(), archived by ips.archive_blocks(); ips.verify_change_log() and ips.verify_access_log() detect changes made around this guard.")));
+			 errhint("Entries are appended by the change-log triggers and ips.log_access(), sealed by ips.seal(), archived by ips.archive_blocks(). "
+					 "To restore a dump, run pg_restore with PGOPTIONS='-c ips.restoring=on'.")));
 	return PointerGetDatum(NULL);	/* not reached */
 }
