@@ -330,6 +330,7 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 	bool		blocks_done = false;
 	HeapTuple	next_block = NULL;
 	TupleDesc	block_td = NULL;
+	SPITupleTable *block_tt = NULL;	/* the tuple table next_block is in */
 	uint64	   *pending;
 	int			npending = 0;
 	int64		pending_entries = 0;
@@ -422,8 +423,9 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 						blocks_done = true;
 						break;
 					}
-					next_block = SPI_tuptable->vals[0];
-					block_td = SPI_tuptable->tupdesc;
+					block_tt = SPI_tuptable;
+					next_block = block_tt->vals[0];
+					block_td = block_tt->tupdesc;
 				}
 				{
 					bool		isnull;
@@ -450,10 +452,13 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 					}
 					open[nopen++] = ob;
 					next_block = NULL;
-					SPI_freetuptable(SPI_tuptable);
+					SPI_freetuptable(block_tt);
+					block_tt = NULL;
 					MemoryContextReset(block_cxt);
 				}
 			}
+			/* (an SPI fetch leaves CurrentMemoryContext at SPI's own) */
+			MemoryContextSwitchTo(row_cxt);
 			/* close the blocks that end before it */
 			for (int k = 0; k < nopen;)
 			{
@@ -576,8 +581,9 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 			SPI_cursor_fetch(blocks, true, 1);
 			if (SPI_processed == 0)
 				break;
-			next_block = SPI_tuptable->vals[0];
-			block_td = SPI_tuptable->tupdesc;
+			block_tt = SPI_tuptable;
+			next_block = block_tt->vals[0];
+			block_td = block_tt->tupdesc;
 		}
 		{
 			MemoryContext old = MemoryContextSwitchTo(row_cxt);
@@ -592,7 +598,8 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 			MemoryContextReset(row_cxt);
 		}
 		next_block = NULL;
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(block_tt);
+		block_tt = NULL;
 	}
 	SPI_cursor_close(entries);
 	SPI_cursor_close(blocks);
