@@ -13,6 +13,22 @@ CREATE FUNCTION ips.recordable_staff() RETURNS bigint[]
 COMMENT ON FUNCTION ips.recordable_staff() IS
     'Policy helper: the staff in whose name the caller records contacts and meetings: the caller; a supervisor also the own team''s staff.';
 
+-- Policy helper: whether the caller's team sees a client (an episode in the team, or
+-- registered by it).  Per row, for the WITH CHECK of a new episode: one or two index
+-- look-ups instead of the whole ips.team_clients() array (1.5 ms per statement for a
+-- team of 6 000 clients), as an episode is inserted one at a time.
+CREATE FUNCTION ips.is_team_client(client_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    teams bigint[] := ips.my_teams();
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM ips.episode e WHERE e.client_id = is_team_client.client_id AND e.team_id = ANY (teams))
+        OR EXISTS (SELECT 1 FROM ips.client_intake i WHERE i.client_id = is_team_client.client_id AND i.team_id = ANY (teams));
+END $$;
+COMMENT ON FUNCTION ips.is_team_client(bigint) IS
+    'Policy helper: true when the client has an episode in the caller''s team or was registered by it (what ips.team_clients() lists).';
+
 -- Whether pg_restore is loading rows (ips.restoring, settable by a superuser only).
 CREATE FUNCTION ips.restoring() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE

@@ -123,7 +123,7 @@ DECLARE
         "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
         "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
         "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "close_review": "ips_admin, ips_supervisor",
+        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
         "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
     -- invoker functions that only the owner (a superuser) runs
     owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
@@ -198,10 +198,14 @@ BEGIN
                      || ' WITH CHECK (' || own_pred
                      || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
             ELSIF t.relname = 'episode' THEN
-                -- a new or changed episode: in the caller's team, for a client the caller sees already
-                -- (checked before unique and foreign keys: another team's client answers like none)
-                EXECUTE format('CREATE POLICY ips_team ON ips.episode TO ips_specialist, ips_supervisor USING (%s)'
-                               ' WITH CHECK (%s AND client_id = ANY ((SELECT ips.team_clients())::bigint[]))', team_pred, team_pred);
+                -- a new episode: in the caller's team, for a client the caller sees already (checked
+                -- before unique and foreign keys: another team's client answers like none); an
+                -- episode keeps its client (ips.episode_guard), so an update checks the team only
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
             ELSIF t.relname = 'contact' THEN
                 -- the team reads its contacts; a contact is recorded and changed in the caller's own name
                 EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);

@@ -156,6 +156,7 @@ INSERT INTO expect_fn VALUES
     ('ips.give_consent(bigint,text,date)',                                                                 'xxxxx'),
     ('ips.history_guard()',                                                                                '-----'),
     ('ips.is_competitive(text)',                                                                           'xxxxx'),
+    ('ips.is_team_client(bigint)',                                                                         '-xx--'),
     ('ips.label(text,text)',                                                                               'xxxxx'),
     ('ips.language(text)',                                                                                 'xxxxx'),
     ('ips.local_date(timestamp with time zone)',                                                           'xxxxx'),
@@ -292,7 +293,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb)'
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 700, 'relation cells tried: 35 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 635, 'function cells tried: 127 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 640, 'function cells tried: 128 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
