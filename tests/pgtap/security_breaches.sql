@@ -2,7 +2,7 @@
 -- In 1.1 every one of these statements succeeded (or answered differently for a
 -- client that exists and one that does not); see docs/security.md.
 BEGIN;
-SELECT plan(55);
+SELECT plan(58);
 \ir security_setup.psql
 
 -- try_then(r1, q1, r2, q2): q1 as r1, then q2 as r2, in one subtransaction that is
@@ -238,6 +238,23 @@ SELECT is(pg_temp.try_as(:'sup', format($$INSERT INTO ips.fidelity_frozen (revie
           '42501', 'supervisor: a forged frozen item is refused');
 SELECT is(pg_temp.try_as(:'sup', format('UPDATE ips.fidelity_review SET closed_at = now(), closed_by = current_user WHERE review_id = %s', :rv2)),
           '55000', 'supervisor: closing by hand, without the frozen result, is refused');
+
+------------------------------------------------------------------------------
+-- 7. COPY: refused to staff on tables with row-level security; the table rules hold for the owner's COPY.
+------------------------------------------------------------------------------
+\set ON_ERROR_STOP 0
+SAVEPOINT copy_try;
+SET LOCAL ROLE :"spec";
+\copy ips.contact (episode_id, staff_id, at, kind) FROM PROGRAM 'echo 1,1,2024-03-01 10:00+02,client' WITH (FORMAT csv)
+ROLLBACK TO SAVEPOINT copy_try;
+\set ON_ERROR_STOP 1
+SELECT is(:'LAST_ERROR_SQLSTATE'::text, '0A000', 'specialist: COPY ips.contact FROM ... is refused (row-level security)');
+SELECT throws_ok(format('COPY ips.episode (client_id, team_id, referred_on, specialist_id) FROM PROGRAM %L WITH (FORMAT csv)',
+                        format('echo %s,%s,2026-12-01,%s', :c5, :tb, :s_spec)), '23514', NULL,
+                 'the owner: COPY of an episode with another team''s specialist is refused');
+SELECT throws_ok(format('COPY ips.fidelity_frozen (review_id, item, score, source) FROM PROGRAM %L WITH (FORMAT csv)',
+                        format('echo %s,X1,5,computed', :rv)), '55000', NULL,
+                 'the owner: COPY of a frozen item into a closed review is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
