@@ -90,6 +90,34 @@ CREATE TRIGGER episode_specialist_update BEFORE UPDATE OF specialist_id, team_id
 CREATE TRIGGER specialist_assignment_team BEFORE INSERT OR UPDATE OF staff_id, episode_id ON ips.specialist_assignment
     FOR EACH ROW EXECUTE FUNCTION ips.episode_specialist_check();
 
+-- A specialist who carries open episodes keeps the team and the role while they do.
+-- As definer: ips_admin, who moves staff, does not read episodes (the error gives a count only).
+CREATE FUNCTION ips.staff_specialist_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN NEW;
+    END IF;
+    SELECT count(*) INTO n FROM ips.episode e
+     WHERE e.specialist_id = OLD.staff_id AND e.closed_on IS NULL
+       AND (e.team_id <> NEW.team_id OR NEW.role <> 'specialist');
+    IF n > 0 THEN
+        RAISE EXCEPTION 'staff member % is the specialist of % open episodes of team %', OLD.staff_id, n, OLD.team_id
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'An episode''s specialist is a specialist of the episode''s team.',
+                  HINT = 'Assign the episodes to another specialist of the team first (ips.assign_specialist).';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_specialist_check() IS
+    'Trigger: a specialist of open episodes does not change team or role until they are assigned to someone else.';
+CREATE TRIGGER staff_specialist_team BEFORE UPDATE OF team_id, role ON ips.staff
+    FOR EACH ROW WHEN (NEW.team_id IS DISTINCT FROM OLD.team_id OR NEW.role IS DISTINCT FROM OLD.role)
+    EXECUTE FUNCTION ips.staff_specialist_check();
+
 ------------------------------------------------------------------------------
 -- Consents: a refusal is append-only; a withdrawn consent stays withdrawn.
 ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 -- In 1.1 every one of these statements succeeded (or answered differently for a
 -- client that exists and one that does not); see docs/security.md.
 BEGIN;
-SELECT plan(58);
+SELECT plan(61);
 \ir security_setup.psql
 
 -- try_then(r1, q1, r2, q2): q1 as r1, then q2 as r2, in one subtransaction that is
@@ -187,6 +187,12 @@ SELECT is(pg_temp.try_as(:'spec', format($$INSERT INTO ips.specialist_assignment
           '23514', 'a specialist assignment to another team''s specialist is refused');
 SELECT is(pg_temp.try_as(:'spec', format('UPDATE ips.episode SET specialist_id = %s WHERE episode_id = %s RETURNING ''ok''', :s_aino, :e1)),
           'ok:ok', 'a specialist of the own team: allowed');
+SELECT is(pg_temp.try_as(:'adm', format('UPDATE ips.staff SET team_id = %s WHERE staff_id = %s', :tb, :s_spec)),
+          '23514', 'ips_admin: moving the specialist of an open episode to another team is refused');
+SELECT is(pg_temp.try_as(:'adm', format('UPDATE ips.staff SET role = ''supervisor'' WHERE staff_id = %s', :s_spec)),
+          '23514', 'ips_admin: making them a supervisor is refused too');
+SELECT is(pg_temp.try_as(:'adm', format('UPDATE ips.staff SET team_id = %s WHERE staff_id = %s RETURNING ''moved''', :tb, :s_aino)),
+          'ok:moved', 'a specialist without open episodes moves');
 
 ------------------------------------------------------------------------------
 -- 5. A refusal is append-only; a withdrawn consent is not revived.

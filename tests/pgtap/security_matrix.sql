@@ -194,6 +194,7 @@ INSERT INTO expect_fn VALUES
     ('ips.setting_value(text)',                                                                            'xxxxx'),
     ('ips.shared_clients()',                                                                               '-xxx-'),
     ('ips.small_cell_threshold_for_caller()',                                                              'xxxxx'),
+    ('ips.staff_specialist_check()',                                                                       '-----'),
     ('ips.start_care_relationship(bigint,text,date)',                                                      'xxxxx'),
     ('ips.start_job(bigint,bigint,date,text,text,numeric,text)',                                           'xxxxx'),
     ('ips.start_studies(bigint,date,text)',                                                                'xxxxx'),
@@ -293,7 +294,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb)'
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 700, 'relation cells tried: 35 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 640, 'function cells tried: 128 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 645, 'function cells tried: 129 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
