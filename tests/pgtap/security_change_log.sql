@@ -2,7 +2,7 @@
 -- key, old and new row; each entry hashed, sealed into blocks after commit
 -- (tests/t/031_ledger.pl tests the sealed side); ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -36,6 +36,9 @@ SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain 
 SELECT throws_ok('UPDATE ips.change_log SET db_role = ''someone'' WHERE seq = 3', '42501', NULL, 'UPDATE of the change log is refused, even to a superuser');
 SELECT throws_ok('DELETE FROM ips.change_log WHERE seq = 3', '42501', NULL, 'DELETE is refused');
 SELECT throws_ok('TRUNCATE ips.change_log', '42501', NULL, 'TRUNCATE is refused');
+SELECT throws_ok($$INSERT INTO ips.change_log (seq, logged_at, db_role, table_name, operation, hash)
+                   VALUES (999999, now(), 'x', 'ips.contact', 'INSERT', '\x00')$$, '42501', NULL,
+                 'a superuser''s INSERT is refused too (1.1 chained it as if genuine)');
 SELECT is(pg_temp.try_as(:'adm', 'UPDATE ips.change_log SET db_role = ''x'''), '42501', 'ips_admin may read the log, not change it');
 SELECT is(pg_temp.try_as(:'spec', 'INSERT INTO ips.change_log (logged_at, db_role, table_name, operation) VALUES (now(), ''x'', ''x'', ''INSERT'')'),
           '42501', 'nobody inserts into the log directly');
