@@ -69,10 +69,16 @@ static SealPlans seal_plans[LEDGER_NLOGS] = {
 	}
 };
 
+/* at most this many transactions per block: bounds the sealer's and the verifier's memory */
+#define SEAL_MAX_XACTS 10000
+
 static IpsPlan take_pending_plan = {NULL,
-	"DELETE FROM ips.ledger_pending WHERE log OPERATOR(pg_catalog.=) $1 AND xid OPERATOR(pg_catalog.<>) $2"
-	" RETURNING xid, first_seq",
-	2, {TEXTOID, XID8OID}};
+	"DELETE FROM ips.ledger_pending p WHERE p.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+	" SELECT q.ctid FROM ips.ledger_pending q"
+	" WHERE q.log OPERATOR(pg_catalog.=) $1 AND q.xid OPERATOR(pg_catalog.<>) $2"
+	" ORDER BY q.first_seq, q.xid LIMIT $3))"
+	" RETURNING p.xid, p.first_seq",
+	3, {TEXTOID, XID8OID, INT8OID}};
 static IpsPlan head_plan = {NULL,
 	"SELECT block_id, hash FROM ips.ledger_block WHERE log OPERATOR(pg_catalog.=) $1 ORDER BY block_id DESC LIMIT 1",
 	1, {TEXTOID}};
@@ -220,13 +226,17 @@ CompareU64(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Seals the committed, unsealed transactions of a log into one block; within SPI. */
+/*
+ * Seals committed, unsealed transactions of a log (at most SEAL_MAX_XACTS,
+ * those that wrote first) into one block; within SPI.  *more: there may be
+ * more to seal.
+ */
 static int64
-SealPending(LedgerLogId log, LedgerHasher *h)
+SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 {
 	SealPlans  *p = &seal_plans[log];
 	Datum		arg = CStringGetTextDatum(ledger_logs[log].name);
-	Datum		take_args[2];
+	Datum		take_args[3];
 	LedgerBlock b;
 	LedgerMerkle *m;
 	int64		min_first = PG_INT64_MAX;
@@ -240,9 +250,11 @@ SealPending(LedgerLogId log, LedgerHasher *h)
 	 */
 	take_args[0] = arg;
 	take_args[1] = FullTransactionIdGetDatum(GetTopFullTransactionIdIfAny());
+	take_args[2] = Int64GetDatum(SEAL_MAX_XACTS);
 	rc = SPI_execute_plan(IpsPreparePlan(&take_pending_plan), take_args, NULL, false, 0);
 	if (rc != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "taking the pending transactions failed: %s", SPI_result_code_string(rc));
+	*more = (SPI_processed >= SEAL_MAX_XACTS);
 	if (SPI_processed == 0)
 		return 0;
 	memset(&b, 0, sizeof(b));
@@ -320,9 +332,15 @@ LedgerSeal(LedgerLogId log)
 		elog(ERROR, "SPI_connect failed");
 	PG_TRY();
 	{
+		bool		more = true;
+
 		ledger_internal_write = true;
 		sealed = SealLegacy(log, &h);
-		sealed += SealPending(log, &h);
+		while (more)
+		{
+			CHECK_FOR_INTERRUPTS();
+			sealed += SealPending(log, &h, &more);
+		}
 	}
 	PG_FINALLY();
 	{
