@@ -211,8 +211,11 @@ q -c "SELECT ips.seal()" >/dev/null
   done ) >"$work/sealer.log" &
 sealer_pid=$!
 q -c "CHECKPOINT" >/dev/null
-tps_on_fk1=$(tps_n 1 "$BENCH_DIR/insert_fk.pgbench")
-tps_on_ips1=$(tps_n 1 "$BENCH_DIR/insert_ips_contact.pgbench")
+wal_per_tx() {	# wal_per_tx LSN-BEFORE TPS: WAL bytes per transaction of the run just done
+	q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$1') / ($2 * $secs))"
+}
+lsn=$(q -c "SELECT pg_current_wal_lsn()"); tps_on_fk1=$(tps_n 1 "$BENCH_DIR/insert_fk.pgbench"); wal_fk1=$(wal_per_tx "$lsn" "$tps_on_fk1")
+lsn=$(q -c "SELECT pg_current_wal_lsn()"); tps_on_ips1=$(tps_n 1 "$BENCH_DIR/insert_ips_contact.pgbench"); wal_ips1=$(wal_per_tx "$lsn" "$tps_on_ips1")
 tps_on_fk8=$(tps_n 8 "$BENCH_DIR/insert_fk.pgbench")
 tps_on_ips8=$(tps_n 8 "$BENCH_DIR/insert_ips_contact.pgbench")
 kill "$sealer_pid" 2>/dev/null; wait "$sealer_pid" 2>/dev/null || true
@@ -277,6 +280,7 @@ fi
 row "ledger, fsync = on: contact INSERT into ips.contact, 8 writers" "$(printf %.0f "$tps_on_ips8") tps" "constraints-only copy, 8 writers" "$(printf %.0f "$tps_on_fk8") tps" "$(x "$tps_on_ips8" "$tps_on_fk8") its rate" "≥ 0.8×" "$(verdict "$tps_on_ips8 / $tps_on_fk8 >= 0.8")"
 row "  ips.contact, 8 writers vs 1 writer (fsync = on)" "$(printf %.0f "$tps_on_ips8") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips8" "$tps_on_ips1") its rate" "≥ 1.5×" "$(verdict "$tps_on_ips8 / $tps_on_ips1 >= 1.5")"
 row "  constraints-only copy, 1 writer (fsync = on)" "$(printf %.0f "$tps_on_fk1") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips1" "$tps_on_fk1") the copy's rate" "" "info"
+row "  WAL per contact INSERT (1 writer, incl. the sealer's)" "$wal_ips1 B" "constraints-only copy" "$wal_fk1 B" "$(x "$wal_ips1" "$wal_fk1") the copy's" "" "info"
 row "ledger, fsync = off: ips.contact over the constraints-only copy (4 writers)" "$(printf %.0f "$tps_ips") tps" "copy with CHECK + foreign keys" "$(printf %.0f "$tps_fk") tps" "overhead $(pct "$tps_fk" "$tps_ips") time/row" "≤ +40 %" "$(verdict "$tps_fk / $tps_ips - 1 <= 0.40")"
 row "  ips.seal() every 1 s during the fsync = on runs" "$seal_max_ms ms" "longest seal ($seal_max_entries entries), $seal_n seals" "$pending_after pending after" "lag ≤ 1 s + seal time" "" "info"
 row "verify_change_log(), whole region" "$(printf %.0f "$verify_ms") ms" "$n_log entries, $verify_problems problems" "$(printf %.0f "$(echo "$n_log / ($verify_ms / 1000)" | bc -l)") entries/s" "" "" "info"
