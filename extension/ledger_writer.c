@@ -47,6 +47,7 @@
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -441,6 +442,102 @@ KeyColumns(TupleDesc td, Trigger *trigger)
 	return keycols;
 }
 
+/*
+ * Converters of the logged tables, kept for the backend (building one sorts
+ * the columns and looks up functions: a one-row statement would pay that
+ * every time).  An entry is dropped when its table's relcache entry is
+ * invalidated (ALTER TABLE and the like), since it points into the table's
+ * tuple descriptor.
+ */
+typedef struct ConverterCacheEntry
+{
+	Oid			relid;			/* InvalidOid: free */
+	TupleDesc	td;				/* the descriptor it was built for */
+	char	   *keysig;			/* the key columns, comma-separated; NULL: whole rows */
+	RowConverter conv;
+	MemoryContext cxt;
+} ConverterCacheEntry;
+
+#define CONVERTER_CACHE_SIZE 64
+static ConverterCacheEntry converter_cache[CONVERTER_CACHE_SIZE];
+static bool converter_callback = false;
+static int	converter_next = 0;
+
+/* Relcache callback: forget the converters of a table (all: InvalidOid). */
+static void
+ConverterCacheInval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < CONVERTER_CACHE_SIZE; i++)
+	{
+		ConverterCacheEntry *e = &converter_cache[i];
+
+		if (e->relid != InvalidOid && (relid == InvalidOid || e->relid == relid))
+		{
+			MemoryContextDelete(e->cxt);
+			e->relid = InvalidOid;
+		}
+	}
+}
+
+/* The key columns of a trigger as one string, the cache's key. */
+static char *
+KeySignature(Trigger *trigger)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < trigger->tgnargs; k++)
+	{
+		appendStringInfoString(&buf, trigger->tgargs[k]);
+		appendStringInfoChar(&buf, ',');
+	}
+	return buf.data;
+}
+
+/*
+ * The converter of rel's whole rows (trigger NULL) or of the key columns
+ * named by the trigger's arguments, from the cache or built into it.
+ */
+static RowConverter *
+GetRowConverter(Relation rel, Trigger *trigger)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TupleDesc	td = RelationGetDescr(rel);
+	char	   *keysig = trigger ? KeySignature(trigger) : NULL;
+	ConverterCacheEntry *e;
+	MemoryContext old;
+
+	for (int i = 0; i < CONVERTER_CACHE_SIZE; i++)
+	{
+		e = &converter_cache[i];
+		if (e->relid == relid && e->td == td &&
+			((keysig == NULL && e->keysig == NULL) ||
+			 (keysig != NULL && e->keysig != NULL && strcmp(keysig, e->keysig) == 0)))
+			return &e->conv;
+	}
+	if (!converter_callback)
+	{
+		CacheRegisterRelcacheCallback(ConverterCacheInval, (Datum) 0);
+		converter_callback = true;
+	}
+	e = &converter_cache[converter_next];
+	converter_next = (converter_next + 1) % CONVERTER_CACHE_SIZE;
+	if (e->relid != InvalidOid)
+		MemoryContextDelete(e->cxt);
+	e->relid = InvalidOid;
+	e->cxt = AllocSetContextCreate(TopMemoryContext, "ips change log converter", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(e->cxt);
+	e->keysig = keysig ? pstrdup(keysig) : NULL;
+	if (trigger)
+		RowConverterInit(&e->conv, td, KeyColumns(td, trigger), trigger->tgnargs);
+	else
+		RowConverterInit(&e->conv, td, NULL, 0);
+	MemoryContextSwitchTo(old);
+	e->td = td;
+	e->relid = relid;
+	return &e->conv;
+}
+
 /* ---------- which transactions are pending ---------- */
 
 /*
@@ -769,13 +866,12 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	Datum		common[LEDGER_MAX_FIELDS];
 	bool		common_nulls[LEDGER_MAX_FIELDS];
 	int			client_col;
-	int		   *keycols;
 	bool		current;
 	LogWriter	w;
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
-	RowConverter conv;
-	RowConverter keyconv;
+	RowConverter *conv;
+	RowConverter *keyconv;
 	int			oldptr = 0;
 	int			newptr = 0;
 	StringInfoData keytext;
@@ -805,7 +901,8 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 					   event == TRIGGER_EVENT_INSERT ? "INSERT" :
 					   event == TRIGGER_EVENT_UPDATE ? "UPDATE" : "DELETE");
 	client_col = ClientColumn(rtd);
-	keycols = KeyColumns(rtd, trigger);
+	conv = GetRowConverter(rel, NULL);
+	keyconv = GetRowConverter(rel, trigger);
 
 	if (current)
 		LogWriterBegin(&w, LEDGER_CHANGE_LOG, tuplestore_tuple_count(newrows ? newrows : oldrows));
@@ -815,8 +912,6 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		w.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips legacy change log",
 											ALLOCSET_DEFAULT_SIZES);
 	}
-	RowConverterInit(&conv, rtd, NULL, 0);
-	RowConverterInit(&keyconv, rtd, keycols, trigger->tgnargs);
 	initStringInfo(&keytext);
 	initStringInfo(&oldtext);
 	initStringInfo(&newtext);
@@ -858,20 +953,20 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			w.fnulls[CF_CLIENT_ID] = keyslot->tts_isnull[client_col - 1];
 		}
 		resetStringInfo(&keytext);
-		w.fvalues[CF_ROW_KEY] = ConvertValues(&keyconv, keyslot->tts_values, keyslot->tts_isnull, &keytext);
+		w.fvalues[CF_ROW_KEY] = ConvertValues(keyconv, keyslot->tts_values, keyslot->tts_isnull, &keytext);
 		w.fnulls[CF_ROW_KEY] = false;
 		w.json_text[CF_ROW_KEY] = keytext.data;
 		if (oldrows)
 		{
 			resetStringInfo(&oldtext);
-			w.fvalues[CF_OLD_ROW] = ConvertValues(&conv, oldslot->tts_values, oldslot->tts_isnull, &oldtext);
+			w.fvalues[CF_OLD_ROW] = ConvertValues(conv, oldslot->tts_values, oldslot->tts_isnull, &oldtext);
 			w.fnulls[CF_OLD_ROW] = false;
 			w.json_text[CF_OLD_ROW] = oldtext.data;
 		}
 		if (newrows)
 		{
 			resetStringInfo(&newtext);
-			w.fvalues[CF_NEW_ROW] = ConvertValues(&conv, newslot->tts_values, newslot->tts_isnull, &newtext);
+			w.fvalues[CF_NEW_ROW] = ConvertValues(conv, newslot->tts_values, newslot->tts_isnull, &newtext);
 			w.fnulls[CF_NEW_ROW] = false;
 			w.json_text[CF_NEW_ROW] = newtext.data;
 		}

@@ -2,7 +2,7 @@
 -- key, old and new row; each entry hashed, sealed into blocks after commit
 -- (tests/t/031_ledger.pl tests the sealed side); ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -121,6 +121,15 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT ON (row_key) row_key, new_row F
                                   WHERE table_name IN ('ips.episode') AND new_row IS NOT NULL ORDER BY row_key, seq DESC) l
              JOIN ips.episode r ON r.episode_id = (l.row_key ->> 'episode_id')::bigint AND l.new_row IS DISTINCT FROM to_jsonb(r)),
           0::bigint, 'no episode''s newest entry differs from the row');
+
+-- The writer keeps each table's row converter for the backend; a changed table gets a new one.
+SAVEPOINT alter_t;
+UPDATE ips.staff SET fte = fte WHERE staff_id = (SELECT min(staff_id) FROM ips.staff);
+ALTER TABLE ips.staff ADD COLUMN ledger_probe text DEFAULT 'probe';
+UPDATE ips.staff SET fte = fte WHERE staff_id = (SELECT min(staff_id) FROM ips.staff);
+SELECT is((SELECT new_row ->> 'ledger_probe' FROM ips.change_log ORDER BY seq DESC LIMIT 1), 'probe',
+          'a column added to a logged table is in its next entry');
+ROLLBACK TO alter_t;
 
 -- Text that JSON must escape (quotes, backslash, newline, tab, a control character) and
 -- non-ASCII letters: the entry's jsonb and the text the chain hashes agree with PostgreSQL's.
