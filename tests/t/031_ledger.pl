@@ -144,6 +144,18 @@ like(tampered(q{UPDATE ips.ledger_block SET entries = entries + 0, sealed_at = s
 		"ips.verify_change_log('$digest')"),
 	qr/block 2 .*the block was changed/, 'a changed block is found');
 
+# incremental verification: from a digest on, only what was sealed after it is read
+$node->safe_psql('l', q{SELECT ips.add_staff(1, 'Later', 'specialist')});
+$node->safe_psql('l', 'SELECT ips.seal()');
+my $later = $node->safe_psql('l', q{SELECT max(seq) FROM ips.change_log});
+like(tampered("UPDATE ips.change_log SET db_role = 'mallory' WHERE seq = $later", "ips.verify_change_log_since('$digest')"),
+	qr/^$later hash does not match/, 'incremental: a changed entry sealed after the digest is found');
+is(tampered("UPDATE ips.change_log SET db_role = 'mallory' WHERE seq = $mid", "ips.verify_change_log_since('$digest')"), '',
+	'incremental: entries before the digest are not read again');
+like(tampered(q{UPDATE ips.ledger_block SET root = sha256(root) WHERE log = 'change_log' AND block_id = } . ($digest =~ /"block_id": (\d+)/)[0],
+		"ips.verify_change_log_since('$digest')"),
+	qr/differs from the digest|the block was changed/, 'incremental: the digest\'s own block is checked');
+
 # retention: archive the first blocks; what remains verifies; the digest names what was archived
 my $removed = $node->safe_psql('l', q{SELECT ips.archive_blocks('change_log', 2)});
 cmp_ok($removed, '>', 0, "archiving blocks 1..2 removes their $removed entries from the live table");
