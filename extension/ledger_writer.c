@@ -463,6 +463,25 @@ static ConverterCacheEntry converter_cache[CONVERTER_CACHE_SIZE];
 static bool converter_callback = false;
 static int	converter_next = 0;
 
+/*
+ * Converters dropped from the cache are not freed at once (a statement may
+ * be using them when an invalidation arrives): their memory goes here and is
+ * freed when the next statement starts (ConverterCacheSweep).
+ */
+static List *converter_graveyard = NIL;
+
+/* Drop one entry: its memory to the graveyard. */
+static void
+ConverterCacheDrop(ConverterCacheEntry *e)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	converter_graveyard = lappend(converter_graveyard, e->cxt);
+	MemoryContextSwitchTo(old);
+	e->relid = InvalidOid;
+	e->cxt = NULL;
+}
+
 /* Relcache callback: forget the converters of a table (all: InvalidOid). */
 static void
 ConverterCacheInval(Datum arg, Oid relid)
@@ -472,11 +491,20 @@ ConverterCacheInval(Datum arg, Oid relid)
 		ConverterCacheEntry *e = &converter_cache[i];
 
 		if (e->relid != InvalidOid && (relid == InvalidOid || e->relid == relid))
-		{
-			MemoryContextDelete(e->cxt);
-			e->relid = InvalidOid;
-		}
+			ConverterCacheDrop(e);
 	}
+}
+
+/* Free the dropped converters; called when a statement starts, before it takes any. */
+static void
+ConverterCacheSweep(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, converter_graveyard)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(converter_graveyard);
+	converter_graveyard = NIL;
 }
 
 /* The key columns of a trigger as one string, the cache's key. */
@@ -523,8 +551,7 @@ GetRowConverter(Relation rel, Trigger *trigger)
 	e = &converter_cache[converter_next];
 	converter_next = (converter_next + 1) % CONVERTER_CACHE_SIZE;
 	if (e->relid != InvalidOid)
-		MemoryContextDelete(e->cxt);
-	e->relid = InvalidOid;
+		ConverterCacheDrop(e);
 	e->cxt = AllocSetContextCreate(TopMemoryContext, "ips change log converter", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(e->cxt);
 	e->keysig = keysig ? pstrdup(keysig) : NULL;
@@ -901,6 +928,7 @@ ChangeLogStatement(FunctionCallInfo fcinfo, TriggerData *trigdata)
 					   event == TRIGGER_EVENT_INSERT ? "INSERT" :
 					   event == TRIGGER_EVENT_UPDATE ? "UPDATE" : "DELETE");
 	client_col = ClientColumn(rtd);
+	ConverterCacheSweep();
 	conv = GetRowConverter(rel, NULL);
 	keyconv = GetRowConverter(rel, trigger);
 
