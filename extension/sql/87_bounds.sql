@@ -53,7 +53,9 @@ ALTER TABLE ips.rule
                                                 AND horizon_days BETWEEN 0 AND 366);
 
 -- The bounds of every column that takes input (named <table>_bounds: fires before the
--- table's other BEFORE triggers, which run in name order).
+-- table's other BEFORE triggers, which run in name order).  ips.episode.state_since is
+-- bounded by the state machine (ips.episode_guard: not before the referral, not in the
+-- future), the episode's derived days (entry_on, closed_on) follow from it.
 CREATE TRIGGER team_bounds BEFORE INSERT OR UPDATE ON ips.team
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'region:200');
 CREATE TRIGGER staff_bounds BEFORE INSERT OR UPDATE ON ips.staff
@@ -67,7 +69,7 @@ CREATE TRIGGER consent_bounds BEFORE INSERT OR UPDATE ON ips.consent
 CREATE TRIGGER employer_bounds BEFORE INSERT OR UPDATE ON ips.employer
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'industry:200');
 CREATE TRIGGER episode_bounds BEFORE INSERT OR UPDATE ON ips.episode
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'team_id:required', 'referred_on', 'state_since', 'career_profile_on',
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'team_id:required', 'referred_on', 'career_profile_on',
                                                    'referral_source:200', 'state_reason:200');
 CREATE TRIGGER episode_state_history_bounds BEFORE INSERT OR UPDATE ON ips.episode_state_history
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('at', 'reason:200');
