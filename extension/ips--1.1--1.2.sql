@@ -369,6 +369,148 @@ COMMENT ON FUNCTION ips.outcomes_quarterly_for(int) IS
     'Outcomes per team and quarter with counts of 1 .. threshold-1 people suppressed (NULL), and the cells from which one could be derived (ips.outcomes_suppress), and rates and medians built on them; the caller''s own threshold (setting small_cell_threshold unless superuser or ips_admin) is the least applied.';
 
 
+
+-- Team fidelity for analysts: team-level evidence, P0002 for a team the caller may not see.
+-- Whether the caller may see a team's fidelity: superusers and the extension's owner, ips_admin
+-- and ips_analyst every team, a specialist or supervisor their own (ips.my_teams()).
+CREATE FUNCTION ips.team_visible(team_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who name := ips.caller();
+BEGIN
+    IF team_id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = team_visible.team_id) THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = who), false)
+        OR pg_catalog.pg_has_role(who, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = 'ips.team'::regclass), 'MEMBER')
+        OR (to_regrole('ips_admin') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_admin', 'MEMBER'))
+        OR (to_regrole('ips_analyst') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_analyst', 'MEMBER'))
+        OR team_visible.team_id = ANY (ips.my_teams());
+END $$;
+COMMENT ON FUNCTION ips.team_visible(bigint) IS
+    'Whether the caller may read the team''s fidelity: superusers, the owner, ips_admin and ips_analyst every team; specialists and supervisors their own team.';
+
+-- Whether the caller reads fidelity at the team level only: a caller who may not read the
+-- person-level records (ips_analyst, ips_admin) gets ips.fidelity computed by the owner, with
+-- the evidence stripped to team-level figures (ips.fidelity_team_evidence).
+CREATE FUNCTION ips.fidelity_team_level_only() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NOT pg_catalog.has_table_privilege(ips.caller(), 'ips.episode', 'SELECT')
+$$;
+COMMENT ON FUNCTION ips.fidelity_team_level_only() IS
+    'Internal: true when the caller may not read person-level rows (analysts, admins): fidelity is then served at the team level.';
+
+-- Evidence at the team level: the figures of the team, without the lists of episodes, jobs or
+-- specialists and without any id, name, host key, rater or note.
+CREATE FUNCTION ips.fidelity_team_evidence(evidence jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF jsonb_typeof(evidence) IS DISTINCT FROM 'object' THEN
+        RETURN evidence;
+    END IF;
+    RETURN coalesce((SELECT jsonb_object_agg(e.key, ips.fidelity_team_evidence(e.value))
+                       FROM jsonb_each(evidence) e
+                      WHERE jsonb_typeof(e.value) <> 'array'
+                        AND e.key NOT IN ('episode_id', 'client_id', 'job_id', 'staff_id', 'review_id', 'host_ref',
+                                          'host_key', 'name', 'rated_by', 'note')), '{}'::jsonb);
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_evidence(jsonb) IS
+    'Team-level fidelity evidence: the team''s figures only; lists (episodes, jobs, per specialist), ids, names, host keys, raters and notes removed.';
+
+
+CREATE OR REPLACE FUNCTION ips.fidelity_check_period(team_id bigint, period_start date, period_end date) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_id, 'team_id');
+    PERFORM ips.require(period_start, 'period_start');
+    PERFORM ips.require(period_end, 'period_end');
+    IF NOT ips.team_visible(fidelity_check_period.team_id) THEN
+        PERFORM ips.not_found('team', team_id);
+    END IF;
+    IF period_end < period_start THEN
+        RAISE EXCEPTION 'period end % is before its start %', to_char(period_end, 'YYYY-MM-DD'), to_char(period_start, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first and the last day of the period.';
+    END IF;
+    IF period_end > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'period end % is in the future', period_end
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Fidelity is measured over days that have passed: end the period today or earlier.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_check_period(bigint, date, date) IS
+    'Internal: raises 22004/P0002/22023 unless the team exists, the caller may see it (ips.team_visible) and the period is a non-empty range of past days.';
+
+-- Team-level fidelity of a set of teams, computed with the owner's rights for callers who may not
+-- read person-level rows (ips_analyst, ips_admin); each team must be one the caller may see.
+CREATE FUNCTION ips.fidelity_team_level(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_ids, 'team_ids');
+    PERFORM ips.fidelity_check_period(u.id, fidelity_team_level.period_start, fidelity_team_level.period_end)
+       FROM unnest(team_ids) AS u(id);
+    RETURN QUERY
+    SELECT f.team_id, f.item, f.score, f.source, f.measure, ips.fidelity_team_evidence(f.evidence)
+      FROM ips.fidelity_teams(team_ids, fidelity_team_level.period_start, fidelity_team_level.period_end) f;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_level(bigint[], date, date) IS
+    'Internal: ips.fidelity_teams computed with the owner''s rights, evidence at the team level (ips.fidelity_team_evidence); for callers without person-level rights, on teams they may see.';
+
+CREATE OR REPLACE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(fidelity.team_id, 'team_id');
+    IF NOT ips.team_visible(fidelity.team_id) THEN
+        PERFORM ips.not_found('team', fidelity.team_id);
+    END IF;
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity(bigint, date, date) IS
+    'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence (team-level evidence for analysts and admins). P0002 for a team the caller may not see.';
+
+-- Every team the caller may see, in one pass: what ips.fidelity gives for each.
+CREATE OR REPLACE FUNCTION ips.fidelity_all(period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[] := (SELECT coalesce(array_agg(t.team_id ORDER BY t.team_id), '{}') FROM ips.team t
+                      WHERE ips.team_visible(t.team_id));
+BEGIN
+    IF cardinality(ids) = 0 THEN      -- no team to show (a clinician): the argument checks only
+        PERFORM ips.require(period_start, 'period_start');
+        PERFORM ips.require(period_end, 'period_end');
+        RETURN;
+    END IF;
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_all(date, date) IS
+    'The rows of ips.fidelity for every team the caller may see (team_id first, then ordinal), computed in one pass over the records.';
+
+ALTER FUNCTION ips.fidelity_summary(bigint, date, date) SECURITY DEFINER;
+
+COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
+    'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now. Runs as owner (it shows no person-level data), for any team the caller may see (ips.team_visible), else P0002.';
+
 -- ===== the ledger: change log and access log (issue 14)
 
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
@@ -380,4 +522,234 @@ COMMENT ON FUNCTION ips.outcomes_quarterly_for(int) IS
 -- ===== what people see: settings, labels, the review sheet (issue 17)
 
 -- ===== grants, revokes and policies for new and changed objects
+-- ips.apply_security() as 90_security.sql defines it now (whoever changes it there updates
+-- this copy), then run: it grants and revokes for every object, old and new.
+-- Grants, policies and change-log triggers, derived from the catalog.
+CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
+    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
+    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
+    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
+    -- tables with their own rules below
+    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
+    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
+    definer_grants constant jsonb := '{
+        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
+        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
+        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
+        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
+        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
+        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
+    -- invoker functions that only the owner (a superuser) runs
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
+    ips_ns constant oid := 'ips'::regnamespace;
+    t record;
+    f record;
+    s record;
+    has_client boolean;
+    has_episode boolean;
+    has_team boolean;
+    has_review boolean;
+    team_pred text;
+    key_cols text;
+    roles text;
+BEGIN
+    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
+    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
+    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
+              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
+    END LOOP;
+
+    -- Tables.
+    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
+    LOOP
+        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
+               bool_or(a.attname = 'review_id')
+          INTO has_client, has_episode, has_team, has_review
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
+          FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE i.indrelid = t.oid AND i.indisprimary;
+
+        -- drop the policies this function made before, so that it can run again
+        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
+        END LOOP;
+
+        IF t.relname IN ('change_log', 'access_log') THEN
+            -- written only by the C triggers and ips.log_access(); read by ips_admin
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
+            CONTINUE;
+        ELSIF has_client OR has_episode THEN
+            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
+            team_pred := CASE
+                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
+                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            IF t.relname = 'employer_contact' THEN
+                -- the job-development log: the team's own contacts, on behalf of a client of the team or of none
+                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
+                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
+                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
+                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]))'
+                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
+                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSE
+                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
+                               t.relname, team_pred, team_pred);
+            END IF;
+            IF has_client THEN
+                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
+                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
+                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
+            END IF;
+            IF t.relname = 'contact' THEN
+                -- clinicians record their own care-team contacts for the clients shared with them
+                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
+                     || ' WITH CHECK (kind = ''care_team'' AND staff_id = ips.current_staff()'
+                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
+                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
+            END IF;
+            roles := CASE t.relname
+                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
+                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
+                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
+                ELSE 'SELECT, INSERT, UPDATE' END;
+            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
+        ELSIF has_team AND NOT t.relname = ANY (special) THEN
+            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
+                           t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
+            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
+                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF t.relname = 'team_meeting' THEN
+            -- attendance: the team reads; a specialist records their own
+            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
+            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
+                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
+                 || ' WITH CHECK (staff_id = ips.current_staff() AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
+        ELSIF t.relname = 'host_attachment' THEN
+            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
+        ELSE
+            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
+                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            IF t.relname = 'employer' THEN
+                -- job development: specialists and supervisors add and update employers
+                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
+            END IF;
+        END IF;
+
+        -- every change of person-level, team-level and staff rows goes to the change log
+        IF has_client OR has_episode OR has_team OR has_review THEN
+            -- one trigger per event, per statement, over the transition tables: a statement
+            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
+            -- (1.0 had one row trigger, zz_change_log, for all three events)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
+                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
+            END IF;
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
+                           ' REFERENCING NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
+        END IF;
+
+        -- the sequences of a table: for whoever inserts into it
+        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
+                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                  WHERE q.relkind = 'S'
+        LOOP
+            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
+             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
+            IF roles IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- Views: aggregates keep the owner's rights and are the analysts' only data;
+    -- every other view runs with the caller's rights, so that row-level security applies.
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
+    LOOP
+        IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSE
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+        END IF;
+    END LOOP;
+
+    -- Functions: invoker functions for every ips role (the table privileges and
+    -- policies decide); definer functions as listed; trigger functions for nobody.
+    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
+               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
+    LOOP
+        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
+            CONTINUE;
+        ELSIF f.prosecdef THEN
+            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break') THEN
+            roles := 'ips_admin';
+        ELSE
+            roles := all_roles;
+        END IF;
+        IF roles <> '' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.apply_security() IS
+    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+
 SELECT ips.apply_security();
