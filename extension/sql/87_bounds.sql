@@ -8,8 +8,8 @@
 --     most 10 years ahead, texts have a maximum length, integers a range: the
 --     trigger ips.bounds_guard() (C, extension/bounds.c; no SPI per row), which
 --     gives each bad value its own SQLSTATE and a hint;
---   * settings are validated when they are written (ips.setting_check()), the
---     numbers of the contact rules by CHECK constraints.
+--   * settings are validated when they are written (ips.setting_check()); the
+--     numbers of the contact rules are checked by ips.rule_check() (30_rules.sql).
 -- The tables made by 90_security.sql get theirs in 92_bounds_late.sql.
 
 INSERT INTO ips.setting (name, value, description) VALUES
@@ -46,11 +46,6 @@ ALTER TABLE ips.fidelity_review
     ADD CONSTRAINT fidelity_review_dates_finite CHECK (isfinite(period_start) AND isfinite(period_end) AND isfinite(reviewed_on));
 ALTER TABLE ips.fidelity_action
     ADD CONSTRAINT fidelity_action_dates_finite CHECK (isfinite(due_on) AND isfinite(done_on));
-
--- The contact rules' numbers stay within what the rules engine counts in.
-ALTER TABLE ips.rule
-    ADD CONSTRAINT rule_numbers_in_range CHECK (days BETWEEN 0 AND 3660 AND count BETWEEN 1 AND 1000
-                                                AND horizon_days BETWEEN 0 AND 366);
 
 -- The bounds of every column that takes input (named <table>_bounds: fires before the
 -- table's other BEFORE triggers, which run in name order).  ips.episode.state_since is
