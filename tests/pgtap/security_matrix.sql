@@ -77,6 +77,17 @@ INSERT INTO expect_rel VALUES
 
 CREATE TEMP TABLE expect_fn (fn text PRIMARY KEY, codes text);
 INSERT INTO expect_fn VALUES
+    -- bounded input and analysts' fidelity (issue 13, branch bounds): trigger functions for
+    -- nobody, the rest for every ips role (ips.team_visible decides whose team)
+    ('ips.bounds_guard()',                                                                                   '-----'),
+    ('ips.setting_check()',                                                                                  '-----'),
+    ('ips.setting_kind(text)',                                                                               'xxxxx'),
+    ('ips.outcomes_suppress(bigint[],integer)',                                                              'xxxxx'),
+    ('ips.rate_of(bigint,bigint)',                                                                           'xxxxx'),
+    ('ips.team_visible(bigint)',                                                                             'xxxxx'),
+    ('ips.fidelity_team_level_only()',                                                                       'xxxxx'),
+    ('ips.fidelity_team_evidence(jsonb)',                                                                    'xxxxx'),
+    ('ips.fidelity_team_level(bigint[],date,date)',                                                          'xxxxx'),
     -- invoker functions: every ips role (the privileges and policies of the tables decide);
     -- SECURITY DEFINER functions: as listed in ips.apply_security(); the functions only
     -- the owner runs, and trigger functions: nobody
@@ -294,7 +305,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb)'
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 700, 'relation cells tried: 35 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 645, 'function cells tried: 129 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 690, 'function cells tried: 138 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
