@@ -546,6 +546,52 @@ END $$;
 COMMENT ON FUNCTION ips.not_found(text, bigint) IS 'Internal: raises P0002 for an unknown or invisible id, 22004 for a NULL one.';
 COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category; 22004 when code is NULL.';
 
+-- A NULL client of withdraw_consent, a NULL item or score of rate: 22004 like every missing argument.
+CREATE OR REPLACE FUNCTION ips.withdraw_consent(client_id bigint, scope text, withdrawn_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.consent;
+BEGIN
+    PERFORM ips.require(withdraw_consent.client_id, 'client_id');
+    PERFORM ips.check_code('consent_scope', scope, 'consent scope');
+    PERFORM ips.require(withdrawn_on, 'withdrawn_on');
+    SELECT * INTO r FROM ips.consent c
+     WHERE c.client_id = withdraw_consent.client_id AND c.scope = withdraw_consent.scope
+       AND c.withdrawn_on IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'client % has no active % consent', coalesce(withdraw_consent.client_id::text, 'NULL'), scope
+            USING ERRCODE = 'no_data_found', HINT = 'Check the client id and the scope.';
+    END IF;
+    IF withdrawn_on < r.given_on THEN
+        RAISE EXCEPTION 'withdrawal date % is before the consent was given on %', withdrawn_on, r.given_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.consent c SET withdrawn_on = withdraw_consent.withdrawn_on WHERE c.consent_id = r.consent_id;
+END $$;
+CREATE OR REPLACE FUNCTION ips.rate(review_id bigint, item text, score int, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(rate.review_id, true);
+BEGIN
+    PERFORM ips.require(item, 'item');
+    PERFORM ips.require(score, 'score');
+    IF item IS NULL OR NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = rate.item) THEN
+        RAISE EXCEPTION 'unknown fidelity item "%"', coalesce(item, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Use one of: %s.', (SELECT string_agg(i.item, ', ' ORDER BY i.ordinal) FROM ips.fidelity_item i));
+    END IF;
+    IF score IS NULL OR score NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'score % is out of range', coalesce(score::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'An item scores 1 to 5.';
+    END IF;
+    INSERT INTO ips.fidelity_rating (review_id, item, score, note)
+    VALUES (r.review_id, rate.item, rate.score, rate.note)
+    ON CONFLICT ON CONSTRAINT fidelity_rating_pkey
+    DO UPDATE SET score = EXCLUDED.score, note = EXCLUDED.note, rated_by = EXCLUDED.rated_by, rated_at = EXCLUDED.rated_at;
+END $$;
+
 -- Bounded input (issue 13): what any role may store is bounded at the table, so
 -- that no row written by an API function, a direct INSERT/UPDATE or COPY makes a
 -- shared report unbounded.  docs/input-limits.md lists the limits and SQLSTATEs.

@@ -1061,6 +1061,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r ips.fidelity_review := ips.fidelity_review_get(rate.review_id, true);
 BEGIN
+    PERFORM ips.require(item, 'item');
+    PERFORM ips.require(score, 'score');
     IF item IS NULL OR NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = rate.item) THEN
         RAISE EXCEPTION 'unknown fidelity item "%"', coalesce(item, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',

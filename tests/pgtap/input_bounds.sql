@@ -6,7 +6,7 @@
 --   dates: 22008 infinite or before earliest_fact_date (1900-01-01), 22023 after today
 --   texts: 22001 over their length; integers: 22003 out of range; missing: 22004
 BEGIN;
-SELECT plan(63);
+SELECT plan(65);
 
 \ir security_setup.psql
 SELECT ips.local_date(now()) AS today \gset
@@ -156,6 +156,59 @@ SELECT throws_ok(format($$SELECT ips.start_job(NULL, %s, '2024-03-01')$$, :emp),
 SELECT throws_ok(format($$SELECT ips.record_contact(%s, NULL, '2024-03-01 10:00+02', 'client')$$, :e1), '22004', 'the staff member id must not be NULL',
                  'record_contact with a NULL staff member');
 SELECT throws_ok($$SELECT * FROM ips.fidelity(NULL, '2024-01-01', '2024-06-30')$$, '22004', 'team_id must not be NULL', 'fidelity of a NULL team');
+
+-- Every required argument (no default) of every API function, given as NULL with valid
+-- values for the others: 22004.  (rule_compliance's team_id is optional: NULL = every team.)
+SELECT ips.open_review(:ta, '2024-01-01', '2024-05-31', '2024-08-20') AS rv2 \gset
+CREATE TEMP TABLE arg_value (n text, val text);
+INSERT INTO arg_value VALUES ('episode_id', :'e1'), ('staff_id', :'s_spec'), ('client_id', :'c3'), ('team_id', :'ta'),
+    ('employer_id', :'emp'), ('job_id', :'j1'), ('care_relationship_id', :'cr1'), ('review_id', :'rv2'), ('study_id', :'st2');
+CREATE FUNCTION pg_temp.arg(fn text, arg text, typ text) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce((SELECT quote_literal(val) FROM arg_value WHERE n = arg),
+        CASE WHEN typ = 'date' THEN '''2024-03-01''' WHEN typ LIKE 'timestamp%' THEN '''2024-03-01 10:00+02'''
+             WHEN arg = 'role' THEN '''specialist''' WHEN arg = 'scope' THEN '''employer_disclosure'''
+             WHEN arg = 'to_state' THEN '''on_hold''' WHEN arg = 'kind' AND fn = 'record_contact' THEN '''client'''
+             WHEN arg = 'kind' THEN '''competitive''' WHEN arg = 'item' THEN '''O2''' WHEN arg = 'score' THEN '4'
+             WHEN typ = 'text' THEN '''x''' WHEN typ = 'boolean' THEN 'true' WHEN typ = 'numeric' THEN '10'
+             WHEN typ = 'integer' THEN '30' ELSE '1' END)
+$$;
+CREATE TEMP TABLE null_answer (fn text, arg text, st text);
+DO $$
+DECLARE
+    f record;
+    args text;
+    st text;
+BEGIN
+    FOR f IN SELECT p.proname, p.proargnames, p.pronargs - p.pronargdefaults AS required,
+                    (SELECT array_agg(format_type(t, NULL) ORDER BY o) FROM unnest(p.proargtypes) WITH ORDINALITY u(t, o)) AS types
+               FROM pg_proc p
+              WHERE p.pronamespace = 'ips'::regnamespace AND p.proname IN
+                    ('add_team', 'add_staff', 'add_client', 'start_care_relationship', 'end_care_relationship', 'give_consent',
+                     'withdraw_consent', 'add_employer', 'refer', 'assign_specialist', 'transition', 'complete_career_profile',
+                     'record_contact', 'record_employer_contact', 'start_job', 'end_job', 'start_studies', 'end_studies',
+                     'record_team_meeting', 'fidelity', 'fidelity_summary', 'fidelity_all', 'open_review', 'rate',
+                     'client_record', 'access_report', 'refuse_consent', 'set_out_of_work_at_entry', 'add_reviewer',
+                     'add_action', 'complete_action', 'close_review', 'fidelity_report', 'rule_compliance')
+    LOOP
+        FOR k IN 1 .. f.required LOOP
+            SELECT string_agg(CASE WHEN i = k THEN 'NULL' ELSE pg_temp.arg(f.proname, f.proargnames[i], f.types[i]) END
+                              || '::' || f.types[i], ', ' ORDER BY i)
+              INTO args FROM generate_series(1, f.required) i;
+            BEGIN
+                EXECUTE format('SELECT * FROM ips.%I(%s)', f.proname, args);
+                st := 'no error';
+                RAISE SQLSTATE 'TAPOK';
+            EXCEPTION WHEN SQLSTATE 'TAPOK' THEN NULL;
+                WHEN OTHERS THEN st := SQLSTATE;
+            END;
+            INSERT INTO null_answer VALUES (f.proname, f.proargnames[k], st);
+        END LOOP;
+    END LOOP;
+END $$;
+SELECT is((SELECT string_agg(fn || '(' || arg || '): ' || st, ', ' ORDER BY fn, arg) FROM null_answer
+            WHERE st <> '22004' AND (fn, arg) <> ('rule_compliance', 'team_id')), NULL,
+          'every required argument of the API given as NULL answers 22004 (1.1: 42501, 22023, 22003, P0002 or rows)');
+SELECT cmp_ok((SELECT count(*) FROM null_answer), '>=', 80::bigint, 'at least 80 required arguments tried');
 
 -- 6. Settings are checked when written; reads keep working
 SET LOCAL ROLE :"adm";
