@@ -995,6 +995,10 @@ BEGIN
     IF NOT ips.team_visible(fidelity_check_period.team_id) THEN
         PERFORM ips.not_found('team', team_id);
     END IF;
+    IF NOT isfinite(period_start) OR NOT isfinite(period_end) THEN
+        RAISE EXCEPTION 'a fidelity period needs real days, not infinity'
+            USING ERRCODE = 'datetime_field_overflow', HINT = 'Give the first and the last day of the period.';
+    END IF;
     IF period_end < period_start THEN
         RAISE EXCEPTION 'period end % is before its start %', to_char(period_end, 'YYYY-MM-DD'), to_char(period_start, 'YYYY-MM-DD')
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first and the last day of the period.';
@@ -1030,10 +1034,8 @@ RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM ips.require(fidelity.team_id, 'team_id');
-    IF NOT ips.team_visible(fidelity.team_id) THEN
-        PERFORM ips.not_found('team', fidelity.team_id);
-    END IF;
+    -- the team (22004, P0002 unless the caller may see it) and the period, before any day is counted
+    PERFORM ips.fidelity_check_period(fidelity.team_id, fidelity.period_start, fidelity.period_end);
     IF ips.fidelity_team_level_only() THEN
         RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
                        FROM ips.fidelity_team_level(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
@@ -1059,6 +1061,7 @@ BEGIN
         PERFORM ips.require(period_end, 'period_end');
         RETURN;
     END IF;
+    PERFORM ips.fidelity_check_period(ids[1], fidelity_all.period_start, fidelity_all.period_end);
     IF ips.fidelity_team_level_only() THEN
         RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
                        FROM ips.fidelity_team_level(ids, fidelity_all.period_start, fidelity_all.period_end) f;

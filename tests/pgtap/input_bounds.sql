@@ -6,7 +6,7 @@
 --   dates: 22008 infinite or before earliest_fact_date (1900-01-01), 22023 after today
 --   texts: 22001 over their length; integers: 22003 out of range; missing: 22004
 BEGIN;
-SELECT plan(65);
+SELECT plan(66);
 
 \ir security_setup.psql
 SELECT ips.local_date(now()) AS today \gset
@@ -156,6 +156,8 @@ SELECT throws_ok(format($$SELECT ips.start_job(NULL, %s, '2024-03-01')$$, :emp),
 SELECT throws_ok(format($$SELECT ips.record_contact(%s, NULL, '2024-03-01 10:00+02', 'client')$$, :e1), '22004', 'the staff member id must not be NULL',
                  'record_contact with a NULL staff member');
 SELECT throws_ok($$SELECT * FROM ips.fidelity(NULL, '2024-01-01', '2024-06-30')$$, '22004', 'team_id must not be NULL', 'fidelity of a NULL team');
+SELECT throws_ok(format($$SELECT * FROM ips.fidelity(%s, '-infinity', '2024-06-30')$$, :ta), '22008',
+                 'a fidelity period needs real days, not infinity', 'fidelity from -infinity: 22008 with a hint');
 
 -- Every required argument (no default) of every API function, given as NULL with valid
 -- values for the others: 22004.  (rule_compliance's team_id is optional: NULL = every team.)
