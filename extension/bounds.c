@@ -370,13 +370,18 @@ ips_bounds_guard(PG_FUNCTION_ARGS)
 						 errhint("Give %s: a row of ips.%s needs it.", c->name, table)));
 			continue;
 		}
-		/* an UPDATE that leaves a dated value as it was does not check it again (time moves on) */
-		if (old != NULL && (c->kind == BOUND_FACT || c->kind == BOUND_PLAN))
+		/*
+		 * An UPDATE that leaves a value as it was does not check it again:
+		 * time moves on ("today"), and a row stored before these bounds
+		 * (a 1.1 database updated) stays writable in its other columns.
+		 */
+		if (old != NULL)
 		{
+			Form_pg_attribute attr = TupleDescAttr(td, c->attnum - 1);
 			bool		oldnull;
 			Datum		oldvalue = heap_getattr(old, c->attnum, td, &oldnull);
 
-			if (!oldnull && datumIsEqual(value, oldvalue, true, c->type == DATEOID ? sizeof(DateADT) : sizeof(TimestampTz)))
+			if (!oldnull && datumIsEqual(value, oldvalue, attr->attbyval, attr->attlen))
 				continue;
 		}
 		switch (c->kind)
