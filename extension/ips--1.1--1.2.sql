@@ -646,42 +646,57 @@ ALTER TABLE ips.fidelity_action
 -- bounded by the state machine (ips.episode_guard: not before the referral, not in the
 -- future), the episode's derived days (entry_on, closed_on) follow from it.
 CREATE TRIGGER team_bounds BEFORE INSERT OR UPDATE ON ips.team
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'region:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'region:200', 'created_at');
 CREATE TRIGGER staff_bounds BEFORE INSERT OR UPDATE ON ips.staff
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('display_name:200', 'unit:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('display_name:200', 'unit:200', 'created_at');
 CREATE TRIGGER client_bounds BEFORE INSERT OR UPDATE ON ips.client
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('host_ref:200', 'birth_year:1900:year', 'municipality:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('host_ref:200', 'birth_year:1900:year', 'municipality:200', 'created_at');
 CREATE TRIGGER care_relationship_bounds BEFORE INSERT OR UPDATE ON ips.care_relationship
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'unit:200', 'started_on', 'ended_on');
 CREATE TRIGGER consent_bounds BEFORE INSERT OR UPDATE ON ips.consent
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'given_on', 'withdrawn_on');
 CREATE TRIGGER employer_bounds BEFORE INSERT OR UPDATE ON ips.employer
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'industry:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'industry:200', 'created_at');
 CREATE TRIGGER episode_bounds BEFORE INSERT OR UPDATE ON ips.episode
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'team_id:required', 'referred_on', 'career_profile_on',
-                                                   'referral_source:200', 'state_reason:200');
+                                                   'referral_source:200', 'state_reason:200', 'created_at');
 CREATE TRIGGER episode_state_history_bounds BEFORE INSERT OR UPDATE ON ips.episode_state_history
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('at', 'reason:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('at', 'reason:200', 'recorded_at');
 CREATE TRIGGER specialist_assignment_bounds BEFORE INSERT OR UPDATE ON ips.specialist_assignment
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'staff_id:required', 'from_on', 'to_on');
 CREATE TRIGGER contact_bounds BEFORE INSERT OR UPDATE ON ips.contact
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'staff_id:required', 'at', 'minutes:1:1440');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'staff_id:required', 'at', 'minutes:1:1440', 'recorded_at');
 CREATE TRIGGER employer_contact_bounds BEFORE INSERT OR UPDATE ON ips.employer_contact
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('staff_id:required', 'employer_id:required', 'at');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('staff_id:required', 'employer_id:required', 'at', 'recorded_at');
 CREATE TRIGGER job_bounds BEFORE INSERT OR UPDATE ON ips.job
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on', 'ends_on', 'title:200', 'end_reason:200');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on', 'ends_on', 'title:200', 'end_reason:200', 'recorded_at');
 CREATE TRIGGER study_bounds BEFORE INSERT OR UPDATE ON ips.study
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'starts_on', 'ends_on', 'programme:200');
 CREATE TRIGGER team_meeting_bounds BEFORE INSERT OR UPDATE ON ips.team_meeting
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('staff_id:required', 'met_on');
 CREATE TRIGGER fidelity_review_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_review
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('period_start', 'period_end', 'reviewed_on', 'note:2000');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('period_start', 'period_end', 'reviewed_on', 'note:2000',
+                                                   'opened_at', 'closed_at');
 CREATE TRIGGER fidelity_reviewer_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_reviewer
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('reviewer:200', 'organisation:200');
 CREATE TRIGGER fidelity_rating_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_rating
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('note:2000');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('note:2000', 'rated_at');
 CREATE TRIGGER fidelity_action_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_action
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('action:2000', 'responsible:200', 'due_on:plan', 'done_on');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('action:2000', 'responsible:200', 'due_on:plan', 'done_on', 'created_at');
+
+-- Reference data that ips_admin edits: codes and labels of a readable length.
+CREATE TRIGGER vocabulary_bounds BEFORE INSERT OR UPDATE ON ips.vocabulary
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('category:100', 'code:100');
+CREATE TRIGGER label_text_bounds BEFORE INSERT OR UPDATE ON ips.label_text
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('code:100', 'category:100', 'label:500');
+CREATE TRIGGER rule_bounds BEFORE INSERT OR UPDATE ON ips.rule
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('label_fi:500', 'label_sv:500', 'label_en:500', 'description:2000');
+CREATE TRIGGER fidelity_item_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_item
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name_fi:500', 'name_sv:500', 'name_en:500', 'unit:200');
+CREATE TRIGGER fidelity_anchor_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_anchor
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('anchor:500');
+CREATE TRIGGER fidelity_band_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_band
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('band:100', 'name_fi:500', 'name_sv:500', 'name_en:500');
 
 -- Settings are validated when written: a time zone PostgreSQL knows, numbers in their
 -- range, booleans, job kinds of the vocabulary.  A setting this list does not know is
@@ -783,7 +798,9 @@ CREATE TRIGGER setting_check BEFORE INSERT OR UPDATE ON ips.setting
 ALTER TABLE ips.consent_refusal
     ADD CONSTRAINT consent_refusal_dates_finite CHECK (isfinite(refused_on));
 CREATE TRIGGER consent_refusal_bounds BEFORE INSERT OR UPDATE ON ips.consent_refusal
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('refused_on');
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('refused_on', 'recorded_at');
+CREATE TRIGGER client_intake_bounds BEFORE INSERT OR UPDATE ON ips.client_intake
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('registered_at');
 
 -- ===== analysts: suppression and team fidelity (issue 13)
 -- Secondary (complementary) suppression of one row of outcomes, as Statistics Finland and
