@@ -16,8 +16,8 @@
  *	it reports the SQLSTATE and message back instead.
  *
  *	Fail closed: the caller returns only after the worker has reported a
- *	commit.  No free worker slot (max_worker_processes) after a few short
- *	retries, a worker that stops without reporting, a wait longer than
+ *	commit.  No free worker slot (max_worker_processes) after retrying for
+ *	up to a second, a worker that stops without reporting, a wait longer than
  *	ips.autonomous_timeout (the worker is then terminated) or a failed
  *	statement: all raise an error in the caller.  The one outcome that is
  *	not all-or-nothing is the safe one: a worker that commits after its
@@ -63,8 +63,11 @@ PGDLLEXPORT void ips_autonomous_main(Datum main_arg);
 
 int			ips_autonomous_timeout = 5000;
 
-/* Waits between attempts to register a worker when every slot is taken (ms). */
-static const int slot_waits[] = {5, 10, 20, 40, 80, 100, 100, 100};
+/*
+ * When every worker slot is taken: wait 5, 10, 20, 40, 80, then 100 ms between
+ * attempts, for at most this long (or ips.autonomous_timeout when shorter).
+ */
+#define SLOT_WAIT_MS 1000
 
 #define AUTONOMOUS_PENDING	0
 #define AUTONOMOUS_DONE		1
@@ -132,6 +135,8 @@ StartWorker(dsm_segment *seg, const char *what)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle = NULL;
+	TimestampTz start = GetCurrentTimestamp();
+	long		limit = Min(SLOT_WAIT_MS, ips_autonomous_timeout);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -144,23 +149,25 @@ StartWorker(dsm_segment *seg, const char *what)
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 
-	for (int attempt = 0;; attempt++)
+	for (int attempt = 1, pause = 5;; attempt++, pause = Min(pause * 2, 100))
 	{
 		if (RegisterDynamicBackgroundWorker(&worker, &handle))
 			return handle;
-		if (attempt >= lengthof(slot_waits))
-			break;
+		if (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()) + pause > limit)
+		{
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("%s could not be logged: no background worker slot is free", what),
+					 errdetail("All max_worker_processes = %d slots stayed in use for %d attempts in %ld ms; nothing was read.",
+							   max_worker_processes, attempt,
+							   TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
+					 errhint("Try again; if it recurs, raise max_worker_processes (a restart) so that ips has free worker slots.")));
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 slot_waits[attempt], PG_WAIT_EXTENSION);
+						 pause, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-			 errmsg("%s could not be logged: no background worker slot is free", what),
-			 errdetail("Every one of the max_worker_processes = %d slots stayed in use for %d attempts; nothing was read.",
-					   max_worker_processes, (int) lengthof(slot_waits) + 1),
-			 errhint("Try again; if it recurs, raise max_worker_processes (a restart) so that ips has free worker slots.")));
 	return NULL;				/* not reached */
 }
 

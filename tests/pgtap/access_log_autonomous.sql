@@ -57,8 +57,10 @@ SELECT is(pg_temp.try_as(:'spec', format('SELECT ips.client_record(%s, ''curious
 SELECT is(pg_temp.reported(:c2, 'curious'), 0::bigint, 'and no entry (nothing was shown)');
 
 -- 3. The internal writer: no ips role may execute it, with 1.1's arguments or the new ones.
-SELECT is((SELECT array_agg(r ORDER BY r) FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician,ips_analyst}'::text[]) r
-            WHERE has_function_privilege(r, 'ips.log_access(bigint,text,jsonb,timestamptz,name,bigint)', 'EXECUTE')),
+SELECT is((SELECT array_agg(r || ' ' || p.oid::regprocedure ORDER BY r) FROM pg_proc p,
+                  unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician,ips_analyst}'::text[]) r
+            WHERE p.pronamespace = 'ips'::regnamespace AND p.proname = 'log_access'
+              AND has_function_privilege(r, p.oid, 'EXECUTE')),
           NULL, 'no ips role has EXECUTE on ips.log_access');
 SELECT is(pg_temp.try_as(:'tag' || '_' || r, format('SELECT ips.log_access(%s, ''court order 2026/123'', ''{}'')', :c1)),
           '42501', format('%s: SELECT ips.log_access(c1, ''court order 2026/123'', ''{}'') is refused', r))
