@@ -158,7 +158,7 @@ StartWorker(dsm_segment *seg, const char *what)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("%s could not be logged: no background worker slot is free", what),
-					 errdetail("All max_worker_processes = %d slots stayed in use for %d attempts in %ld ms; nothing was read.",
+					 errdetail("All max_worker_processes = %d slots stayed in use for %d attempts in %ld ms; nothing is returned.",
 							   max_worker_processes, attempt,
 							   TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())),
 					 errhint("Try again; if it recurs, raise max_worker_processes (a restart) so that ips has free worker slots.")));
@@ -194,7 +194,7 @@ AwaitWorker(AutonomousRequest *req, BackgroundWorkerHandle *handle, const char *
 					(errcode(req->sqlerrcode),
 					 errmsg("%s could not be logged: %s", what, req->message),
 					 req->detail[0] ? errdetail("%s", req->detail) : 0,
-					 errhint("Nothing was read.  The log writer failed; see the server log of the \"ips autonomous write\" worker.")));
+					 errhint("Nothing is returned.  The writer failed; see the server log of the \"ips autonomous write\" worker.")));
 		}
 		status = GetBackgroundWorkerPid(handle, &pid);
 		if (status == BGWH_STOPPED)
@@ -205,8 +205,8 @@ AwaitWorker(AutonomousRequest *req, BackgroundWorkerHandle *handle, const char *
 				continue;
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("%s could not be logged: the log writer stopped without an answer", what),
-					 errdetail("The background worker could not start or connect; nothing was read."),
+					 errmsg("%s could not be logged: the writer stopped without an answer", what),
+					 errdetail("The background worker could not start or connect; nothing is returned."),
 					 errhint("See the server log of the \"ips autonomous write\" worker.")));
 		}
 		if (status == BGWH_POSTMASTER_DIED)
@@ -222,8 +222,8 @@ AwaitWorker(AutonomousRequest *req, BackgroundWorkerHandle *handle, const char *
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("%s could not be logged within ips.autonomous_timeout (%d ms)", what,
 							ips_autonomous_timeout),
-					 errdetail("The log writer did not commit in time (it may wait for a lock on the log); nothing was read."),
-					 errhint("Try again; a lock held on ips.access_log by a long transaction delays every read.")));
+					 errdetail("The writer had not committed when the wait ended (it may wait for a lock) and is stopped; nothing is returned."),
+					 errhint("Try again; a long transaction holding a lock that the write needs (on ips.access_log, say) delays it.")));
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(ips_autonomous_timeout - waited, 1000), PG_WAIT_EXTENSION);
@@ -253,8 +253,8 @@ IpsAutonomousExecute(const char *sql, int nargs, const Oid *argtypes,
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("%s could not be logged: the server is a standby", what),
-				 errdetail("Nothing can be written during recovery; nothing was read."),
-				 errhint("Read client records on the primary.")));
+				 errdetail("Nothing can be written during recovery; nothing is returned."),
+				 errhint("Run it on the primary.")));
 
 	/* the parameters in their binary form */
 	size = offsetof(AutonomousRequest, data) + sqllen;
@@ -348,6 +348,8 @@ ips_autonomous_main(Datum main_arg)
 	{
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		/* the statement names its objects; nothing of the owner's path may redirect them */
+		SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
