@@ -171,6 +171,24 @@ StartWorker(dsm_segment *seg, const char *what)
 	return NULL;				/* not reached */
 }
 
+/* Terminate a worker that took too long and wait (at most a second) until it has stopped. */
+static void
+StopWorker(BackgroundWorkerHandle *handle)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	pid_t		pid;
+
+	TerminateBackgroundWorker(handle);
+	while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED &&
+		   TimestampDifferenceMilliseconds(start, GetCurrentTimestamp()) < 1000)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* Wait for the worker's answer, at most ips.autonomous_timeout; raise an error unless it committed. */
 static void
 AwaitWorker(AutonomousRequest *req, BackgroundWorkerHandle *handle, const char *what)
@@ -217,7 +235,7 @@ AwaitWorker(AutonomousRequest *req, BackgroundWorkerHandle *handle, const char *
 		waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
 		if (waited >= ips_autonomous_timeout)
 		{
-			TerminateBackgroundWorker(handle);
+			StopWorker(handle);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("%s could not be logged within ips.autonomous_timeout (%d ms)", what,
