@@ -2,8 +2,9 @@
 # when they cannot be logged (issue 14, docs/access-log.md).  What the pgTAP
 # file tests/pgtap/access_log_autonomous.sql cannot do inside its one
 # transaction: a top-level ROLLBACK by a logged-in specialist, a read-only
-# transaction, a writer whose statement fails, no free worker slot
-# (max_worker_processes), and concurrent readers sharing few slots.
+# transaction, a reader holding its transaction open, a writer whose statement
+# fails, no free worker slot (max_worker_processes), and concurrent readers
+# sharing few slots.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -59,6 +60,18 @@ is($out, 'H-1', 'BEGIN; client_record; ROLLBACK returns the record to the specia
 is(reported('covert read'), '1', 'and the rolled-back read is in the supervisor\'s access report');
 is($node->safe_psql('ips_db', q{SELECT db_role || ' ' || staff_id FROM ips.access_log WHERE purpose = 'covert read'}),
 	"spec $spec_staff", 'as the specialist\'s read (role and staff id of the reader, not the writer\'s)');
+
+# 1b. A reader that keeps its transaction open does not hold up other reads
+# (1.1: its entry's append lock was held to its end, and every other
+# client_record in the region waited for it).
+my $held = $node->background_psql('ips_db', extra_params => [ '-U', 'spec' ]);
+$held->query_safe(q{BEGIN; SELECT ips.client_record(1, 'held open') IS NOT NULL;});
+($rc, $out, $err) = as_role('sup',
+	q{SET lock_timeout = '2s'; SELECT ips.client_record(1, 'while another is open') -> 'client' ->> 'host_ref'});
+is($out, 'H-1', 'a read while another reader keeps its transaction open does not wait (lock_timeout 2s)');
+is(reported('held open'), '1', 'the open transaction\'s read is already in the report');
+$held->query_safe('ROLLBACK');
+$held->quit;
 
 # 2. A DO block that catches an error after the read.
 ($rc, $out, $err) = as_role('spec', q{
