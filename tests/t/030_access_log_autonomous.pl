@@ -95,6 +95,23 @@ COMMIT;
 is($out, '1990', 'a read in a READ ONLY transaction returns the record');
 is(reported('read-only transaction'), '1', 'and is logged');
 
+# 3b. A reader cancelled while its writer waits (statement_timeout, the log
+# locked by another session): the reader gets nothing; the writer, not told to
+# stop, commits once the lock is gone.  An entry without a record returned is
+# the one outcome that is not all-or-nothing, and it errs on the safe side.
+my $locker = $node->background_psql('ips_db');
+$locker->query_safe(q{BEGIN; LOCK TABLE ips.access_log IN ACCESS EXCLUSIVE MODE;});
+($rc, $out, $err) = as_role('spec',
+	q{SET statement_timeout = '300ms'; SELECT ips.client_record(1, 'cancelled while waiting') -> 'client' ->> 'host_ref'});
+isnt($rc, 0, 'a reader cancelled while its entry waits for a lock fails');
+is($out, '', 'and gets no record');
+like($err, qr/57014/, 'with the cancel\'s SQLSTATE (57014)');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+ok($node->poll_query_until('ips_db',
+		q{SELECT count(*) = 1 FROM ips.access_log WHERE purpose = 'cancelled while waiting'}),
+	'its entry is committed once the lock is released (logged, not shown)');
+
 # 4. The writer's statement fails (a constraint the DBA put on the log): the read fails.
 $node->safe_psql('ips_db',
 	q{ALTER TABLE ips.access_log ADD CONSTRAINT test_refuse CHECK (purpose <> 'refused by the log')});
