@@ -293,7 +293,7 @@ DECLARE
         "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
         "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
         "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
+        "log_access": "", "access_report": "ips_admin, ips_supervisor",
         "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
         "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
         "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
@@ -1098,6 +1098,46 @@ COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
 -- ===== the ledger: change log and access log (issue 14)
 
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
+-- 1.1's ips.log_access(client_id, purpose, shown) was executable by staff and took
+-- the reader from the session; the writer now takes the reader as arguments and is
+-- run only by the autonomous writer of ips.client_record().
+DROP FUNCTION ips.log_access(bigint, text, jsonb);
+-- Append to the access log (internal): called only by the autonomous writer of
+-- ips.client_record() (extension/client_record.c, extension/autonomous.c), in a
+-- transaction of its own as the extension owner; no ips role may execute it.
+-- The reader's identity comes in as arguments: the worker is not the reader (the
+-- defaults serve the owner calling it by hand, with 1.1's three arguments).
+CREATE FUNCTION ips.log_access(client_id bigint, purpose text, shown jsonb,
+                               accessed_at timestamptz DEFAULT now(), db_role name DEFAULT ips.caller(),
+                               staff_id bigint DEFAULT ips.current_staff()) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(log_access.client_id, 'client_id');
+    PERFORM ips.require(log_access.purpose, 'purpose');
+    PERFORM ips.require(log_access.accessed_at, 'accessed_at');
+    PERFORM ips.require(log_access.db_role, 'db_role');
+    IF length(log_access.purpose) > 500 THEN
+        RAISE EXCEPTION 'purpose is longer than 500 characters'
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'A purpose has 1 to 500 characters.';
+    ELSIF btrim(log_access.purpose, E' \t\n\r\x0B\f') = '' THEN
+        RAISE EXCEPTION 'purpose must not be blank'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A purpose has 1 to 500 characters.';
+    END IF;
+    INSERT INTO ips.access_log (accessed_at, db_role, staff_id, client_id, purpose, shown)
+    VALUES (log_access.accessed_at, log_access.db_role, log_access.staff_id, log_access.client_id,
+            log_access.purpose, coalesce(log_access.shown, '{}'));
+END $$;
+COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb, timestamptz, name, bigint) IS
+    'Internal: appends one entry to ips.access_log (reader''s role and staff id as given); run only by the autonomous writer of ips.client_record(), executable by no ips role.';
+
+-- The record: C (extension/client_record.c), the caller's rights, logged by an
+-- autonomous write that stays when the reader's transaction rolls back.
+CREATE OR REPLACE FUNCTION ips.client_record(client_id bigint, purpose text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'ips_client_record' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ips.client_record(bigint, text) IS
+    'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log in a transaction of its own, so the entry stays when the reader rolls back; fails when it cannot be logged.';
 
 -- ===== staff history, jobs, corrections (issue 16)
 
