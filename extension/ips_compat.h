@@ -13,6 +13,18 @@
 #endif
 
 /*
+ * autonomous.c: flags of BackgroundWorkerInitializeConnectionByOid.  From
+ * PostgreSQL 17 on, a worker may connect as a role without LOGIN (an extension
+ * owner may be one) with BGWORKER_BYPASS_ROLELOGINCHECK; before, it cannot, and
+ * the write then fails (the read with it).
+ */
+#if PG_VERSION_NUM >= 170000
+#define IPS_BGW_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
+#else
+#define IPS_BGW_CONNECT_FLAGS 0
+#endif
+
+/*
  * The ledger (ledger_writer.c, ledger_legacy.c): executor and index-scan
  * calls whose signatures change between majors.
  */
