@@ -774,7 +774,16 @@ LogWriterAppend(LogWriter *w)
 		w->slots[w->nslots] = ExecInitExtraTupleSlot(w->estate, w->td, &TTSOpsHeapTuple);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	ExecStoreHeapTuple(heap_form_tuple(w->td, w->values, w->nulls), w->slots[w->nslots++], true);
+	ExecStoreHeapTuple(heap_form_tuple(w->td, w->values, w->nulls), w->slots[w->nslots], true);
+	/*
+	 * The access log's entries come from SQL arguments: the table's own
+	 * constraints (and any a DBA added) are checked.  The change log's hold
+	 * by construction, and checking them per statement would cost every
+	 * logged write.
+	 */
+	if (w->log == LEDGER_ACCESS_LOG && w->td->constr)
+		ExecConstraints(w->rri, w->slots[w->nslots], w->estate);
+	w->nslots++;
 	w->last_seq = seq;
 	if (w->nslots == w->batch_size)
 		LogWriterFlush(w);
