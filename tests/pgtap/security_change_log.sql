@@ -2,7 +2,7 @@
 -- key, old and new row; each entry hashed, sealed into blocks after commit
 -- (tests/t/031_ledger.pl tests the sealed side); ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(35);
+SELECT plan(38);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
@@ -73,6 +73,14 @@ UPDATE ips.change_log SET db_role = 'forger', hash = sha256(hash) WHERE seq = 7;
 SET LOCAL session_replication_role = origin;
 SELECT is((SELECT seq FROM ips.verify_change_log()), 7::bigint, 'a forged entry with a made-up hash is found at the entry');
 ROLLBACK TO tamper;
+
+-- A digest that is not one: a specific SQLSTATE and a hint, nothing checked against it.
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log('{"log": "access_log", "block_id": 1, "hash": "00"}')$$, '22023',
+                 'the digest is not one of ips.change_log', 'a digest of the other log is refused');
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log('[1, 2]')$$, '22023',
+                 'the digest is not a digest of the ips ledger', 'a digest that is no object is refused');
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log_since('{"log": "change_log", "block_id": 1, "hash": "xyz"}')$$, '22023',
+                 'the digest is not a digest of the ips ledger', 'a digest whose hash is not 64 hex digits is refused');
 
 -- The sealer's tables are guarded like the logs.
 SELECT throws_ok('DELETE FROM ips.ledger_pending', '42501', NULL, 'nobody takes a transaction off the pending list by hand');
