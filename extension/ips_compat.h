@@ -82,39 +82,52 @@ IpsZoneByName(const char *tzname)
 #endif
 
 /*
- * For the change log writer (audit.c, helper "ledger"): the executor and
- * index calls it makes, with the arguments 15 takes.
- *  - RelationGetPrimaryKeyIndex: 18 added deferrable_ok (ours is not deferrable);
- *  - index_beginscan: 18 added the instrumentation (NULL: none);
+ * autonomous.c: flags of BackgroundWorkerInitializeConnectionByOid.  From
+ * PostgreSQL 17 on, a worker may connect as a role without LOGIN (an extension
+ * owner may be one) with BGWORKER_BYPASS_ROLELOGINCHECK; before, it cannot, and
+ * the write then fails (the read with it).
+ */
+#if PG_VERSION_NUM >= 170000
+#define IPS_BGW_CONNECT_FLAGS BGWORKER_BYPASS_ROLELOGINCHECK
+#else
+#define IPS_BGW_CONNECT_FLAGS 0
+#endif
+
+/*
+ * The ledger (ledger_writer.c, ledger_legacy.c): executor and index-scan
+ * calls whose signatures change between majors.
  *  - ExecInitRangeTable: 16 added the permission infos (none: NIL), 18 the
  *    relations left after pruning (all of them);
- *  - ExecInsertIndexTuples: 16 added onlySummarizing (false: every index).
- * systable_beginscan_ordered() and CatalogTupleInsert-like SPI-free paths are
- * the stable alternatives where they fit.
+ *  - ExecInsertIndexTuples: 16 added onlySummarizing (false: every index);
+ *  - index_beginscan: 18 added the instrumentation (NULL: none);
+ *  - RelationGetPrimaryKeyIndex: 18 (not 17) added deferrable_ok (the logs'
+ *    keys are not deferrable).
+ * systable_beginscan_ordered() does an ordered index scan through an API that
+ * has not changed since 15, where it fits.
  */
 #if PG_VERSION_NUM >= 180000
-#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), false)
-#define IpsIndexBeginscan(heap, index, snap, nkeys, norderbys) \
-	index_beginscan((heap), (index), (snap), NULL, (nkeys), (norderbys))
 #define IpsExecInitRangeTable(estate, rtable) \
 	ExecInitRangeTable((estate), (rtable), NIL, bms_add_range(NULL, 1, list_length(rtable)))
-#else
-#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
-#define IpsIndexBeginscan(heap, index, snap, nkeys, norderbys) \
-	index_beginscan((heap), (index), (snap), (nkeys), (norderbys))
-#if PG_VERSION_NUM >= 160000
+#elif PG_VERSION_NUM >= 160000
 #define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable), NIL)
 #else
 #define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable))
 #endif
-#endif
-
 #if PG_VERSION_NUM >= 160000
-#define IpsExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiters) \
-	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), (specConflict), (arbiters), false)
+#define IpsExecInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
 #else
-#define IpsExecInsertIndexTuples(rri, slot, estate, update, noDupErr, specConflict, arbiters) \
-	ExecInsertIndexTuples((rri), (slot), (estate), (update), (noDupErr), (specConflict), (arbiters))
+#define IpsExecInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+#if PG_VERSION_NUM >= 180000
+#define IpsIndexBeginScan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), NULL, (nkeys), (norderbys))
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define IpsIndexBeginScan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), (nkeys), (norderbys))
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
 #endif
 
 #endif							/* IPS_COMPAT_H */
