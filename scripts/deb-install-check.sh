@@ -16,6 +16,7 @@ debs=$(ls ./postgresql-*-ips_*.deb ./ipsctl_*.deb 2>/dev/null | grep -v dbgsym)
 apt install -y -q $debs >apt.log 2>&1; check $? "apt install $(echo $debs | tr '\n' ' ')"
 v=$(ls ./postgresql-*-ips_*.deb | grep -v dbgsym | sed -n 's/.*postgresql-\([0-9]*\)-ips_.*/\1/p' | head -n 1)
 rm -f /usr/sbin/policy-rc.d
+cd /tmp	# a directory the postgres user may enter
 pg_ctlcluster "$v" main start; check $? "the cluster $v/main that Debian made starts"
 as_pg() { runuser -u postgres -- "$@"; }
 out=$(as_pg psql -qXAt -v ON_ERROR_STOP=1 -c "CREATE EXTENSION ips" -c "SELECT extversion FROM pg_extension WHERE extname = 'ips'" 2>&1)
