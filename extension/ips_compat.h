@@ -96,8 +96,8 @@ IpsZoneByName(const char *tzname)
 /*
  * The ledger (ledger_writer.c, ledger_legacy.c): executor and index-scan
  * calls whose signatures change between majors.
- *  - ExecInitRangeTable: 16 added the permission infos (none: NIL), 18 the
- *    relations left after pruning (all of them);
+ *  - ExecInitRangeTable: 16 added the permission infos (one per relation,
+ *    below), 18 the relations left after pruning (all of them);
  *  - ExecInsertIndexTuples: 16 added onlySummarizing (false: every index);
  *  - index_beginscan: 18 added the instrumentation (NULL: none);
  *  - RelationGetPrimaryKeyIndex: 18 (not 17) added deferrable_ok (the logs'
@@ -105,11 +105,34 @@ IpsZoneByName(const char *tzname)
  * systable_beginscan_ordered() does an ordered index scan through an API that
  * has not changed since 15, where it fits.
  */
+#if PG_VERSION_NUM >= 160000
+#include "executor/executor.h"
+#include "parser/parse_relation.h"
+/*
+ * From 16 on, an executor state needs the permission info of each relation
+ * of its range table: an error report of a failed check (ExecConstraints)
+ * looks up the inserted columns there ("invalid perminfoindex 0" without it).
+ * ips checks no permissions through it (it calls no ExecCheckPermissions).
+ */
+static inline void
+IpsExecInitRangeTable(EState *estate, List *rtable)
+{
+	List	   *perminfos = NIL;
+	ListCell   *lc;
+
+	foreach(lc, rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->perminfoindex == 0)
+			(void) addRTEPermissionInfo(&perminfos, rte);
+	}
 #if PG_VERSION_NUM >= 180000
-#define IpsExecInitRangeTable(estate, rtable) \
-	ExecInitRangeTable((estate), (rtable), NIL, bms_add_range(NULL, 1, list_length(rtable)))
-#elif PG_VERSION_NUM >= 160000
-#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable), NIL)
+	ExecInitRangeTable(estate, rtable, perminfos, bms_add_range(NULL, 1, list_length(rtable)));
+#else
+	ExecInitRangeTable(estate, rtable, perminfos);
+#endif
+}
 #else
 #define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable))
 #endif
