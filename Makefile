@@ -39,15 +39,25 @@ extension/ips--$(EXTVERSION).sql: $(SQL_PARTS) ips.control
 
 $(OBJS): extension/ips.h extension/ips_compat.h
 
-# ipsctl, the command-line client (libpq + cJSON), built and installed beside the
-# extension (NO_IPSCTL=1 builds the extension alone).
+# ipsctl, the command-line client (libpq + cJSON), built beside the extension
+# and installed on the ordinary PATH (not in PostgreSQL's bindir), with its
+# manual page ipsctl(1); NO_IPSCTL=1 builds the extension alone.  A package
+# sets prefix_ipsctl=/usr.
+prefix_ipsctl ?= /usr/local
+bindir_ipsctl ?= $(prefix_ipsctl)/bin
+mandir_ipsctl ?= $(prefix_ipsctl)/share/man
 ifneq ($(NO_IPSCTL),1)
 all: cli/ipsctl
-cli/ipsctl: $(wildcard cli/*.c cli/*.h) cli/Makefile
+cli/ipsctl: $(wildcard cli/*.c cli/*.h) cli/Makefile ips.control
 	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
 install: install-ipsctl
 install-ipsctl: cli/ipsctl
-	$(INSTALL_PROGRAM) cli/ipsctl '$(DESTDIR)$(bindir)/ipsctl'
+	$(MKDIR_P) '$(DESTDIR)$(bindir_ipsctl)' '$(DESTDIR)$(mandir_ipsctl)/man1'
+	$(INSTALL_PROGRAM) cli/ipsctl '$(DESTDIR)$(bindir_ipsctl)/ipsctl'
+	$(INSTALL_DATA) cli/ipsctl.1 '$(DESTDIR)$(mandir_ipsctl)/man1/ipsctl.1'
+uninstall: uninstall-ipsctl
+uninstall-ipsctl:
+	rm -f '$(DESTDIR)$(bindir_ipsctl)/ipsctl' '$(DESTDIR)$(mandir_ipsctl)/man1/ipsctl.1'
 clean: clean-ipsctl
 clean-ipsctl:
 	$(MAKE) -C cli clean
@@ -56,10 +66,11 @@ endif
 # The two commands of the README, and the benchmark.  Each installs what is
 # missing (Debian packages), builds, starts a throw-away cluster as the
 # postgres user, does its work, and stops and removes the cluster.
-.PHONY: demo test bench deps install-ipsctl clean-ipsctl
+.PHONY: demo test bench deps install-ipsctl uninstall-ipsctl clean-ipsctl
 deps:
-	@scripts/ensure-deps.sh
-demo: deps
+	@scripts/ensure-deps.sh test
+demo:
+	@scripts/ensure-deps.sh demo
 	@scripts/demo.sh
 test: deps
 	@scripts/run-tests.sh

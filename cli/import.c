@@ -1841,7 +1841,7 @@ print_timing(const Import *im, double commit_secs, double total_secs)
 }
 
 static const char *import_help =
-"ipsctl import: load an import document (docs/ipsctl.md) in one transaction.\n"
+"ipsctl import: load an import document (man ipsctl) in one transaction.\n"
 "\n"
 "Usage:\n"
 "  ipsctl import [OPTIONS] FILE|-\n"

@@ -46,9 +46,10 @@ sub blocks
 		my $l = $lines[$i];
 		if (!$cur && $l =~ /^(\s*)```\s*([\w+-]*)/)
 		{
+			my ($indent, $lang) = (length($1), lc($2));
 			my $dir = '';
 			$dir = $1 if defined $prev && $prev =~ /<!--\s*doc-test:\s*(.*?)\s*-->/;
-			$cur = { line => $i + 1, lang => lc($2), dir => $dir, text => '', indent => length($1) };
+			$cur = { line => $i + 1, lang => $lang, dir => $dir, text => '', indent => $indent };
 		}
 		elsif ($cur && $l =~ /^\s*```\s*$/)
 		{
