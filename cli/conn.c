@@ -330,6 +330,8 @@ pipe_pump(Pipeline *p, bool wait)
 			{
 				if (it->target && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 					*it->target = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+				if (it->text && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+					*it->text = strdup(PQgetvalue(res, 0, 0));
 			}
 			else if (st == PGRES_FATAL_ERROR)
 				pipe_fail(p, it, res);
@@ -372,11 +374,15 @@ pipe_sync(Pipeline *p)
 	it = &p->items[(p->head + p->count) % p->cap];
 	it->is_sync = true;
 	it->target = NULL;
+	it->text = NULL;
 	it->path[0] = '\0';
 	p->count++;
 	p->since_sync = 0;
 	return true;
 }
+
+static bool pipe_send_any(Pipeline *p, const char *stmt, int nparams, const char *const *values,
+						  const char *path, int64_t *target, char **text);
 
 /*
  * Queues one prepared statement; its single bigint result (if any) goes to
@@ -386,6 +392,23 @@ pipe_sync(Pipeline *p)
 bool
 pipe_send(Pipeline *p, const char *stmt, int nparams,
 		  const char *const *values, const char *path, int64_t *target)
+{
+	return pipe_send_any(p, stmt, nparams, values, path, target, NULL);
+}
+
+/* Queues one prepared statement whose single text result (if any) goes to *text (malloc'd). */
+bool
+pipe_send_text(Pipeline *p, const char *stmt, int nparams,
+			   const char *const *values, const char *path, char **text)
+{
+	*text = NULL;
+	return pipe_send_any(p, stmt, nparams, values, path, NULL, text);
+}
+
+/* Queues one prepared statement with its result targets. */
+static bool
+pipe_send_any(Pipeline *p, const char *stmt, int nparams, const char *const *values,
+			  const char *path, int64_t *target, char **text)
 {
 	PipeItem   *it;
 
@@ -404,6 +427,7 @@ pipe_send(Pipeline *p, const char *stmt, int nparams,
 	it = &p->items[(p->head + p->count) % p->cap];
 	it->is_sync = false;
 	it->target = target;
+	it->text = text;
 	snprintf(it->path, sizeof(it->path), "%s", path);
 	p->count++;
 	p->sent++;

@@ -63,6 +63,7 @@ typedef struct PipeItem
 {
 	char		path[128];		/* JSON path of the input that caused it */
 	int64_t    *target;			/* where to store the bigint result, or NULL */
+	char	  **text;			/* where to store the text result (malloc'd), or NULL */
 	bool		is_sync;
 } PipeItem;
 
@@ -82,6 +83,8 @@ typedef struct Pipeline
 extern bool pipe_begin(Pipeline *p, PGconn *conn);
 extern bool pipe_send(Pipeline *p, const char *stmt, int nparams,
 					  const char *const *values, const char *path, int64_t *target);
+extern bool pipe_send_text(Pipeline *p, const char *stmt, int nparams,
+						   const char *const *values, const char *path, char **text);
 extern bool pipe_drain(Pipeline *p);
 extern void pipe_end(Pipeline *p);
 

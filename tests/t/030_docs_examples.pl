@@ -18,6 +18,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run qw(run);
 use File::Temp qw(tempdir);
+use File::Spec;
 
 my $src = $ENV{IPS_SRC} or BAIL_OUT('IPS_SRC is not set');
 my @files = ("$src/README.md", sort glob("$src/docs/*.md"));
@@ -84,7 +85,7 @@ for my $file (@files)
 
 	$n++;
 	my $db = "docs_$n";
-	my $dir = tempdir("docs_${n}_XXXX", DIR => $PostgreSQL::Test::Utils::tmp_check, CLEANUP => 1);
+	my $dir = File::Spec->rel2abs(tempdir("docs_${n}_XXXX", DIR => $PostgreSQL::Test::Utils::tmp_check, CLEANUP => 1));
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, 'CREATE EXTENSION ips');
 
@@ -124,7 +125,7 @@ SQL
 		if ($b->{dir} =~ /^error\s+(\w{5})/)
 		{
 			my $want = $1;
-			$script .= "\\set ON_ERROR_STOP 0\n$text\n;\n\\set doc_err :ERROR\n\\set doc_state :LAST_ERROR_SQLSTATE\n\\set ON_ERROR_STOP 1\n";
+			$script .= "\\set ON_ERROR_STOP 0\n$text\\set doc_err :ERROR\n\\set doc_state :LAST_ERROR_SQLSTATE\n\\set ON_ERROR_STOP 1\n";
 			$script .= "RESET ROLE;\n" if $b->{dir} =~ /\bas\s/;
 			$script .= "SELECT pg_temp.doc_expect(CASE WHEN :'doc_err' THEN :'doc_state' END, '$want', '$where: SQLSTATE');\n";
 		}
