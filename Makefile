@@ -1,7 +1,7 @@
 # ips: PostgreSQL extension for IPS (Individual Placement and Support).
 #
 # DBAs:       make && sudo make install && psql -c 'CREATE EXTENSION ips'
-#             make installcheck            (pg_regress against your own server)
+#             make installcheck            (pg_regress and pgTAP against your own server)
 # Developers: make demo | make test | make bench   (throw-away cluster, see README)
 
 EXTENSION   = ips
@@ -23,6 +23,9 @@ DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql))
 
 REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=ips --encoding=UTF8
+# make installcheck runs pg_regress (installcheck-regress) and the pgTAP suite
+# against the server the PG* variables name (scripts/installcheck.sh)
+NO_INSTALLCHECK = 1
 
 PG_CPPFLAGS = -I$(srcdir)/extension
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
@@ -38,6 +41,12 @@ extension/ips--$(EXTVERSION).sql: $(SQL_PARTS) ips.control
 	   for f in $(SQL_PARTS); do echo; echo "-- ===== $$f"; cat $$f; done; } > $@
 
 $(OBJS): extension/ips.h extension/ips_compat.h
+
+.PHONY: installcheck installcheck-regress
+installcheck-regress: submake
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+installcheck:
+	@PG_CONFIG=$(PG_CONFIG) scripts/installcheck.sh
 
 # ipsctl, the command-line client (libpq + cJSON), built beside the extension
 # and installed on the ordinary PATH (not in PostgreSQL's bindir), with its
