@@ -68,8 +68,13 @@ sub blocks
 	return @b;
 }
 
-my $roles_before = $node->safe_psql('postgres', 'SELECT string_agg(rolname, \' \') FROM pg_roles');
-my %known = map { $_ => 1 } split / /, $roles_before;
+# what exists before any file runs: the roles CREATE EXTENSION ips makes, the databases
+$node->safe_psql('postgres', 'CREATE DATABASE docs_base');
+$node->safe_psql('docs_base', 'CREATE EXTENSION ips');
+my %known = map { $_ => 1 } split / /,
+  $node->safe_psql('postgres', q{SELECT string_agg(quote_ident(rolname), ' ') FROM pg_roles});
+my %known_db = map { $_ => 1 } split / /,
+  $node->safe_psql('postgres', q{SELECT string_agg(quote_ident(datname), ' ') FROM pg_database});
 my $n = 0;
 for my $file (@files)
 {
@@ -150,8 +155,10 @@ SQL
 		  . "\nstderr:\n$err\nstdout (tail):\n"
 		  . join("\n", (split /\n/, $out)[-30 .. -1]));
 
-	# forget the database and the roles the file made
-	$node->safe_psql('postgres', "DROP DATABASE $db WITH (FORCE)");
+	# forget the databases and the roles the file made
+	$node->safe_psql('postgres', "DROP DATABASE $_ WITH (FORCE)")
+	  for grep { !$known_db{$_} } split / /,
+	  $node->safe_psql('postgres', q{SELECT string_agg(quote_ident(datname), ' ') FROM pg_database});
 	my @new = grep { !$known{$_} } split / /,
 	  $node->safe_psql('postgres', q{SELECT string_agg(quote_ident(rolname), ' ') FROM pg_roles});
 	$node->safe_psql('postgres', "DROP ROLE $_") for @new;
