@@ -694,6 +694,105 @@ format_sheet(FILE *out, const cJSON *sh, int lang, const char *today)
 #undef W
 }
 
+/* Prints stored text escaped for a terminal. */
+static void
+put_escaped(FILE *out, const char *s)
+{
+	char	   *e = text_escape(s);
+
+	fputs(e ? e : "", out);
+	free(e);
+}
+
+/*
+ * The review sheet as text for a terminal, from the same ips.review_sheet as
+ * the printed one: title, live or closed (date, reviewers), one line per item
+ * (score, source, evidence, note), total, band, the action plan.
+ */
+static void
+format_sheet_text(FILE *out, const cJSON *sh, int lang)
+{
+	const cJSON *it;
+	const char *status = jstr(sh, "status");
+	int			n = 0;
+
+#define W(w) sheet_words[w][lang]
+	put_escaped(out, jstr(sh, "title"));
+	fputs(": ", out);
+	put_escaped(out, jstr(sh, "team"));
+	fputs(" (", out);
+	put_escaped(out, jstr(sh, "region"));
+	fprintf(out, ") · %s %s – %s\n", W(W_PERIOD), jstr(sh, "period_start"), jstr(sh, "period_end"));
+	if (strcmp(status, "closed") == 0)
+		fprintf(out, "%s (#%d; %s %s, %s %s)\n", W(W_CLOSED), jint(sh, "review_id"),
+				W(W_REVIEWED_ON), jstr(sh, "reviewed_on"), W(W_CLOSED_ON), jstr(sh, "closed_on"));
+	else if (strcmp(status, "open") == 0)
+		fprintf(out, "%s (#%d; %s %s)\n", W(W_OPEN), jint(sh, "review_id"), W(W_REVIEWED_ON), jstr(sh, "reviewed_on"));
+	else
+		fprintf(out, "%s\n", W(W_LIVE));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "reviewers"))
+	{
+		fputs(n++ ? ", " : W(W_REVIEWERS), out);
+		fputs(n == 1 ? ": " : "", out);
+		put_escaped(out, jstr(it, "reviewer"));
+		if (*jstr(it, "organisation"))
+		{
+			fputs(" (", out);
+			put_escaped(out, jstr(it, "organisation"));
+			fputs(")", out);
+		}
+	}
+	if (n)
+		fputs("\n", out);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "items"))
+	{
+		int			score = jint(it, "score");
+
+		fprintf(out, "%-4s ", jstr(it, "item"));
+		put_escaped(out, jstr(it, "name"));
+		if (score > 0)
+			fprintf(out, ": %d (", score);
+		else
+			fputs(": – (", out);
+		put_escaped(out, jstr(it, "source_label"));
+		fputs(")", out);
+		if (*jstr(it, "evidence_line") || *jstr(it, "note"))
+			fputs(" — ", out);
+		put_escaped(out, jstr(it, "evidence_line"));
+		if (*jstr(it, "note"))
+		{
+			fprintf(out, "%s%s: ", *jstr(it, "evidence_line") ? "; " : "", W(W_NOTE));
+			put_escaped(out, jstr(it, "note"));
+		}
+		fputs("\n", out);
+	}
+	fprintf(out, "%s: %d (%d/%d %s)\n%s: ", W(W_TOTAL), jint(sh, "total"), jint(sh, "items_scored"),
+			jint(sh, "items_total"), W(W_SCORED), W(W_BAND));
+	put_escaped(out, jstr(sh, "band_label"));
+	fputs("\n", out);
+	n = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "actions"))
+	{
+		if (n++ == 0)
+			fprintf(out, "%s:\n", W(W_PLAN));
+		fputs("  - ", out);
+		put_escaped(out, jstr(it, "action"));
+		fputs(" (", out);
+		put_escaped(out, jstr(it, "item"));
+		if (*jstr(it, "responsible"))
+		{
+			fputs(", ", out);
+			put_escaped(out, jstr(it, "responsible"));
+		}
+		if (*jstr(it, "due_on"))
+			fprintf(out, ", %s %s", W(W_DUE), jstr(it, "due_on"));
+		if (*jstr(it, "done_on"))
+			fprintf(out, ", %s %s", W(W_DONE), jstr(it, "done_on"));
+		fputs(")\n", out);
+	}
+#undef W
+}
+
 static const char *report_help =
 "ipsctl alerts | fidelity | outcomes: reports of the ips extension.\n"
 "\n"
@@ -714,7 +813,7 @@ static const char *report_help =
 "  --help                  show this help\n"
 "\n"
 "Sources: ips.contact_alerts(as_of, team_id), ips.fidelity(team, from, to),\n"
-"ips.fidelity_summary(...), ips.fidelity_report(...), ips.review_sheet(...),\n"
+"ips.fidelity_summary(...), ips.review_sheet(...) (text and html),\n"
 "the view ips.outcomes_quarterly; labels from ips.label(code, lang).\n"
 "\n"
 "Exit codes: 0 ok, 1 data or server error, 2 usage, 3 connection.\n";
@@ -861,9 +960,9 @@ cmd_report(const char *which, int argc, char **argv)
 	{
 		const char *p[4] = {team, from, to, langs[lang]};
 
-		if (fmt == FMT_HTML)
+		if (fmt == FMT_HTML || fmt == FMT_TEXT)
 		{
-			/* the review sheet to print: everything from ips.review_sheet */
+			/* the review sheet, to print or to read: everything from ips.review_sheet */
 			res = PQexecParams(conn, "SELECT ips.review_sheet($1::bigint, $2::date, $3::date, $4)::text,"
 							   " to_char(ips.local_date(now()), 'YYYY-MM-DD')",
 							   4, NULL, p, NULL, NULL, 0);
@@ -876,26 +975,11 @@ cmd_report(const char *which, int argc, char **argv)
 					fprintf(stderr, "%s: fidelity: the server's review sheet is not JSON\n", progname);
 					goto done;
 				}
-				format_sheet(stdout, sh, lang, PQgetvalue(res, 0, 1));
+				if (fmt == FMT_HTML)
+					format_sheet(stdout, sh, lang, PQgetvalue(res, 0, 1));
+				else
+					format_sheet_text(stdout, sh, lang);
 				cJSON_Delete(sh);
-				rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
-				goto done;
-			}
-		}
-		else if (fmt == FMT_TEXT)
-		{
-			/* the printed review sheet of the extension, line by line */
-			res = PQexecParams(conn, "SELECT r FROM ips.fidelity_report($1::bigint, $2::date, $3::date, $4) r",
-							   4, NULL, p, NULL, NULL, 0);
-			if (PQresultStatus(res) == PGRES_TUPLES_OK)
-			{
-				for (int i = 0; i < PQntuples(res); i++)
-				{
-					char	   *line = text_escape(PQgetvalue(res, i, 0));
-
-					printf("%s\n", line ? line : "");
-					free(line);
-				}
 				rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
 				goto done;
 			}

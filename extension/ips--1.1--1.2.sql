@@ -552,6 +552,8 @@ DECLARE
     t ips.team;
     r ips.fidelity_review;
     items jsonb;
+    reviewers jsonb := '[]';
+    actions jsonb := '[]';
     total int;
     scored int;
     band text;
@@ -585,6 +587,14 @@ BEGIN
              WHERE r.closed_at IS NULL) f
       JOIN ips.fidelity_item i ON i.item = f.item;
     band := ips.fidelity_band_of(total, scored);
+    IF r.review_id IS NOT NULL THEN
+        SELECT coalesce(jsonb_agg(jsonb_build_object('reviewer', w.reviewer, 'organisation', w.organisation)
+                                  ORDER BY w.reviewer), '[]')
+          INTO reviewers FROM ips.fidelity_reviewer w WHERE w.review_id = r.review_id;
+        SELECT coalesce(jsonb_agg(jsonb_build_object('action', a.action, 'item', a.item, 'responsible', a.responsible,
+                                                     'due_on', a.due_on, 'done_on', a.done_on) ORDER BY a.action_id), '[]')
+          INTO actions FROM ips.fidelity_action a WHERE a.review_id = r.review_id;
+    END IF;
     RETURN jsonb_build_object(
         'lang', l,
         'title', ips.label('fidelity_title', l),
@@ -593,9 +603,7 @@ BEGIN
         'status', CASE WHEN r.closed_at IS NOT NULL THEN 'closed' WHEN r.review_id IS NOT NULL THEN 'open' ELSE 'live' END,
         'review_id', r.review_id, 'reviewed_on', r.reviewed_on,
         'closed_on', ips.local_date(r.closed_at),
-        'reviewers', coalesce((SELECT jsonb_agg(jsonb_build_object('reviewer', w.reviewer, 'organisation', w.organisation)
-                                                ORDER BY w.reviewer)
-                                 FROM ips.fidelity_reviewer w WHERE w.review_id = r.review_id), '[]'),
+        'reviewers', reviewers,
         'items', coalesce(items, '[]'),
         'total', total, 'items_scored', scored, 'items_total', (SELECT count(*) FROM ips.fidelity_item),
         'band', band, 'band_label', coalesce(ips.label(band, l), ips.label('fidelity_band_none', l)),
@@ -603,9 +611,7 @@ BEGIN
                                                       'label', CASE l WHEN 'fi' THEN b.name_fi WHEN 'sv' THEN b.name_sv ELSE b.name_en END,
                                                       'min', b.min_total, 'max', b.max_total) ORDER BY b.min_total DESC)
                     FROM ips.fidelity_band b),
-        'actions', coalesce((SELECT jsonb_agg(jsonb_build_object('action', a.action, 'item', a.item, 'responsible', a.responsible,
-                                                                'due_on', a.due_on, 'done_on', a.done_on) ORDER BY a.action_id)
-                               FROM ips.fidelity_action a WHERE a.review_id = r.review_id), '[]'));
+        'actions', actions);
 END $$;
 COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
     'Everything the printed fidelity review sheet shows, as jsonb in fi, sv or en: the team and region, the period, live figures or the closed review (date, reviewers), each item''s score, anchor and one-line evidence, total and band, the action plan (ipsctl fidelity --format html).';
