@@ -19,7 +19,7 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
 # version equals a fresh install of the current one.
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = extension/ips--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql))
+DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql)) $(wildcard extension/ips--*.control)
 
 REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=ips --encoding=UTF8

@@ -539,6 +539,17 @@ COMMENT ON FUNCTION ips.apply_security() IS
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 
 -- ===== what people see: settings, labels, the review sheet (issue 17)
+-- The schema becomes the extension's own, as a fresh 1.2 install creates it
+-- (extension/sql/000_schema.sql): the extension's schema is pg_catalog, as in
+-- ips.control, and schema ips a member, so that DROP EXTENSION removes it.
+UPDATE pg_catalog.pg_extension SET extnamespace = 'pg_catalog'::regnamespace WHERE extname = 'ips';
+DELETE FROM pg_catalog.pg_depend
+ WHERE classid = 'pg_catalog.pg_extension'::regclass
+   AND objid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'ips')
+   AND refclassid = 'pg_catalog.pg_namespace'::regclass AND refobjid = 'ips'::regnamespace;
+ALTER EXTENSION ips ADD SCHEMA ips;
+COMMENT ON SCHEMA ips IS 'IPS (Individual Placement and Support): episodes, contact rules, fidelity and outcomes (extension ips).';
+
 -- The review sheet a team leader prints (ipsctl fidelity --format html): one
 -- jsonb with everything the sheet shows, in one language, read with the
 -- caller's rights (row-level security decides which teams and reviews; a
