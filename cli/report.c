@@ -1013,7 +1013,13 @@ cmd_report(const char *which, int argc, char **argv)
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		print_pg_error(which, res, conn);
+		if (alerts && state && strcmp(state, "42501") == 0)
+			fprintf(stderr, "%s: alerts name clients and specialists: they are for the staff of a team "
+					"(ips_specialist, ips_supervisor, ips_clinician); ips_analyst reads fidelity and outcomes\n",
+					progname);
 		goto done;
 	}
 	if (summary && PQresultStatus(summary) != PGRES_TUPLES_OK)

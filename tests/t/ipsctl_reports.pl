@@ -64,6 +64,7 @@ for my $case (
 my ($r, $o, $e) = ipsctl_as('ana', 'alerts', '--as-of', '2025-12-31');
 is($r, 1, 'an analyst gets no alerts (they are about persons): exit 1');
 like($e, qr/42501/, 'the server\'s refusal is shown with its SQLSTATE');
+like($e, qr/ips_analyst reads fidelity and outcomes/, 'and what an analyst may read instead');
 SKIP:
 {
 	skip 'the server does not serve team fidelity to analysts yet (issue 13, ips.team_visible)', 4
