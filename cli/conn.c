@@ -114,12 +114,12 @@ prompt_password(void)
 	{
 		quiet = old;
 		quiet.c_lflag &= ~ECHO;
-		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+		restore = tcsetattr(fileno(tty), TCSANOW, &quiet) == 0;
 	}
 	if (fgets(buf, sizeof(buf), tty) == NULL)
 		buf[0] = '\0';
 	if (restore)
-		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+		tcsetattr(fileno(tty), TCSANOW, &old);
 	fputc('\n', tty);
 	fclose(tty);
 	buf[strcspn(buf, "\r\n")] = '\0';

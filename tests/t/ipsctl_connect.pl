@@ -81,6 +81,35 @@ like($e, qr/nobody/, 'the server\'s message names the user');
 ($r, $o, $e) = ipsctl(\%noenv, '-h', $host, '-p', $port, '-d', 'region', '-w', 'outcomes', '--format', 'csv');
 is($r, 0, '-w (never ask for a password) is accepted');
 
+# -W asks for the password on the terminal; -w never asks
+$node->safe_psql('postgres', q{SET password_encryption = 'scram-sha-256'; CREATE ROLE pwuser LOGIN PASSWORD 'sala-sana 1'; GRANT ips_analyst TO pwuser});
+$node->append_conf('pg_hba.conf', '');
+{
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	open my $in, '<', $hba or die $!;
+	my @l = <$in>;
+	close $in;
+	open my $o, '>', $hba or die $!;
+	print $o "local all pwuser scram-sha-256\n", @l;
+	close $o;
+	$node->reload;
+}
+SKIP:
+{
+	skip 'IO::Pty is not installed', 4 unless eval { require IO::Pty; 1 };
+	my ($pout, $pin) = ('', '');
+	my $h = IPC::Run::start([ 'ipsctl', '-h', $host, '-p', $port, '-d', 'region', '-U', 'pwuser', '-W', 'outcomes', '--format', 'csv' ],
+		'<pty<', \$pin, '>pty>', \$pout, IPC::Run::timeout(30));
+	$h->pump until $pout =~ /Password: /;
+	$pin .= "sala-sana 1\n";	# typed once the prompt is shown
+	$h->finish;
+	is($? >> 8, 0, '-W: the password typed on the terminal is used');
+	like($pout, qr/Password: /, 'after a prompt');
+	unlike($pout, qr/sala-sana/, 'without echoing it');
+	($r, $o, $e) = ipsctl(\%noenv, '-h', $host, '-p', $port, '-d', 'region', '-U', 'pwuser', '-w', 'outcomes');
+	is($r, 3, '-w: no password, no prompt, a connection error');
+}
+
 # PGSERVICE with a service file
 my $svc = "$PostgreSQL::Test::Utils::tmp_check/pg_service.conf";
 open my $fh, '>', $svc or die $!;
