@@ -19,6 +19,7 @@
 #include "utils/timestamp.h"
 
 #include "ips.h"
+#include "autonomous.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,6 +63,7 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	IpsAutonomousInit();
 	MarkGUCPrefixReserved("ips");
 }
 
