@@ -94,9 +94,12 @@ for my $file (@files)
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, 'CREATE EXTENSION ips');
 
+	# the library loaded at the session's start, as session_preload_libraries = 'ips'
+	# does (README, Install): its settings are known from the first statement
 	my $script = <<'SQL';
 \set ON_ERROR_STOP 1
 \set VERBOSITY verbose
+LOAD 'ips';
 CREATE FUNCTION pg_temp.doc_expect(got text, want text, what text) RETURNS void
 LANGUAGE plpgsql AS $f$BEGIN
 	IF got IS DISTINCT FROM want THEN
