@@ -20,7 +20,10 @@ trap 'rm -rf "$out"' EXIT
 passed=0; failed=0
 IPS_DB_PREFIX=ips_installcheck IPS_DROP_DBS=1
 . "$IPS_TOP/scripts/suites.sh"
-[ -z "${TESTS:-}" ] && run_regress
+if [ -z "${TESTS:-}" ]; then
+	run_regress
+	psql -qX -d postgres -c "DROP DATABASE IF EXISTS contrib_regression" >/dev/null
+fi
 run_pgtap
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
