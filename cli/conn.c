@@ -108,14 +108,15 @@ prompt_password(void)
 
 	if (tty == NULL)
 		return NULL;
-	fputs("Password: ", tty);
-	fflush(tty);
+	/* echo off before the prompt shows, so that nothing typed after it is echoed */
 	if (tcgetattr(fileno(tty), &old) == 0)
 	{
 		quiet = old;
 		quiet.c_lflag &= ~ECHO;
 		restore = tcsetattr(fileno(tty), TCSANOW, &quiet) == 0;
 	}
+	fputs("Password: ", tty);
+	fflush(tty);
 	if (fgets(buf, sizeof(buf), tty) == NULL)
 		buf[0] = '\0';
 	if (restore)
