@@ -2,7 +2,7 @@
 # Installs the Debian packages that ips needs, when missing, for one purpose:
 #   scripts/ensure-deps.sh build   compile the extension and ipsctl
 #   scripts/ensure-deps.sh demo    build + a PostgreSQL server (make demo)
-#   scripts/ensure-deps.sh test    demo + pgTAP, pg_prove, IPC::Run, valgrind (make test; the default)
+#   scripts/ensure-deps.sh test    demo + pgTAP, pg_prove, IPC::Run, valgrind, Chromium (make test; the default)
 #   scripts/ensure-deps.sh bench   demo (pgbench comes with the server)
 # The PostgreSQL major is the one the distribution ships (Debian 12: 15,
 # Debian 13: 17, sid: 18), or PG=NN, or that of PG_CONFIG (scripts/pg-major.sh).
@@ -27,7 +27,10 @@ demo="$build postgresql-$pg"
 case $what in
 	build) pkgs=$build ;;
 	demo|bench) pkgs=$demo ;;
-	test) pkgs="$demo postgresql-$pg-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl valgrind" ;;
+	# tests only: pgTAP and pg_prove, IPC::Run (Perl TAP), valgrind, and Chromium with
+	# poppler-utils to print the review sheet to PDF and count its pages
+	test) pkgs="$demo postgresql-$pg-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl valgrind
+	            chromium poppler-utils fonts-dejavu-core" ;;
 	*) echo "usage: $0 build|demo|test|bench" >&2; exit 2 ;;
 esac
 missing=""

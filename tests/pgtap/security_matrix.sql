@@ -193,6 +193,7 @@ INSERT INTO expect_fn VALUES
     ('ips.restoring()',                                                                                    'xxxxx'),
     ('ips.review_changes(bigint)',                                                                         'xxxxx'),
     ('ips.review_result(bigint)',                                                                          'xxxxx'),
+    ('ips.review_sheet(bigint,date,date,text)',                                                            'xxxxx'),
     ('ips.rule_check()',                                                                                   '-----'),
     ('ips.rule_check_period(date,date)',                                                                   'xxxxx'),
     ('ips.rule_check_team(bigint)',                                                                        'xxxxx'),
@@ -317,7 +318,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,t
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 740, 'relation cells tried: 37 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 740, 'function cells tried: 148 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 745, 'function cells tried: 149 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
