@@ -26,10 +26,15 @@ if [ -n "$files" ]; then
 	tapdir="$IPS_WORK/tap"; mkdir -p "$tapdir/t"
 	cp $files "$tapdir/t/"; cp -r tests/t/lib "$tapdir/" 2>/dev/null || true
 	chown -R postgres "$tapdir"
+	# the tests that read the sources (IPS_SRC) run as postgres, who may not enter
+	# the checkout (a home directory is 0700 on Debian 13): they read a copy
+	srccopy="$IPS_WORK/src"; mkdir -p "$srccopy"
+	(cd "$IPS_TOP" && tar -c --exclude=.git --exclude='*.o' --exclude='*.bc' .) | tar -x -C "$srccopy"
+	chmod -R a+rX "$srccopy"
 	perl_inc="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/perl"
 	for f in $files; do
 		b=$(basename "$f")
-		as_postgres env PATH="$PATH" IPS_SRC="$IPS_TOP" PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+		as_postgres env PATH="$PATH" IPS_SRC="$srccopy" PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 			bash -c "cd '$tapdir' && prove -v -I '$perl_inc' -I lib 't/$b'" >"$out/pl_$b.log" 2>&1; st=$?
 		printf '  %-40s %s\n' "$f" "$(tail -n 1 "$out/pl_$b.log")"
 		count "$out/pl_$b.log" $st
