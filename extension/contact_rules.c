@@ -107,12 +107,17 @@ typedef struct DayList
 	int			cap;
 } DayList;
 
-/* A specialist, with caseload counts per measuring day. */
+/* A specialist, with the dated FTE, the days on the team and caseload counts per measuring day. */
 typedef struct StaffEntry
 {
 	int64		staff_id;		/* hash key */
-	double		fte;
 	DateADT		first_from;		/* first assignment, or NO_DAY */
+	DateADT		started;		/* first day on the team (PG_INT32_MIN: since the start) */
+	DateADT		ended;			/* first day no longer on the team, or NO_DAY */
+	int			nterm;			/* dated terms (ips.staff_terms), by from_on */
+	int			cap_term;
+	DateADT    *term_from;
+	double	   *term_fte;
 	int		   *caseload;		/* per measuring day */
 } StaffEntry;
 
@@ -134,6 +139,10 @@ typedef struct Episode
 	int			nhold;
 	DateADT    *hold_from;
 	DateADT    *hold_to;		/* NO_DAY when still paused on E */
+	/* the days on hold or studying: rapid_job_search does not count them */
+	int			nstudy;
+	DateADT    *study_from;
+	DateADT    *study_to;
 	/* assignments */
 	int			nasg;
 	int64	   *asg_staff;
@@ -256,10 +265,13 @@ typedef struct Engine
 /* The queries of the specialist rules: $1 team, $2 E, $3 first day, $4 time zone. */
 #define ST_SEL_ALL "true"
 #define ST_SEL_TEAM "s.team_id = $1"
+/* one row per specialist and dated terms row */
 #define Q_STAFF(SEL) \
-	"SELECT s.staff_id, s.fte::float8," \
-	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)" \
-	" FROM ips.staff s WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id"
+	"SELECT s.staff_id, t.fte::float8," \
+	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)," \
+	" s.started_on, s.ended_on, t.from_on" \
+	" FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id" \
+	" WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id, t.from_on"
 #define Q_STAFF_EMPLOYER(SEL) \
 	"SELECT s.staff_id, x.at FROM ips.staff s" \
 	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
@@ -505,12 +517,15 @@ EpisodeTimeline(Episode *ep)
 	ep->closed_on = NO_DAY;
 	ep->nday = 0;
 	ep->nhold = 0;
+	ep->nstudy = 0;
 	if (ep->nev == 0)
 		return;
 	ep->day_day = palloc(ep->nev * sizeof(DateADT));
 	ep->day_state = palloc(ep->nev * sizeof(int));
 	ep->hold_from = palloc(ep->nev * sizeof(DateADT));
 	ep->hold_to = palloc(ep->nev * sizeof(DateADT));
+	ep->study_from = palloc(ep->nev * sizeof(DateADT));
+	ep->study_to = palloc(ep->nev * sizeof(DateADT));
 	for (int i = 0; i < ep->nev; i++)
 	{
 		if (ep->ev_state[i] == STATE_ENGAGED && ep->entry_on == NO_DAY)
@@ -528,37 +543,55 @@ EpisodeTimeline(Episode *ep)
 	}
 	for (int i = 0; i < ep->nday; i++)
 	{
-		if (ep->day_state[i] != STATE_ON_HOLD)
-			continue;
-		if (ep->nhold > 0 && ep->hold_to[ep->nhold - 1] == ep->day_day[i] - 1)
-			ep->nhold--;		/* continues the pause before (same state twice) */
-		else
-			ep->hold_from[ep->nhold] = ep->day_day[i];
-		ep->hold_to[ep->nhold++] = i + 1 < ep->nday ? ep->day_day[i + 1] - 1 : NO_DAY;
+		DateADT		to = i + 1 < ep->nday ? ep->day_day[i + 1] - 1 : NO_DAY;
+
+		if (ep->day_state[i] == STATE_ON_HOLD)
+		{
+			if (ep->nhold > 0 && ep->hold_to[ep->nhold - 1] == ep->day_day[i] - 1)
+				ep->nhold--;	/* continues the pause before (same state twice) */
+			else
+				ep->hold_from[ep->nhold] = ep->day_day[i];
+			ep->hold_to[ep->nhold++] = to;
+		}
+		if (ep->day_state[i] == STATE_ON_HOLD || ep->day_state[i] == STATE_STUDYING)
+		{
+			if (ep->nstudy > 0 && ep->study_to[ep->nstudy - 1] == ep->day_day[i] - 1)
+				ep->nstudy--;	/* continues the span before */
+			else
+				ep->study_from[ep->nstudy] = ep->day_day[i];
+			ep->study_to[ep->nstudy++] = to;
+		}
 	}
 }
 
-/* The N-th day after d that is not paused (NO_DAY while paused on E). */
+/* The N-th day after d outside the given pauses (NO_DAY while paused on E). */
 static DateADT
-Shift(const Episode *ep, DateADT d, int n)
+ShiftPast(int npause, const DateADT *from, const DateADT *to, DateADT d, int n)
 {
 	DateADT		due;
 
 	if (d == NO_DAY)
 		return NO_DAY;
 	due = d + n;
-	for (int i = 0; i < ep->nhold; i++)
+	for (int i = 0; i < npause; i++)
 	{
-		DateADT		s = Max(ep->hold_from[i], d + 1);
+		DateADT		s = Max(from[i], d + 1);
 
-		if (ep->hold_from[i] > due)
+		if (from[i] > due)
 			break;
-		if (ep->hold_to[i] == NO_DAY)
+		if (to[i] == NO_DAY)
 			return NO_DAY;
-		if (ep->hold_to[i] >= s)
-			due += ep->hold_to[i] - s + 1;
+		if (to[i] >= s)
+			due += to[i] - s + 1;
 	}
 	return due;
+}
+
+/* The N-th day after d that is not paused (NO_DAY while paused on E). */
+static DateADT
+Shift(const Episode *ep, DateADT d, int n)
+{
+	return ShiftPast(ep->nhold, ep->hold_from, ep->hold_to, d, n);
 }
 
 /* ---------- output ---------- */
@@ -614,6 +647,7 @@ Expect(Engine *en, int64 episode_id, int64 staff_id, RuleCode rule, int64 job_id
 }
 
 /* An expectation of the current episode: within the episode's life, with the responsible specialist. */
+/* (for an alert: the specialist on E; for an expectation: the one on its due day) */
 static void
 EpExpect(Engine *en, RuleCode rule, int64 job_id, DateADT due, DateADT met)
 {
@@ -623,7 +657,8 @@ EpExpect(Engine *en, RuleCode rule, int64 job_id, DateADT due, DateADT met)
 		return;
 	if (ep->closed_on != NO_DAY && due > ep->closed_on)
 		return;
-	Expect(en, ep->id, StaffOn(ep, Min(due, en->to)), rule, job_id, due, met);
+	/* an alert belongs to the specialist of E (a handover takes the open alerts along) */
+	Expect(en, ep->id, StaffOn(ep, en->alerts ? en->to : Min(due, en->to)), rule, job_id, due, met);
 }
 
 /* Expectations from gaps in a coverage (care relationships or consents) from entry on. */
@@ -722,7 +757,9 @@ EvaluateEpisode(Engine *en)
 	if (ep->entry_on != NO_DAY)
 	{
 		EpExpect(en, R_CAREER_PROFILE, 0, Shift(ep, ep->entry_on, r[R_CAREER_PROFILE].days), ep->career_on);
-		EpExpect(en, R_RAPID_JOB_SEARCH, 0, Shift(ep, ep->entry_on, r[R_RAPID_JOB_SEARCH].days),
+		/* days studying count as paused: studies are a goal equal to work (docs/records.md) */
+		EpExpect(en, R_RAPID_JOB_SEARCH, 0,
+				 ShiftPast(ep->nstudy, ep->study_from, ep->study_to, ep->entry_on, r[R_RAPID_JOB_SEARCH].days),
 				 DayListFirstFrom(&ep->employer, PG_INT32_MIN));
 	}
 
@@ -827,12 +864,27 @@ ReadStaff(Engine *en, Datum *args)
 		bool		found;
 		bool		isnull;
 		StaffEntry *se = hash_search(en->staff, &id, HASH_ENTER, &found);
+		int			tcap;
 
-		se->fte = DatumGetFloat8(SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 2, &isnull));
-		se->first_from = StreamDay(&s, 3);
-		se->caseload = palloc0(Max(en->nmeasure, 1) * sizeof(int));
-		en->staff_order = GrowArray(en->staff_order, &cap, en->nstaff + 1, sizeof(int64));
-		en->staff_order[en->nstaff++] = id;
+		if (!found)
+		{
+			se->first_from = StreamDay(&s, 3);
+			(void) SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 4, &isnull);
+			se->started = isnull ? PG_INT32_MIN : StreamDay(&s, 4);
+			se->ended = StreamDay(&s, 5);
+			se->nterm = 0;
+			se->cap_term = 0;
+			se->term_from = NULL;
+			se->term_fte = NULL;
+			se->caseload = palloc0(Max(en->nmeasure, 1) * sizeof(int));
+			en->staff_order = GrowArray(en->staff_order, &cap, en->nstaff + 1, sizeof(int64));
+			en->staff_order[en->nstaff++] = id;
+		}
+		tcap = se->cap_term;
+		se->term_from = GrowArray(se->term_from, &tcap, se->nterm + 1, sizeof(DateADT));
+		se->term_fte = GrowArray(se->term_fte, &se->cap_term, se->nterm + 1, sizeof(double));
+		se->term_from[se->nterm] = StreamDay(&s, 6);
+		se->term_fte[se->nterm++] = DatumGetFloat8(SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 2, &isnull));
 	}
 	StreamClose(&s);
 }
@@ -978,6 +1030,24 @@ ReadEpisodes(Engine *en, Datum *args)
 	MemoryContextDelete(ep_cxt);
 }
 
+/* The FTE of a specialist in force on day d (terms ordered by from_on; the first is -infinity). */
+static double
+StaffFteOn(const StaffEntry *se, DateADT d)
+{
+	double		fte = se->nterm > 0 ? se->term_fte[0] : 1.0;
+
+	for (int i = 0; i < se->nterm && se->term_from[i] <= d; i++)
+		fte = se->term_fte[i];
+	return fte;
+}
+
+/* True when the specialist is on the team on day d. */
+static bool
+StaffOnTeam(const StaffEntry *se, DateADT d)
+{
+	return d >= se->started && (se->ended == NO_DAY || d < se->ended);
+}
+
 /* The per-specialist rules: employer contacts and team meetings per ISO week, and caseload. */
 static void
 EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_sunday)
@@ -1016,11 +1086,13 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 			DateADT		monday = sun - 6;
 			DateADT		kth;
 
-			if (se->first_from == NO_DAY || se->first_from > monday)
+			/* a week counts when the person is on the team from its Monday to its Sunday */
+			if (se->first_from == NO_DAY || se->first_from > monday ||
+				!StaffOnTeam(se, monday) || !StaffOnTeam(se, sun))
 				continue;
 			if (r[R_SPECIALIST_EMPLOYER_CONTACTS].enabled)
 			{
-				int			need = (int) ceil(r[R_SPECIALIST_EMPLOYER_CONTACTS].count * se->fte - 1e-9);
+				int			need = (int) ceil(r[R_SPECIALIST_EMPLOYER_CONTACTS].count * StaffFteOn(se, sun) - 1e-9);
 
 				(void) DayListCountIn(&ec, monday, sun, &kth, Max(need, 1));
 				Expect(en, 0, id, R_SPECIALIST_EMPLOYER_CONTACTS, 0, sun, need <= 0 ? sun : kth);
@@ -1036,9 +1108,9 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 			for (int m = 0; m < en->nmeasure; m++)
 			{
 				DateADT		d = en->measure[m];
-				bool		ok = se->caseload[m] <= r[R_SPECIALIST_CASELOAD].count * se->fte + 1e-9;
+				bool		ok = se->caseload[m] <= r[R_SPECIALIST_CASELOAD].count * StaffFteOn(se, d) + 1e-9;
 
-				if (se->first_from == NO_DAY || se->first_from > d)
+				if (se->first_from == NO_DAY || se->first_from > d || !StaffOnTeam(se, d))
 					continue;
 				Expect(en, 0, id, R_SPECIALIST_CASELOAD, 0, d, ok ? d : NO_DAY);
 			}

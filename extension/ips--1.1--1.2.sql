@@ -15,6 +15,902 @@
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
 
 -- ===== staff history, jobs, corrections (issue 16)
+-- 1. Staff history: days on the team, dated FTE, employment share and weekly hours.
+ALTER TABLE ips.staff ALTER COLUMN weekly_hours DROP DEFAULT;
+ALTER TABLE ips.staff ADD COLUMN started_on date, ADD COLUMN ended_on date,
+    ADD CONSTRAINT staff_dates_check CHECK (ended_on > started_on);
+COMMENT ON COLUMN ips.staff.fte IS 'FTE in force now; the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.weekly_hours IS 'Scheduled hours a week in force now (37.5 x fte when not given); the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.started_on IS 'First day on the team; NULL: since before any record.';
+COMMENT ON COLUMN ips.staff.ended_on IS 'First day no longer on the team (ips.end_staff); NULL: still on the team.';
+CREATE TABLE ips.staff_terms (
+    staff_id         bigint NOT NULL REFERENCES ips.staff ON DELETE CASCADE,
+    from_on          date NOT NULL,
+    fte              numeric NOT NULL CHECK (fte > 0 AND fte <= 1),
+    employment_share numeric NOT NULL CHECK (employment_share >= 0 AND employment_share <= 1),
+    weekly_hours     numeric NOT NULL CHECK (weekly_hours > 0 AND weekly_hours <= 80),
+    recorded_at      timestamptz NOT NULL DEFAULT now(),
+    recorded_by      name NOT NULL DEFAULT ips.caller(),
+    PRIMARY KEY (staff_id, from_on)
+);
+COMMENT ON TABLE ips.staff_terms IS
+    'Dated FTE, employment share and weekly hours of staff: a row is in force from from_on (-infinity: since the start) to the next row; S1, S2, V6, V13 and the specialist rules read the values in force each day.';
+-- every person's values of 1.1 are in force since the start
+INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours, recorded_at, recorded_by)
+SELECT s.staff_id, '-infinity', s.fte, s.employment_share, s.weekly_hours, s.created_at, current_user FROM ips.staff s;
+SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
+
+CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
+        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
+            SELECT count(*) INTO n
+              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
+             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
+               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
+            END IF;
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
+        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
+    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
+        -- a direct correction of the values in force now corrects the latest terms
+        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
+         WHERE t.staff_id = NEW.staff_id
+           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
+           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_guard() IS
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+
+CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+CREATE TRIGGER staff_terms_sync AFTER INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+
+CREATE OR REPLACE FUNCTION ips.staff_terms_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ips.staff_terms t
+       SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours,
+           recorded_at = NEW.recorded_at, recorded_by = NEW.recorded_by
+     WHERE t.staff_id = NEW.staff_id AND t.from_on = NEW.from_on;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_restore() IS 'Trigger: an inserted terms row whose key exists already replaces it (pg_restore).';
+
+CREATE TRIGGER staff_terms_restore BEFORE INSERT ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_restore();
+
+CREATE OR REPLACE FUNCTION ips.add_staff(team_id bigint, display_name text, role text,
+                              fte numeric DEFAULT 1.0, db_role name DEFAULT NULL,
+                              employment_share numeric DEFAULT 1.0,
+                              weekly_hours numeric DEFAULT NULL,
+                              unit text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(add_staff.team_id, 'team_id');
+    PERFORM ips.require(add_staff.display_name, 'display_name');
+    PERFORM ips.check_code('staff_role', add_staff.role, 'staff role');
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = add_staff.team_id) THEN
+        PERFORM ips.not_found('team', add_staff.team_id);
+    END IF;
+    IF fte IS NULL OR fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', coalesce(fte::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share IS NULL OR employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', coalesce(employment_share::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    IF db_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = add_staff.db_role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', db_role
+            USING ERRCODE = 'undefined_object', HINT = 'Create the login role first (CREATE ROLE ... LOGIN), then map it here.';
+    END IF;
+    INSERT INTO ips.staff (team_id, display_name, role, fte, db_role, employment_share, weekly_hours, unit)
+    VALUES (add_staff.team_id, add_staff.display_name, add_staff.role, add_staff.fte, add_staff.db_role,
+            add_staff.employment_share, add_staff.weekly_hours, add_staff.unit)
+    RETURNING staff_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'role "%" is mapped to another staff member already', db_role
+        USING ERRCODE = 'unique_violation', HINT = 'A login role stands for one person.';
+END $$;
+COMMENT ON FUNCTION ips.add_staff(bigint, text, text, numeric, name, numeric, numeric, text) IS
+    'Adds a specialist, supervisor or clinician to a team (weekly_hours not given: 37.5 x fte); returns the staff id.';
+
+CREATE OR REPLACE FUNCTION ips.end_staff(staff_id bigint, ended_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    PERFORM ips.require(end_staff.staff_id, 'staff_id');
+    PERFORM ips.require(end_staff.ended_on, 'ended_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = end_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', end_staff.staff_id);
+    END IF;
+    IF s.ended_on IS NOT NULL THEN
+        RAISE EXCEPTION 'staff member % left the team on % already', s.staff_id, s.ended_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Add the person again if they came back.';
+    END IF;
+    IF NOT isfinite(ended_on) THEN
+        RAISE EXCEPTION 'end date % is not a day', ended_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= s.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', ended_on, s.started_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = s.staff_id) THEN
+        RAISE EXCEPTION 'end date % is not after the last change of terms of staff member %', ended_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.staff x SET ended_on = end_staff.ended_on WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.end_staff(bigint, date) IS
+    'Takes a staff member off the team from ended_on (the first day no longer on the team); their open episodes must have been handed over (ips.assign_specialist) before.';
+
+CREATE OR REPLACE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
+                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+    cur ips.staff_terms;
+    nf numeric;
+    nh numeric;
+    latest date;
+BEGIN
+    PERFORM ips.require(change_staff.staff_id, 'staff_id');
+    PERFORM ips.require(change_staff.from_on, 'from_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', change_staff.staff_id);
+    END IF;
+    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
+        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give fte, employment_share or weekly_hours.';
+    END IF;
+    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+    END IF;
+    IF from_on < s.started_on OR from_on >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
+    END IF;
+    IF fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
+    IF from_on < latest THEN
+        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
+    END IF;
+    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
+    nf := coalesce(fte, cur.fte);
+    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
+    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
+    IF nh > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', nh
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
+    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
+    ON CONFLICT ON CONSTRAINT staff_terms_pkey
+    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
+                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
+    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
+                           weekly_hours = nh
+     WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
+    'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';
+
+CREATE OR REPLACE FUNCTION ips.staff_spans(team_ids bigint[])
+RETURNS TABLE(team_id bigint, staff_id bigint, role text, from_on date, to_on date,
+              fte numeric, employment_share numeric, weekly_hours numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT x.team_id, x.staff_id, x.role, x.f, x.t, x.fte, x.employment_share, x.weekly_hours
+      FROM (SELECT s.team_id, s.staff_id, s.role,
+                   greatest(t.from_on, coalesce(s.started_on, '-infinity')) AS f,
+                   least(coalesce(lead(t.from_on) OVER (PARTITION BY t.staff_id ORDER BY t.from_on), 'infinity'),
+                         coalesce(s.ended_on, 'infinity')) AS t,
+                   t.fte, t.employment_share, t.weekly_hours
+              FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id
+             WHERE s.team_id = ANY (staff_spans.team_ids)) x
+     WHERE x.f < x.t
+$$;
+COMMENT ON FUNCTION ips.staff_spans(bigint[]) IS
+    'Internal: the days each staff member of the teams was on the team with the terms in force, as spans [from_on, to_on) (open ends are infinite).';
+
+CREATE OR REPLACE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    s ips.staff;
+BEGIN
+    IF from_on IS NULL THEN PERFORM ips.require(from_on, 'from_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = assign_specialist.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', assign_specialist.episode_id);
+    END IF;
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = assign_specialist.staff_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', assign_specialist.staff_id);
+    END IF;
+    IF s.role <> 'specialist' THEN
+        RAISE EXCEPTION 'staff member % is a %, not an employment specialist', s.staff_id, s.role
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a staff member whose role is specialist.';
+    END IF;
+    IF s.team_id <> e.team_id THEN
+        RAISE EXCEPTION 'staff member % belongs to team %, episode % to team %', s.staff_id, s.team_id, e.episode_id, e.team_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a specialist of the episode''s own team.';
+    END IF;
+    IF from_on >= s.ended_on OR from_on < s.started_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s.', s.staff_id,
+                                coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.specialist_assignment a
+                WHERE a.episode_id = e.episode_id AND a.to_on IS NULL AND a.from_on > assign_specialist.from_on) THEN
+        RAISE EXCEPTION 'assignment date % is before the current assignment of episode %', assign_specialist.from_on, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assignments follow each other in time.';
+    END IF;
+    UPDATE ips.specialist_assignment a SET to_on = greatest(a.from_on, assign_specialist.from_on - 1)
+     WHERE a.episode_id = e.episode_id AND a.to_on IS NULL;
+    INSERT INTO ips.specialist_assignment (episode_id, staff_id, from_on)
+    VALUES (e.episode_id, s.staff_id, assign_specialist.from_on);
+    UPDATE ips.episode x SET specialist_id = s.staff_id WHERE x.episode_id = e.episode_id;
+END $$;
+COMMENT ON FUNCTION ips.assign_specialist(bigint, bigint, date) IS 'Makes a specialist of the team responsible for an episode from a day on.';
+
+CREATE OR REPLACE FUNCTION ips.assignment_staff_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on OR coalesce(NEW.to_on, 'infinity') >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team for the whole assignment from %', NEW.staff_id, NEW.from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s; assign another specialist.',
+                                s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.assignment_staff_guard() IS 'Trigger: an assignment lies within the specialist''s days on the team.';
+
+CREATE TRIGGER specialist_assignment_staff_guard BEFORE INSERT ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.assignment_staff_guard();
+
+CREATE OR REPLACE VIEW ips.caseload AS
+SELECT s.staff_id, s.team_id, s.display_name, s.fte,
+       count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
+       round(count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) / s.fte, 1) AS clients_per_fte
+  FROM ips.staff s
+  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
+ WHERE s.role = 'specialist'
+   AND (s.ended_on IS NULL OR s.ended_on > ips.local_date(now()))
+   AND (s.started_on IS NULL OR s.started_on <= ips.local_date(now()))
+ GROUP BY s.staff_id;
+COMMENT ON VIEW ips.caseload IS 'Per specialist on the team today: active clients (open episodes past referred), fte in force, clients per fte.';
+
+CREATE OR REPLACE FUNCTION ips.fidelity_computed_teams(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    ps date := period_start;
+    pe date := period_end;
+    ndays int := period_end - period_start + 1;
+    weeks numeric := (period_end - period_start + 1) / 7.0;
+    -- settings read once per call (ips.local_date, ips.is_competitive ... pin their search_path,
+    -- so they are not inlined: each call per row was a function call with a look-up of ips.setting)
+    tz text := coalesce(ips.setting_value('time_zone'), 'Europe/Helsinki');
+    kinds_setting text := ips.setting_value('competitive_job_kinds');
+    kinds text[] := string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',');
+    min_attempts text := ips.setting_value('disengaged_min_outreach_attempts');
+    min_attempt_days text := ips.setting_value('disengaged_min_outreach_days');
+    outreach_window text := ips.setting_value('disengaged_outreach_window_days');
+    ids bigint[];
+    t bigint;
+    lo timestamptz;         -- the first instant of the period (local midnight of ps)
+    hi timestamptz;         -- the first instant after it (local midnight of pe + 1)
+    lo1 timestamptz;        -- local midnight of ps + 1
+    eng_from date;          -- the first day the rules engine is asked for (the least v12_from)
+BEGIN
+    PERFORM ips.require(team_ids, 'team_ids');
+    SELECT coalesce(array_agg(DISTINCT u.id ORDER BY u.id), '{}') INTO ids FROM unnest(team_ids) AS u(id);
+    IF cardinality(ids) = 0 THEN
+        PERFORM ips.require(ps, 'period_start');
+        PERFORM ips.require(pe, 'period_end');
+        RETURN;
+    END IF;
+    -- the checks of ips.fidelity_check_period: all of them with the first team, then that every
+    -- other team is there (the first one missing raises as ips.fidelity_check_period does)
+    PERFORM ips.fidelity_check_period(ids[1], ps, pe);
+    SELECT u.id INTO t FROM unnest(ids) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team x WHERE x.team_id = u.id)
+     ORDER BY u.id LIMIT 1;
+    IF FOUND THEN
+        PERFORM ips.fidelity_check_period(t, ps, pe);
+    END IF;
+    -- Instants are filtered as ranges on the timestamptz columns (at >= lo AND at < hi, the same
+    -- rows as ips.local_date(at) BETWEEN ps AND pe), so that the (staff_id, at) and
+    -- (episode_id, at) indexes serve them and ips.local_date is not called per row.
+    lo := ips.local_midnight(ps);
+    hi := ips.local_midnight(pe + 1);
+    lo1 := ips.local_midnight(ps + 1);
+    -- V12 asks the engine from v12_from, the earliest start of the team's competitive jobs held
+    -- in the period (or ps, if earlier); for several teams it is asked once from the least of them.
+    SELECT least(ps, min(j.starts_on)) INTO eng_from
+      FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
+     WHERE ep.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+       AND j.kind = ANY (kinds);
+    RETURN QUERY
+    WITH tm AS (
+        SELECT u.team_id FROM unnest(ids) AS u(team_id)
+    ), sp AS MATERIALIZED (
+        -- the specialists on the team on some day of the period, from their dated terms
+        -- (ips.staff_terms): days on the team, FTE-days, employment-share FTE-days and
+        -- scheduled hour-days in the period; on_from .. on_to (exclusive) their days in it
+        SELECT x.team_id, x.staff_id, s.display_name, sum(x.d) AS days, sum(x.d * x.fte) AS fte_days,
+               sum(x.d * x.fte * x.employment_share) AS share_days, sum(x.d * x.weekly_hours) AS hour_days,
+               trim_scale(round(sum(x.d * x.fte) / sum(x.d), 4)) AS fte,
+               trim_scale(round(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte), 4)) AS employment_share,
+               min(x.f) AS on_from, max(x.t) AS on_to,
+               (min(x.f)::timestamp AT TIME ZONE tz) AS on_lo, (max(x.t)::timestamp AT TIME ZONE tz) AS on_hi
+          FROM (SELECT g.team_id, g.staff_id, g.fte, g.employment_share, g.weekly_hours,
+                       greatest(g.from_on, ps) AS f, least(g.to_on, pe + 1) AS t,
+                       least(g.to_on, pe + 1) - greatest(g.from_on, ps) AS d
+                  FROM ips.staff_spans(ids) g
+                 WHERE g.role = 'specialist' AND g.from_on <= pe AND g.to_on > ps) x
+          JOIN ips.staff s ON s.staff_id = x.staff_id
+         GROUP BY x.team_id, x.staff_id, s.display_name
+    ), staffing AS (
+        -- the team's mean FTE over the period and its employment-share part
+        SELECT sp.team_id, sum(sp.fte_days) / ndays AS fte, sum(sp.share_days) / ndays AS share_fte,
+               coalesce(jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                                     'employment_share', sp.employment_share, 'days_on_team', sp.days)
+                                  ORDER BY sp.staff_id), '[]') AS s2_list
+          FROM sp GROUP BY sp.team_id
+    ), clients AS (
+        -- whether the team had any client in the period (an episode referred by its end, open on a day of it)
+        SELECT tm.team_id, EXISTS (SELECT 1 FROM ips.episode e WHERE e.team_id = tm.team_id AND e.referred_on <= pe
+                                      AND (e.closed_on IS NULL OR e.closed_on >= ps)) AS any_client
+          FROM tm
+    ),
+    -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
+    s1 AS (
+        SELECT a.team_id, sum(a.days) AS client_days,
+               jsonb_agg(jsonb_build_object('episode_id', a.episode_id, 'active_days', a.days) ORDER BY a.episode_id)
+                   FILTER (WHERE a.days > 0) AS episodes
+          FROM (SELECT e.team_id, e.episode_id,
+                       least(coalesce(e.closed_on - 1, pe), pe) - greatest(e.entry_on, ps) + 1 AS days
+                  FROM ips.episode e
+                 WHERE e.team_id = ANY (ids) AND e.entry_on IS NOT NULL AND e.entry_on <= pe
+                   AND (e.closed_on IS NULL OR e.closed_on > ps)) a
+         GROUP BY a.team_id
+    ), s1_staff AS (
+        SELECT sp.team_id,
+               jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                            'days_on_team', sp.days,
+                                            'mean_active_clients', round(coalesce(c.days, 0) / sp.days::numeric, 2),
+                                            'clients_per_fte', round(coalesce(c.days, 0) / sp.fte_days, 2))
+                         ORDER BY sp.staff_id) AS per_specialist
+          FROM sp
+          LEFT JOIN (SELECT sa.staff_id,
+                            sum(greatest(0, least(coalesce(e.closed_on - 1, pe), pe, coalesce(sa.to_on, pe))
+                                            - greatest(e.entry_on, ps, sa.from_on) + 1)) AS days
+                       FROM ips.specialist_assignment sa JOIN ips.episode e ON e.episode_id = sa.episode_id
+                      WHERE sa.staff_id IN (SELECT sp.staff_id FROM sp) AND e.entry_on IS NOT NULL
+                      GROUP BY sa.staff_id) c ON c.staff_id = sp.staff_id
+         GROUP BY sp.team_id
+    ),
+    -- V4: episodes entering in the period; days from entry to the first face-to-face employer
+    -- contact about a competitive job on the client's behalf (by specialist or client), as known
+    -- at the period end; an episode without one counts the days to its closure or the period end.
+    v4 AS (
+        SELECT v.team_id, count(*) AS n, avg(v.days) AS mean_days, count(*) FILTER (WHERE v.first_day IS NULL) AS without,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'entry_on', v.entry_on,
+                                            'first_employer_contact_on', v.first_day, 'days', v.days)
+                         ORDER BY v.entry_on, v.episode_id) AS episodes
+          FROM (SELECT e.team_id, e.episode_id, e.entry_on, f.first_day,
+                       CASE WHEN f.first_day IS NOT NULL THEN greatest(f.first_day - e.entry_on, 0)
+                            ELSE least(coalesce(e.closed_on, pe), pe) - e.entry_on END AS days
+                  FROM ips.episode e
+                  LEFT JOIN LATERAL (SELECT (min(c.at) AT TIME ZONE tz)::date AS first_day FROM ips.employer_contact c
+                                      WHERE c.episode_id = e.episode_id AND c.in_person AND c.competitive
+                                        AND c.at < hi) f ON true
+                 WHERE e.team_id = ANY (ids) AND e.entry_on BETWEEN ps AND pe) v
+         GROUP BY v.team_id
+    ),
+    -- V6: face-to-face employer contacts by the team's specialists / (specialists x weeks);
+    -- a caseload with 1 or 2 job seekers and >= 2 contacts per job seeker per week counts as
+    -- meeting the score-5 threshold.  Job seekers: the team's episodes in job_search during the
+    -- period (from the state history as ips.episode_state_spans reads it, with its day conditions
+    -- from_day <= pe, to_day > ps as instant ranges: at < hi, next at >= lo1) assigned to them.
+    seeking AS MATERIALIZED (
+        SELECT DISTINCT sp.team_id, sp.episode_id
+          FROM (SELECT e.team_id, h.episode_id, h.to_state, h.at,
+                       lead(h.at) OVER (PARTITION BY h.episode_id ORDER BY h.at, h.history_id) AS next_at
+                  FROM ips.episode_state_history h
+                  JOIN ips.episode e ON e.episode_id = h.episode_id
+                 WHERE e.team_id = ANY (ids)) sp
+         WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
+    ), q AS (
+        SELECT sp.team_id, sp.staff_id, sp.display_name, sp.days, sp.days / 7.0 AS weeks_on,
+               coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
+          FROM sp
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM ips.employer_contact c
+                              WHERE c.staff_id = sp.staff_id AND c.in_person AND NOT c.by_client
+                                AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true
+          LEFT JOIN (SELECT sa.staff_id, x.team_id, count(DISTINCT sa.episode_id) AS n
+                       FROM ips.specialist_assignment sa JOIN seeking x ON x.episode_id = sa.episode_id
+                      WHERE sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)
+                      GROUP BY sa.staff_id, x.team_id) k ON k.staff_id = sp.staff_id AND k.team_id = sp.team_id
+    ), v6 AS (
+        -- each specialist weighs by their weeks on the team in the period
+        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, sum(p.weeks_on) AS specialist_weeks,
+               sum(p.effective * p.weeks_on) / sum(p.weeks_on) AS mean_effective,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name, 'days_on_team', p.days,
+                                            'contacts', p.contacts, 'per_week', round(p.rate, 2),
+                                            'job_seekers', p.seekers, 'small_caseload_rule', p.small,
+                                            'counted_per_week', round(p.effective, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT q.*, q.contacts / q.weeks_on AS rate,
+                       q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2 AS small,
+                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2
+                            THEN greatest(q.contacts / q.weeks_on,
+                                          coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                     WHERE a.item = 'V6' AND a.score = 5), 0))
+                            ELSE q.contacts / q.weeks_on END AS effective
+                  FROM q) p
+         GROUP BY p.team_id
+    ),
+    -- V8, V9, V10: over the jobs held at any time in the period.
+    held AS MATERIALIZED (
+        SELECT e.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on, j.kind, j.occupation, j.employer_id
+          FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+         WHERE e.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+    ), v8 AS (
+        SELECT j.team_id, count(*) AS jobs,
+               count(*) FILTER (WHERE j.occupation IS NOT NULL) AS classified,
+               count(DISTINCT j.occupation) AS types,
+               count(DISTINCT j.employer_id) AS employers,
+               count(*) FILTER (WHERE j.kind = ANY (kinds)) AS competitive,
+               jsonb_agg(jsonb_build_object('job_id', j.job_id, 'episode_id', j.episode_id, 'starts_on', j.starts_on,
+                                            'ends_on', j.ends_on, 'kind', j.kind, 'occupation', j.occupation,
+                                            'employer_id', j.employer_id) ORDER BY j.starts_on, j.job_id) AS list
+          FROM held j GROUP BY j.team_id
+    ),
+    -- V12: the follow-along pattern per competitive job held in the period, read from the rules
+    -- engine (see the README): each team's expectations are those due from its v12_from to pe.
+    jobs AS MATERIALIZED (
+        SELECT h.team_id, h.job_id, h.episode_id, h.starts_on, h.ends_on FROM held h WHERE h.kind = ANY (kinds)
+    ), v12_from AS (
+        SELECT tm.team_id, least(ps, j.first_start) AS from_on
+          FROM tm LEFT JOIN (SELECT j.team_id, min(j.starts_on) AS first_start FROM jobs j GROUP BY j.team_id) j
+               ON j.team_id = tm.team_id
+    ), owner AS MATERIALIZED (  -- the selected teams' episodes the engine reads for their team
+        SELECT e.episode_id, e.team_id, e.closed_on IS NULL OR e.closed_on >= f.from_on AS counted
+          FROM ips.episode e JOIN v12_from f ON f.team_id = e.team_id
+    ), shown AS (   -- the rules whose compliance the evidence shows (V4, V6, V12), V12's job rules among them
+        SELECT r.code FROM ips.rule r
+         WHERE r.code IN ('rapid_job_search', 'specialist_employer_contacts', 'pre_start_contact', 'post_start_contact',
+                          'first_month_weekly', 'follow_along_monthly', 'job_loss_contact')
+    ), eng AS MATERIALIZED (
+        -- only their rows are kept (no_contact alone is half of the rows)
+        SELECT g.episode_id, g.staff_id, g.rule, g.job_id, g.due_on, g.met_on, g.status
+          FROM ips.rule_engine('expectations', eng_from, pe, CASE WHEN cardinality(ids) = 1 THEN ids[1] END, NULL) g
+         WHERE g.rule IN (SELECT shown.code FROM shown)
+    ), compliance AS (
+        -- a team's rows are those of its episodes (referred by pe, not closed before its
+        -- v12_from) and of its specialists, due from its v12_from (<= ps): what a call for the
+        -- team alone returns
+        SELECT r.team_id, jsonb_object_agg(r.code, jsonb_build_object('due', r.due, 'met_on_time', r.met_on_time,
+                                                                      'met_late', r.met_late, 'missed', r.missed)) AS compliance
+          FROM (SELECT tm.team_id, r.code,
+                       coalesce(c.due, 0)::int AS due, coalesce(c.met_on_time, 0)::int AS met_on_time,
+                       coalesce(c.met_late, 0)::int AS met_late, coalesce(c.missed, 0)::int AS missed
+                  FROM tm CROSS JOIN shown r
+                  LEFT JOIN (SELECT coalesce(e.team_id, s.team_id) AS team_id, g.rule, count(*) AS due,
+                                    count(*) FILTER (WHERE g.status = 'met_on_time') AS met_on_time,
+                                    count(*) FILTER (WHERE g.status = 'met_late') AS met_late,
+                                    count(*) FILTER (WHERE g.status = 'missed') AS missed
+                               FROM eng g
+                               LEFT JOIN owner e ON e.episode_id = g.episode_id
+                               LEFT JOIN sp s ON g.episode_id IS NULL AND s.staff_id = g.staff_id
+                              WHERE g.due_on >= ps AND (g.episode_id IS NULL OR e.counted)
+                                AND coalesce(e.team_id, s.team_id) IS NOT NULL
+                              GROUP BY 1, 2) c ON c.team_id = tm.team_id AND c.rule = r.code) r
+         GROUP BY r.team_id
+    ), ex AS (
+        SELECT e.rule, e.job_id, e.met_on, e.status = 'met_on_time' AS kept, e.status,
+               row_number() OVER (PARTITION BY e.job_id, e.rule ORDER BY e.due_on) AS block
+          FROM eng e
+          JOIN jobs j ON j.job_id = e.job_id
+          JOIN v12_from f ON f.team_id = j.team_id
+          JOIN owner ep ON ep.episode_id = e.episode_id
+         WHERE e.rule IN ('pre_start_contact', 'post_start_contact', 'first_month_weekly',
+                          'follow_along_monthly', 'job_loss_contact')
+           AND e.due_on >= f.from_on AND ep.counted
+    ), f AS (
+        SELECT j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'pre_start_contact'), 'not_due') AS pre_start,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'post_start_contact'), 'not_due') AS post_start,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly')::int AS weeks_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly' AND ex.kept)::int AS weeks_kept,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly')::int AS months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.kept)::int AS months_kept,
+               coalesce(array_agg(ex.block ORDER BY ex.block)
+                        FILTER (WHERE ex.rule = 'follow_along_monthly' AND NOT ex.kept), '{}') AS months_not_kept,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'job_loss_contact'), 'not_due') AS job_loss,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block = 5) > 0 AS followed_4_months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block BETWEEN 2 AND 5 AND ex.kept) = 4
+                   AS followed_4_months,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block >= 2 AND ex.met_on IS NOT NULL) > 0
+                   AS contact_after_month_1,
+               count(ex.rule) FILTER (WHERE NOT ex.kept) = 0 AS full_pattern,
+               count(ex.rule) FILTER (WHERE NOT ex.kept AND (ex.rule = 'first_month_weekly'
+                                      OR (ex.rule = 'follow_along_monthly' AND ex.block <= 5))) > 0 AS broken_short
+          FROM jobs j LEFT JOIN ex ON ex.job_id = j.job_id
+         GROUP BY j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on
+    ), v12 AS (
+        SELECT f.team_id,
+               count(*) AS jobs,
+               count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
+               count(*) FILTER (WHERE f.broken_short) AS broken_short,
+               count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
+               count(*) FILTER (WHERE f.followed_4_months) AS got4,
+               count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
+               jsonb_agg(to_jsonb(f) - 'broken_short' - 'team_id' ORDER BY f.starts_on, f.job_id) AS list
+          FROM f GROUP BY f.team_id
+    ),
+    -- V13: minutes of in-person contacts outside the office / scheduled minutes (the weekly
+    -- hours in force on each day on the team x 60 / 7), %.  Phone, video and messages are not
+    -- community-based services, whatever their setting says.
+    v13 AS (
+        SELECT p.team_id, sum(p.minutes) AS minutes, sum(p.scheduled) AS scheduled, sum(p.no_minutes) AS no_minutes,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'community_minutes', p.minutes, 'scheduled_minutes', round(p.scheduled, 2),
+                                            'contacts_without_minutes', p.no_minutes,
+                                            'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.hour_days * 60 / 7.0 AS scheduled,
+                       coalesce(c.minutes, 0) AS minutes, coalesce(c.no_minutes, 0) AS no_minutes
+                  FROM sp
+                  LEFT JOIN LATERAL (SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community' AND c.mode = 'in_person'), 0) AS minutes,
+                                            count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                                       FROM ips.contact c
+                                      WHERE c.staff_id = sp.staff_id AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true) p
+         GROUP BY p.team_id
+    ),
+    -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
+    o2 AS (
+        SELECT p.team_id, avg(p.blocks) AS mean_blocks,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'meetings', p.meetings, 'weeks_attended', p.blocks) ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(m.meetings, 0) AS meetings,
+                       coalesce(m.blocks, 0) AS blocks
+                  FROM sp
+                  LEFT JOIN (SELECT m.staff_id, count(*) AS meetings, count(DISTINCT (m.met_on - ps) / 7) AS blocks
+                               FROM ips.team_meeting m
+                              WHERE m.staff_id IN (SELECT sp.staff_id FROM sp) AND m.met_on BETWEEN ps AND pe
+                              GROUP BY m.staff_id) m ON m.staff_id = sp.staff_id) p
+         GROUP BY p.team_id
+    ),
+    -- O6: referrals received in the period and those closed without ever engaging.
+    referred AS MATERIALIZED (
+        SELECT e.team_id, e.episode_id, e.referred_on, e.closed_on, e.close_reason,
+               e.closed_on IS NOT NULL AND e.entry_on IS NULL AS closed_before
+          FROM ips.episode e WHERE e.team_id = ANY (ids) AND e.referred_on BETWEEN ps AND pe
+    ), o6 AS (
+        SELECT e.team_id, count(*) AS referrals, count(*) FILTER (WHERE e.closed_before) AS closed_before,
+               jsonb_agg(jsonb_build_object('episode_id', e.episode_id, 'referred_on', e.referred_on,
+                                            'closed_on', e.closed_on, 'close_reason', e.close_reason) ORDER BY e.episode_id)
+                   FILTER (WHERE e.closed_before) AS list
+          FROM referred e GROUP BY e.team_id
+    ), o6_reason AS (
+        SELECT r.team_id, jsonb_object_agg(r.reason, r.n) AS by_reason
+          FROM (SELECT e.team_id, e.close_reason AS reason, count(*) AS n FROM referred e
+                 WHERE e.closed_before GROUP BY e.team_id, e.close_reason) r
+         GROUP BY r.team_id
+    ),
+    -- V1: job starts in the period preceded (or accompanied) by benefits counselling in the episode.
+    v1 AS (
+        SELECT v.team_id, count(*) AS starts, count(*) FILTER (WHERE v.counselled) AS counselled,
+               jsonb_agg(jsonb_build_object('job_id', v.job_id, 'episode_id', v.episode_id, 'starts_on', v.starts_on,
+                                            'benefits_counselling_before', v.counselled) ORDER BY v.starts_on, v.job_id) AS list
+          FROM (SELECT e.team_id, j.job_id, j.episode_id, j.starts_on,
+                       EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
+                                  AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
+                  FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                OFFSET 0) v     -- (counselled is read twice: evaluated once)
+         GROUP BY v.team_id
+    ),
+    -- V14: closures as disengaged in the period and the outreach attempts before each.
+    v14 AS (
+        SELECT v.team_id, count(*) AS closures,
+               count(*) FILTER (WHERE v.attempts >= coalesce(min_attempts::int, 3)
+                                  AND v.attempt_days >= coalesce(min_attempt_days::int, 2)) AS enough,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'closed_on', v.closed_on,
+                                            'outreach_attempts', v.attempts, 'outreach_days', v.attempt_days)
+                         ORDER BY v.closed_on, v.episode_id) AS list
+          FROM (SELECT e.team_id, e.episode_id, e.closed_on, count(c.contact_id) AS attempts,
+                       count(DISTINCT (c.at AT TIME ZONE tz)::date) AS attempt_days
+                  FROM ips.episode e
+                  LEFT JOIN ips.contact c ON c.episode_id = e.episode_id AND c.kind = 'outreach_attempt'
+                       AND c.at >= (e.closed_on - coalesce(outreach_window::int, 60))::timestamp AT TIME ZONE tz
+                       AND c.at < (e.closed_on + 1)::timestamp AT TIME ZONE tz
+                 WHERE e.team_id = ANY (ids) AND e.close_reason = 'disengaged' AND e.closed_on BETWEEN ps AND pe
+                 GROUP BY e.team_id, e.episode_id, e.closed_on) v
+         GROUP BY v.team_id
+    ),
+    -- Every figure of a team on one row; a team without rows of a part gets what an empty
+    -- aggregate gives (count 0, sum 0, lists []).
+    x AS (
+        SELECT tm.team_id,
+               coalesce(st.fte, 0) AS fte, st.share_fte, coalesce(st.s2_list, '[]') AS s2_list,
+               coalesce(s1.client_days, 0) AS client_days, coalesce(s1.episodes, '[]') AS s1_episodes,
+               coalesce(s1s.per_specialist, '[]') AS s1_list,
+               coalesce(v4.n, 0) AS v4_n, v4.mean_days AS v4_mean, coalesce(v4.without, 0) AS v4_without,
+               coalesce(v4.episodes, '[]') AS v4_list,
+               coalesce(v6.n, 0) AS v6_n, coalesce(v6.contacts, 0) AS v6_contacts, v6.mean_effective AS v6_mean,
+               coalesce(v6.specialist_weeks, 0) AS v6_weeks, cl.any_client,
+               coalesce(v6.per_specialist, '[]') AS v6_list,
+               coalesce(v8.jobs, 0) AS jobs, coalesce(v8.classified, 0) AS classified, coalesce(v8.types, 0) AS types,
+               coalesce(v8.employers, 0) AS employers, coalesce(v8.competitive, 0) AS competitive,
+               coalesce(v8.list, '[]') AS job_list,
+               coalesce(cp.compliance, '{}') AS compliance, vf.from_on AS v12_from,
+               coalesce(v12.jobs, 0) AS v12_jobs, coalesce(v12.full_jobs, 0) AS v12_full,
+               coalesce(v12.broken_short, 0) AS v12_broken, coalesce(v12.due4, 0) AS v12_due4,
+               coalesce(v12.got4, 0) AS v12_got4, coalesce(v12.after1, 0) AS v12_after1,
+               coalesce(v12.list, '[]') AS v12_list,
+               coalesce(v13.minutes, 0) AS v13_minutes, coalesce(v13.scheduled, 0) AS v13_scheduled,
+               coalesce(v13.no_minutes, 0) AS v13_no_minutes, coalesce(v13.per_specialist, '[]') AS v13_list,
+               coalesce(o2.mean_blocks, 0) AS o2_mean, ceil(ndays / 7.0)::int AS o2_blocks,
+               coalesce(o2.per_specialist, '[]') AS o2_list,
+               coalesce(o6.referrals, 0) AS o6_referrals, coalesce(o6.closed_before, 0) AS o6_closed,
+               coalesce(o6.list, '[]') AS o6_list, coalesce(o6r.by_reason, '{}') AS o6_reasons,
+               coalesce(v1.starts, 0) AS v1_starts, coalesce(v1.counselled, 0) AS v1_counselled,
+               coalesce(v1.list, '[]') AS v1_list,
+               coalesce(v14.closures, 0) AS v14_closures, coalesce(v14.enough, 0) AS v14_enough,
+               coalesce(v14.list, '[]') AS v14_list
+          FROM tm
+          LEFT JOIN staffing st ON st.team_id = tm.team_id
+          LEFT JOIN clients cl ON cl.team_id = tm.team_id
+          LEFT JOIN s1 ON s1.team_id = tm.team_id
+          LEFT JOIN s1_staff s1s ON s1s.team_id = tm.team_id
+          LEFT JOIN v4 ON v4.team_id = tm.team_id
+          LEFT JOIN v6 ON v6.team_id = tm.team_id
+          LEFT JOIN v8 ON v8.team_id = tm.team_id
+          LEFT JOIN compliance cp ON cp.team_id = tm.team_id
+          LEFT JOIN v12_from vf ON vf.team_id = tm.team_id
+          LEFT JOIN v12 ON v12.team_id = tm.team_id
+          LEFT JOIN v13 ON v13.team_id = tm.team_id
+          LEFT JOIN o2 ON o2.team_id = tm.team_id
+          LEFT JOIN o6 ON o6.team_id = tm.team_id
+          LEFT JOIN o6_reason o6r ON o6r.team_id = tm.team_id
+          LEFT JOIN v1 ON v1.team_id = tm.team_id
+          LEFT JOIN v14 ON v14.team_id = tm.team_id
+    ), m AS (       -- the unrounded measures
+        SELECT x.*,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.share_fte / x.fte * 100 END AS m_s2,
+               x.v4_mean AS m_v4,
+               CASE WHEN x.any_client THEN x.v6_mean END AS m_v6,
+               CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END AS m_v8,
+               CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END AS m_v9,
+               CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END AS m_v10,
+               CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
+               CASE WHEN x.v13_scheduled > 0 AND x.any_client THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
+          FROM x
+    ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
+                              -- initialise ips.fidelity_anchor_score afresh at each call)
+        SELECT m.*,
+               ips.fidelity_anchor_score('S1', m.m_s1) AS s_s1, ips.fidelity_anchor_score('S2', m.m_s2) AS s_s2,
+               ips.fidelity_anchor_score('V4', m.m_v4) AS s_v4, ips.fidelity_anchor_score('V6', m.m_v6) AS s_v6,
+               ips.fidelity_anchor_score('V8', m.m_v8) AS s_v8, ips.fidelity_anchor_score('V9', m.m_v9) AS s_v9,
+               ips.fidelity_anchor_score('V10', m.m_v10) AS s_v10, ips.fidelity_anchor_score('V13', m.m_v13) AS s_v13
+          FROM m
+    ), r AS (
+        SELECT m.team_id, v.ord, v.item, v.score, v.measure, v.evidence
+          FROM sc m
+          CROSS JOIN LATERAL (
+            SELECT CASE WHEN m.v12_jobs = 0 THEN NULL
+                        WHEN m.v12_full = m.v12_jobs THEN 5
+                        WHEN m.v12_broken = 0 THEN 4
+                        WHEN m.v12_due4 = 0 THEN NULL
+                        WHEN m.m_v12 >= coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                   WHERE a.item = 'V12' AND a.score = 3), 50) THEN 3
+                        WHEN m.v12_after1 > 0 THEN 2
+                        ELSE 1 END AS v12_score,
+                   CASE WHEN m.fte = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                        WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                        ELSE '{}' END AS no_specialists
+          ) k
+          CROSS JOIN LATERAL (VALUES
+            (1, 'S1', m.s_s1, round(m.m_s1, 2),
+             jsonb_build_object('client_days', m.client_days, 'days', ndays,
+                                'mean_active_clients', round(m.client_days / ndays::numeric, 2),
+                                'specialist_fte', trim_scale(round(m.fte, 4)), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+               || k.no_specialists),
+            (2, 'S2', m.s_s2, round(m.m_s2, 2),
+             jsonb_build_object('specialist_fte', trim_scale(round(m.fte, 4)), 'per_specialist', m.s2_list) || k.no_specialists),
+            (3, 'V4', m.s_v4, round(m.m_v4, 2),
+             jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
+                                'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
+               || CASE WHEN m.v4_n = 0 THEN jsonb_build_object('not_measurable', 'no episode entered in the period')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
+            (4, 'V6', m.s_v6, round(m.m_v6, 2),
+             jsonb_build_object('contacts', m.v6_contacts, 'specialists', round(m.v6_weeks / weeks, 2), 'weeks', round(weeks, 2),
+                                'specialist_weeks', round(m.v6_weeks, 2),
+                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / m.v6_weeks END, 2),
+                                'per_specialist', m.v6_list)
+               || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
+            (5, 'V8', m.s_v8, round(m.m_v8, 2),
+             jsonb_build_object('distinct_job_types', m.types, 'jobs_with_job_type', m.classified,
+                                'jobs_without_job_type', m.jobs - m.classified, 'jobs', m.job_list)
+               || CASE WHEN m.classified = 0
+                       THEN jsonb_build_object('not_measurable', 'no job with an occupation code held in the period')
+                       ELSE '{}' END),
+            (6, 'V9', m.s_v9, round(m.m_v9, 2),
+             jsonb_build_object('distinct_employers', m.employers, 'job_count', m.jobs, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (7, 'V10', m.s_v10, round(m.m_v10, 2),
+             jsonb_build_object('competitive_jobs', m.competitive, 'job_count', m.jobs,
+                                'competitive_kinds', kinds_setting, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (8, 'V12', k.v12_score, round(m.m_v12, 2),
+             jsonb_build_object('job_count', m.v12_jobs, 'full_pattern', m.v12_full,
+                                'jobs_due_4_months', m.v12_due4, 'followed_4_months', m.v12_got4,
+                                'contact_after_month_1', m.v12_after1, 'source', 'ips.expectations',
+                                'expectations_from', m.v12_from,
+                                'kept', 'status met_on_time (met_late, missed, open: not kept)', 'jobs', m.v12_list)
+               || CASE WHEN m.v12_jobs = 0 THEN jsonb_build_object('not_measurable', 'no competitive job held in the period')
+                       WHEN k.v12_score IS NULL
+                       THEN jsonb_build_object('not_measurable', 'the pattern is broken but no job has been held 5 months yet')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', jsonb_build_object(
+                      'pre_start_contact', m.compliance -> 'pre_start_contact',
+                      'post_start_contact', m.compliance -> 'post_start_contact',
+                      'first_month_weekly', m.compliance -> 'first_month_weekly',
+                      'follow_along_monthly', m.compliance -> 'follow_along_monthly',
+                      'job_loss_contact', m.compliance -> 'job_loss_contact'))),
+            (9, 'V13', m.s_v13, round(m.m_v13, 2),
+             jsonb_build_object('community_minutes', m.v13_minutes, 'scheduled_minutes', round(m.v13_scheduled, 2),
+                                'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
+               || CASE WHEN m.v13_scheduled = 0
+                       THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                       ELSE '{}' END),
+            (10, 'O2', NULL::int, CASE WHEN m.o2_blocks > 0 THEN round(m.o2_mean * 100.0 / m.o2_blocks, 2) END,
+             jsonb_build_object('weeks', m.o2_blocks, 'mean_weeks_attended', round(m.o2_mean, 2),
+                                'per_specialist', m.o2_list, 'measure', '% of weeks with a care team meeting attended')),
+            (11, 'O6', NULL::int, CASE WHEN m.o6_referrals > 0 THEN round(m.o6_closed * 100.0 / m.o6_referrals, 2) END,
+             jsonb_build_object('referrals', m.o6_referrals, 'closed_before_engagement', m.o6_closed,
+                                'by_reason', m.o6_reasons, 'episodes', m.o6_list,
+                                'measure', '% of referrals closed before engagement')),
+            (12, 'V1', NULL::int, CASE WHEN m.v1_starts > 0 THEN round(m.v1_counselled * 100.0 / m.v1_starts, 2) END,
+             jsonb_build_object('job_starts', m.v1_starts, 'after_benefits_counselling', m.v1_counselled,
+                                'jobs', m.v1_list, 'measure', '% of job starts after benefits counselling')),
+            (13, 'V14', NULL::int, CASE WHEN m.v14_closures > 0 THEN round(m.v14_enough * 100.0 / m.v14_closures, 2) END,
+             jsonb_build_object('disengaged_closures', m.v14_closures, 'after_enough_outreach', m.v14_enough,
+                                'episodes', m.v14_list, 'measure', '% of disengaged closures after the required outreach'))
+          ) AS v(ord, item, score, measure, evidence)
+    )
+    SELECT r.team_id, r.item, r.score, r.measure, r.evidence FROM r ORDER BY r.team_id, r.ord;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_computed_teams(bigint[], date, date) IS
+    'Internal: ips.fidelity_computed for a set of teams at once (one row per team and item), set-based, with one call of the rules engine.';
+
+-- 8 and 9. Remote contacts are not community-based; an in-person employer visit is recorded
+-- once, in the job-development log.  Rows of 1.1 that break the rule stop the update with the
+-- way to mend them.
+DO $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM ips.contact c WHERE c.kind = 'employer_for_client' AND c.mode = 'in_person';
+    IF n > 0 THEN
+        RAISE EXCEPTION '% in-person contacts of kind employer_for_client must move to ips.employer_contact first', n
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Record each with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id) and delete the contact row (or set its mode), then update again.';
+    END IF;
+END $$;
+ALTER TABLE ips.contact
+    ADD CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person'));
+
+CREATE OR REPLACE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
+                                   mode text DEFAULT 'in_person', setting text DEFAULT NULL,
+                                   minutes int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('contact_kind', kind, 'contact kind');
+    PERFORM ips.check_code('contact_mode', mode, 'contact mode');
+    -- not given: an in-person contact is in the community, a remote one is made from the office
+    -- (phone, video and messages are never community-based services, fidelity V13)
+    setting := coalesce(setting, CASE WHEN mode = 'in_person' THEN 'community' ELSE 'office' END);
+    PERFORM ips.check_code('contact_setting', setting, 'contact setting');
+    IF kind = 'employer_for_client' AND mode = 'in_person' THEN
+        RAISE EXCEPTION 'an in-person employer contact belongs in the job-development log'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Only ips.employer_contact rows count for rapid job search, V4 and V6.',
+                  HINT = 'Record it with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id).';
+    END IF;
+    PERFORM ips.require(at, 'at');
+    IF minutes < 0 THEN
+        RAISE EXCEPTION 'minutes % is negative', minutes
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the length of the contact in minutes, 0 or more, or NULL.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.staff s WHERE s.staff_id = record_contact.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_contact.staff_id);
+    END IF;
+    INSERT INTO ips.contact (episode_id, staff_id, at, kind, mode, setting, minutes)
+    VALUES (record_contact.episode_id, record_contact.staff_id, record_contact.at, record_contact.kind,
+            record_contact.mode, record_contact.setting, record_contact.minutes)
+    RETURNING contact_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
+    'Records a contact of an episode (kind, mode, setting: default community in person, office otherwise; minutes); an in-person employer contact goes to ips.record_employer_contact. Returns its id.';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 

@@ -73,7 +73,9 @@ CREATE TABLE ips.contact (
     mode        text NOT NULL DEFAULT 'in_person' CHECK (mode IN ('in_person', 'phone', 'video', 'message')),
     setting     text NOT NULL DEFAULT 'community' CHECK (setting IN ('community', 'office')),
     minutes     int CHECK (minutes >= 0),
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    -- an in-person employer visit is recorded once, in ips.employer_contact (with its employer)
+    CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person'))
 );
 CREATE INDEX contact_episode_at_idx ON ips.contact (episode_id, at);
 CREATE INDEX contact_staff_at_idx ON ips.contact (staff_id, at);
@@ -242,6 +244,12 @@ BEGIN
         RAISE EXCEPTION 'staff member % belongs to team %, episode % to team %', s.staff_id, s.team_id, e.episode_id, e.team_id
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a specialist of the episode''s own team.';
     END IF;
+    IF from_on >= s.ended_on OR from_on < s.started_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s.', s.staff_id,
+                                coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
     IF EXISTS (SELECT 1 FROM ips.specialist_assignment a
                 WHERE a.episode_id = e.episode_id AND a.to_on IS NULL AND a.from_on > assign_specialist.from_on) THEN
         RAISE EXCEPTION 'assignment date % is before the current assignment of episode %', assign_specialist.from_on, e.episode_id
@@ -313,7 +321,7 @@ END $$;
 COMMENT ON FUNCTION ips.complete_career_profile(bigint, date) IS 'Records the day the client''s career profile (vocational profile) was completed.';
 
 CREATE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
-                                   mode text DEFAULT 'in_person', setting text DEFAULT 'community',
+                                   mode text DEFAULT 'in_person', setting text DEFAULT NULL,
                                    minutes int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -322,7 +330,16 @@ DECLARE
 BEGIN
     PERFORM ips.check_code('contact_kind', kind, 'contact kind');
     PERFORM ips.check_code('contact_mode', mode, 'contact mode');
+    -- not given: an in-person contact is in the community, a remote one is made from the office
+    -- (phone, video and messages are never community-based services, fidelity V13)
+    setting := coalesce(setting, CASE WHEN mode = 'in_person' THEN 'community' ELSE 'office' END);
     PERFORM ips.check_code('contact_setting', setting, 'contact setting');
+    IF kind = 'employer_for_client' AND mode = 'in_person' THEN
+        RAISE EXCEPTION 'an in-person employer contact belongs in the job-development log'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Only ips.employer_contact rows count for rapid job search, V4 and V6.',
+                  HINT = 'Record it with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id).';
+    END IF;
     PERFORM ips.require(at, 'at');
     IF minutes < 0 THEN
         RAISE EXCEPTION 'minutes % is negative', minutes
@@ -338,7 +355,7 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
-    'Records a contact of an episode (kind, mode, setting, minutes); returns its id.';
+    'Records a contact of an episode (kind, mode, setting: default community in person, office otherwise; minutes); an in-person employer contact goes to ips.record_employer_contact. Returns its id.';
 
 CREATE FUNCTION ips.record_employer_contact(staff_id bigint, employer_id bigint, at timestamptz,
                                             in_person boolean DEFAULT true, episode_id bigint DEFAULT NULL,
@@ -541,7 +558,27 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
--- Caseload per specialist (open episodes past referred).
+-- A specialist carries episodes only while on the team (direct writes included).
+CREATE FUNCTION ips.assignment_staff_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on OR coalesce(NEW.to_on, 'infinity') >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team for the whole assignment from %', NEW.staff_id, NEW.from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s; assign another specialist.',
+                                s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.assignment_staff_guard() IS 'Trigger: an assignment lies within the specialist''s days on the team.';
+CREATE TRIGGER specialist_assignment_staff_guard BEFORE INSERT ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.assignment_staff_guard();
+
+-- Caseload per specialist on the team today (open episodes past referred), with the FTE in force.
 CREATE VIEW ips.caseload AS
 SELECT s.staff_id, s.team_id, s.display_name, s.fte,
        count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
@@ -549,12 +586,15 @@ SELECT s.staff_id, s.team_id, s.display_name, s.fte,
   FROM ips.staff s
   LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
  WHERE s.role = 'specialist'
+   AND (s.ended_on IS NULL OR s.ended_on > ips.local_date(now()))
+   AND (s.started_on IS NULL OR s.started_on <= ips.local_date(now()))
  GROUP BY s.staff_id;
-COMMENT ON VIEW ips.caseload IS 'Per specialist: active clients (open episodes past referred), fte, clients per fte.';
+COMMENT ON VIEW ips.caseload IS 'Per specialist on the team today: active clients (open episodes past referred), fte in force, clients per fte.';
 
 -- pg_dump keeps the rows of the tables that hold a region's data.
 SELECT pg_catalog.pg_extension_config_dump('ips.team', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.staff', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.client', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.care_relationship', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.consent', '');

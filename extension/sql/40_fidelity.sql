@@ -394,14 +394,35 @@ BEGIN
     RETURN QUERY
     WITH tm AS (
         SELECT u.team_id FROM unnest(ids) AS u(team_id)
-    ), sp AS MATERIALIZED (     -- the specialists ("today's FTE, share and hours")
-        SELECT s.team_id, s.staff_id, s.display_name, s.fte, s.employment_share, s.weekly_hours
-          FROM ips.staff s WHERE s.team_id = ANY (ids) AND s.role = 'specialist'
+    ), sp AS MATERIALIZED (
+        -- the specialists on the team on some day of the period, from their dated terms
+        -- (ips.staff_terms): days on the team, FTE-days, employment-share FTE-days and
+        -- scheduled hour-days in the period; on_from .. on_to (exclusive) their days in it
+        SELECT x.team_id, x.staff_id, s.display_name, sum(x.d) AS days, sum(x.d * x.fte) AS fte_days,
+               sum(x.d * x.fte * x.employment_share) AS share_days, sum(x.d * x.weekly_hours) AS hour_days,
+               trim_scale(round(sum(x.d * x.fte) / sum(x.d), 4)) AS fte,
+               trim_scale(round(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte), 4)) AS employment_share,
+               min(x.f) AS on_from, max(x.t) AS on_to,
+               (min(x.f)::timestamp AT TIME ZONE tz) AS on_lo, (max(x.t)::timestamp AT TIME ZONE tz) AS on_hi
+          FROM (SELECT g.team_id, g.staff_id, g.fte, g.employment_share, g.weekly_hours,
+                       greatest(g.from_on, ps) AS f, least(g.to_on, pe + 1) AS t,
+                       least(g.to_on, pe + 1) - greatest(g.from_on, ps) AS d
+                  FROM ips.staff_spans(ids) g
+                 WHERE g.role = 'specialist' AND g.from_on <= pe AND g.to_on > ps) x
+          JOIN ips.staff s ON s.staff_id = x.staff_id
+         GROUP BY x.team_id, x.staff_id, s.display_name
     ), staffing AS (
-        SELECT sp.team_id, sum(sp.fte) AS fte, sum(sp.fte * sp.employment_share) AS share_fte,
+        -- the team's mean FTE over the period and its employment-share part
+        SELECT sp.team_id, sum(sp.fte_days) / ndays AS fte, sum(sp.share_days) / ndays AS share_fte,
                coalesce(jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
-                                                     'employment_share', sp.employment_share) ORDER BY sp.staff_id), '[]') AS s2_list
+                                                     'employment_share', sp.employment_share, 'days_on_team', sp.days)
+                                  ORDER BY sp.staff_id), '[]') AS s2_list
           FROM sp GROUP BY sp.team_id
+    ), clients AS (
+        -- whether the team had any client in the period (an episode referred by its end, open on a day of it)
+        SELECT tm.team_id, EXISTS (SELECT 1 FROM ips.episode e WHERE e.team_id = tm.team_id AND e.referred_on <= pe
+                                      AND (e.closed_on IS NULL OR e.closed_on >= ps)) AS any_client
+          FROM tm
     ),
     -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
     s1 AS (
@@ -417,8 +438,9 @@ BEGIN
     ), s1_staff AS (
         SELECT sp.team_id,
                jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
-                                            'mean_active_clients', round(coalesce(c.days, 0) / ndays::numeric, 2),
-                                            'clients_per_fte', round(coalesce(c.days, 0) / ndays::numeric / sp.fte, 2))
+                                            'days_on_team', sp.days,
+                                            'mean_active_clients', round(coalesce(c.days, 0) / sp.days::numeric, 2),
+                                            'clients_per_fte', round(coalesce(c.days, 0) / sp.fte_days, 2))
                          ORDER BY sp.staff_id) AS per_specialist
           FROM sp
           LEFT JOIN (SELECT sa.staff_id,
@@ -461,30 +483,32 @@ BEGIN
                  WHERE e.team_id = ANY (ids)) sp
          WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
     ), q AS (
-        SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
+        SELECT sp.team_id, sp.staff_id, sp.display_name, sp.days, sp.days / 7.0 AS weeks_on,
+               coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
           FROM sp
-          LEFT JOIN (SELECT c.staff_id, count(*) AS n FROM ips.employer_contact c
-                      WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.in_person AND NOT c.by_client
-                        AND c.at >= lo AND c.at < hi
-                      GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM ips.employer_contact c
+                              WHERE c.staff_id = sp.staff_id AND c.in_person AND NOT c.by_client
+                                AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true
           LEFT JOIN (SELECT sa.staff_id, x.team_id, count(DISTINCT sa.episode_id) AS n
                        FROM ips.specialist_assignment sa JOIN seeking x ON x.episode_id = sa.episode_id
                       WHERE sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)
                       GROUP BY sa.staff_id, x.team_id) k ON k.staff_id = sp.staff_id AND k.team_id = sp.team_id
     ), v6 AS (
-        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, avg(p.effective) AS mean_effective,
-               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+        -- each specialist weighs by their weeks on the team in the period
+        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, sum(p.weeks_on) AS specialist_weeks,
+               sum(p.effective * p.weeks_on) / sum(p.weeks_on) AS mean_effective,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name, 'days_on_team', p.days,
                                             'contacts', p.contacts, 'per_week', round(p.rate, 2),
                                             'job_seekers', p.seekers, 'small_caseload_rule', p.small,
                                             'counted_per_week', round(p.effective, 2))
                          ORDER BY p.staff_id) AS per_specialist
-          FROM (SELECT q.*, q.contacts / weeks AS rate,
-                       q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2 AS small,
-                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2
-                            THEN greatest(q.contacts / weeks,
+          FROM (SELECT q.*, q.contacts / q.weeks_on AS rate,
+                       q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2 AS small,
+                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2
+                            THEN greatest(q.contacts / q.weeks_on,
                                           coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
                                                      WHERE a.item = 'V6' AND a.score = 5), 0))
-                            ELSE q.contacts / weeks END AS effective
+                            ELSE q.contacts / q.weeks_on END AS effective
                   FROM q) p
          GROUP BY p.team_id
     ),
@@ -587,7 +611,9 @@ BEGIN
                jsonb_agg(to_jsonb(f) - 'broken_short' - 'team_id' ORDER BY f.starts_on, f.job_id) AS list
           FROM f GROUP BY f.team_id
     ),
-    -- V13: community minutes / scheduled minutes (weekly hours x 60 x weeks), %.
+    -- V13: minutes of in-person contacts outside the office / scheduled minutes (the weekly
+    -- hours in force on each day on the team x 60 / 7), %.  Phone, video and messages are not
+    -- community-based services, whatever their setting says.
     v13 AS (
         SELECT p.team_id, sum(p.minutes) AS minutes, sum(p.scheduled) AS scheduled, sum(p.no_minutes) AS no_minutes,
                jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
@@ -595,14 +621,13 @@ BEGIN
                                             'contacts_without_minutes', p.no_minutes,
                                             'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
                          ORDER BY p.staff_id) AS per_specialist
-          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.weekly_hours * 60 * weeks AS scheduled,
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.hour_days * 60 / 7.0 AS scheduled,
                        coalesce(c.minutes, 0) AS minutes, coalesce(c.no_minutes, 0) AS no_minutes
                   FROM sp
-                  LEFT JOIN (SELECT c.staff_id, coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community'), 0) AS minutes,
-                                    count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
-                               FROM ips.contact c
-                              WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.at >= lo AND c.at < hi
-                              GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id) p
+                  LEFT JOIN LATERAL (SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community' AND c.mode = 'in_person'), 0) AS minutes,
+                                            count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                                       FROM ips.contact c
+                                      WHERE c.staff_id = sp.staff_id AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true) p
          GROUP BY p.team_id
     ),
     -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
@@ -677,6 +702,7 @@ BEGIN
                coalesce(v4.n, 0) AS v4_n, v4.mean_days AS v4_mean, coalesce(v4.without, 0) AS v4_without,
                coalesce(v4.episodes, '[]') AS v4_list,
                coalesce(v6.n, 0) AS v6_n, coalesce(v6.contacts, 0) AS v6_contacts, v6.mean_effective AS v6_mean,
+               coalesce(v6.specialist_weeks, 0) AS v6_weeks, cl.any_client,
                coalesce(v6.per_specialist, '[]') AS v6_list,
                coalesce(v8.jobs, 0) AS jobs, coalesce(v8.classified, 0) AS classified, coalesce(v8.types, 0) AS types,
                coalesce(v8.employers, 0) AS employers, coalesce(v8.competitive, 0) AS competitive,
@@ -698,6 +724,7 @@ BEGIN
                coalesce(v14.list, '[]') AS v14_list
           FROM tm
           LEFT JOIN staffing st ON st.team_id = tm.team_id
+          LEFT JOIN clients cl ON cl.team_id = tm.team_id
           LEFT JOIN s1 ON s1.team_id = tm.team_id
           LEFT JOIN s1_staff s1s ON s1s.team_id = tm.team_id
           LEFT JOIN v4 ON v4.team_id = tm.team_id
@@ -714,15 +741,15 @@ BEGIN
           LEFT JOIN v14 ON v14.team_id = tm.team_id
     ), m AS (       -- the unrounded measures
         SELECT x.*,
-               CASE WHEN x.fte > 0 THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
-               CASE WHEN x.fte > 0 THEN x.share_fte / x.fte * 100 END AS m_s2,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.share_fte / x.fte * 100 END AS m_s2,
                x.v4_mean AS m_v4,
-               x.v6_mean AS m_v6,
+               CASE WHEN x.any_client THEN x.v6_mean END AS m_v6,
                CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END AS m_v8,
                CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END AS m_v9,
                CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END AS m_v10,
                CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
-               CASE WHEN x.v13_scheduled > 0 THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
+               CASE WHEN x.v13_scheduled > 0 AND x.any_client THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
           FROM x
     ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
                               -- initialise ips.fidelity_anchor_score afresh at each call)
@@ -745,16 +772,17 @@ BEGIN
                         WHEN m.v12_after1 > 0 THEN 2
                         ELSE 1 END AS v12_score,
                    CASE WHEN m.fte = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                        WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                         ELSE '{}' END AS no_specialists
           ) k
           CROSS JOIN LATERAL (VALUES
             (1, 'S1', m.s_s1, round(m.m_s1, 2),
              jsonb_build_object('client_days', m.client_days, 'days', ndays,
                                 'mean_active_clients', round(m.client_days / ndays::numeric, 2),
-                                'specialist_fte', m.fte, 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+                                'specialist_fte', trim_scale(round(m.fte, 4)), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
                || k.no_specialists),
             (2, 'S2', m.s_s2, round(m.m_s2, 2),
-             jsonb_build_object('specialist_fte', m.fte, 'per_specialist', m.s2_list) || k.no_specialists),
+             jsonb_build_object('specialist_fte', trim_scale(round(m.fte, 4)), 'per_specialist', m.s2_list) || k.no_specialists),
             (3, 'V4', m.s_v4, round(m.m_v4, 2),
              jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
                                 'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
@@ -762,10 +790,12 @@ BEGIN
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
             (4, 'V6', m.s_v6, round(m.m_v6, 2),
-             jsonb_build_object('contacts', m.v6_contacts, 'specialists', m.v6_n, 'weeks', round(weeks, 2),
-                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / (m.v6_n * weeks) END, 2),
+             jsonb_build_object('contacts', m.v6_contacts, 'specialists', round(m.v6_weeks / weeks, 2), 'weeks', round(weeks, 2),
+                                'specialist_weeks', round(m.v6_weeks, 2),
+                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / m.v6_weeks END, 2),
                                 'per_specialist', m.v6_list)
                || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
             (5, 'V8', m.s_v8, round(m.m_v8, 2),
@@ -804,6 +834,7 @@ BEGIN
                                 'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
                || CASE WHEN m.v13_scheduled = 0
                        THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                        ELSE '{}' END),
             (10, 'O2', NULL::int, CASE WHEN m.o2_blocks > 0 THEN round(m.o2_mean * 100.0 / m.o2_blocks, 2) END,
              jsonb_build_object('weeks', m.o2_blocks, 'mean_weeks_attended', round(m.o2_mean, 2),
