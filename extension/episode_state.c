@@ -150,6 +150,17 @@ static IpsPlan outreach_plan = {NULL,
 	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.>=) $2"
 	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.<=) $3", 4, {INT8OID, DATEOID, DATEOID, TEXTOID}};
 
+/* The last day of the episode's dated facts (contacts, employer contacts, jobs, studies, assignments). */
+static IpsPlan last_fact_plan = {NULL,
+	"SELECT pg_catalog.max(x.d) FROM ("
+	" SELECT (pg_catalog.max(c.at) AT TIME ZONE $2)::date FROM ips.contact c WHERE c.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT (pg_catalog.max(x.at) AT TIME ZONE $2)::date FROM ips.employer_contact x"
+	" WHERE x.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(GREATEST(j.starts_on, j.ends_on)) FROM ips.job j WHERE j.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(GREATEST(s.starts_on, s.ends_on)) FROM ips.study s WHERE s.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(a.from_on) FROM ips.specialist_assignment a WHERE a.episode_id OPERATOR(pg_catalog.=) $1"
+	") x(d)", 2, {INT8OID, TEXTOID}};
+
 /* Run a kept plan that answers "does a row exist". */
 static bool
 PlanFindsRow(IpsPlan *p, Datum *args)
@@ -231,6 +242,26 @@ CheckEntry(EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
 							 reason ? errmsg("unknown closing reason \"%s\" for episode %lld", reason, (long long) episode_id)
 							 : errmsg("closing episode %lld needs a reason", (long long) episode_id),
 							 errhint("Use one of: stable_employment, client_choice, moved, referred_elsewhere, disengaged, deceased, never_engaged.")));
+				/* a closure is not dated before the episode's own facts (they lie between referral and closure) */
+				args[0] = Int64GetDatum(episode_id);
+				args[1] = CStringGetTextDatum(tz);
+				rc = SPI_execute_plan(IpsPreparePlan(&last_fact_plan), args, NULL, true, 1);
+				if (rc != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "reading the episode's last fact failed");
+				{
+					Datum		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+					if (!isnull && DatumGetDateADT(last) > day)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("episode %lld cannot be closed on %s: it has facts dated up to %s",
+										(long long) episode_id,
+										DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day))),
+										DatumGetCString(DirectFunctionCall1(date_out, last))),
+								 errdetail("The dated records of an episode lie between its referral and its closure."),
+								 errhint("Close the episode on or after %s, or correct the later facts first.",
+										 DatumGetCString(DirectFunctionCall1(date_out, last)))));
+				}
 				if (strcmp(reason, "disengaged") != 0)
 					break;
 				min_attempts = IpsSettingInt("disengaged_min_outreach_attempts", 3);

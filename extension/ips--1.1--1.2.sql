@@ -912,6 +912,221 @@ END $$;
 COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
     'Records a contact of an episode (kind, mode, setting: default community in person, office otherwise; minutes); an in-person employer contact goes to ips.record_employer_contact. Returns its id.';
 
+-- 5. Dates that make sense: a job agreed for later is a plan; start_job resumes a paused
+-- episode; (a closure not before the episode's facts is checked by the state machine, in C).
+CREATE TABLE ips.job_plan (
+    plan_id        bigserial PRIMARY KEY,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    employer_id    bigint NOT NULL REFERENCES ips.employer,
+    starts_on      date NOT NULL,
+    kind           text NOT NULL DEFAULT 'competitive'
+                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
+    hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    title          text,
+    job_id         bigint REFERENCES ips.job,
+    recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX job_plan_episode_idx ON ips.job_plan (episode_id);
+COMMENT ON TABLE ips.job_plan IS 'Jobs agreed to start later (no state change until ips.start_planned_job records the start; job_id then).';
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan_plan_id_seq', '');
+
+CREATE OR REPLACE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+
+CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
+
+CREATE OR REPLACE FUNCTION ips.plan_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                             occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                             title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(plan_job.episode_id);
+    IF e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = plan_job.employer_id) THEN
+        PERFORM ips.not_found('employer', plan_job.employer_id);
+    END IF;
+    IF NOT isfinite(starts_on) THEN
+        RAISE EXCEPTION 'planned start % is not a day', starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the agreed first day of the job.';
+    END IF;
+    INSERT INTO ips.job_plan (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, plan_job.employer_id, plan_job.starts_on, plan_job.kind, plan_job.occupation,
+            plan_job.hours_per_week, plan_job.title)
+    RETURNING plan_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.plan_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job agreed to start later, without changing the episode''s state; returns the plan id (see ips.start_planned_job).';
+
+CREATE OR REPLACE FUNCTION ips.start_planned_job(plan_id bigint, starts_on date DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p ips.job_plan;
+    id bigint;
+BEGIN
+    PERFORM ips.require(start_planned_job.plan_id, 'plan_id');
+    SELECT * INTO p FROM ips.job_plan x WHERE x.plan_id = start_planned_job.plan_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job plan', start_planned_job.plan_id);
+    END IF;
+    IF p.job_id IS NOT NULL THEN
+        RAISE EXCEPTION 'the job of plan % was recorded already (job %)', p.plan_id, p.job_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    id := ips.start_job(p.episode_id, p.employer_id, coalesce(start_planned_job.starts_on, p.starts_on), p.kind,
+                        p.occupation, p.hours_per_week, p.title);
+    UPDATE ips.job_plan x SET job_id = id WHERE x.plan_id = p.plan_id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_planned_job(bigint, date) IS
+    'Records the start of a planned job (on its planned day, or on starts_on when it moved) with ips.start_job; returns the job id.';
+
+CREATE OR REPLACE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                              occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                              title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF starts_on IS NULL THEN PERFORM ips.require(starts_on, 'starts_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = start_job.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', start_job.episode_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = start_job.employer_id) THEN
+        PERFORM ips.not_found('employer', start_job.employer_id);
+    END IF;
+    IF occupation IS NOT NULL AND occupation !~ '^[0-9]{1,4}$' THEN
+        RAISE EXCEPTION 'occupation "%" is not an ISCO-08 code', occupation
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the ISCO-08 code of the job, 1 to 4 digits, e.g. ''5223''.';
+    END IF;
+    IF hours_per_week IS NOT NULL AND (hours_per_week <= 0 OR hours_per_week > 80) THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF starts_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'job start % is in the future', starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
+                  HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
+    END IF;
+    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
+       AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
+        RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE WHEN e.state = 'referred' OR e.held_state = 'referred' THEN 'Engage the client first.'
+                              ELSE 'Refer the client again to start a new episode.' END;
+    END IF;
+    INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+            start_job.occupation, start_job.hours_per_week, start_job.title)
+    RETURNING job_id INTO id;
+    IF e.state = 'on_hold' THEN
+        -- a client who finds work during a pause: the pause ends (back to the paused state) as the job starts
+        UPDATE ips.episode x SET state = e.held_state, state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id
+        RETURNING * INTO e;
+        IF e.state <> 'employed' THEN
+            -- the next instant: a transition dated as the one before would be dated now
+            UPDATE ips.episode x SET state = 'employed', state_since = e.state_since + interval '1 microsecond',
+                                     state_reason = 'job started'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        RETURN id;
+    END IF;
+    IF e.state <> 'employed' THEN
+        UPDATE ips.episode x SET state = 'employed', state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. Returns the job id.';
+
+-- The analytics publication carries the staff history (a publication made before the update
+-- is made again with ips.create_analytics_publication to include it; docs/records.md).
+
+CREATE OR REPLACE FUNCTION ips.analytics_columns()
+RETURNS TABLE(table_name regclass, columns text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.table_name::regclass, t.columns
+      FROM (VALUES
+        -- organisation: team names are the units analysts report on; staff without
+        -- display_name, db_role and care unit
+        ('ips.team',                  '{team_id,name,region,created_at}'::text[]),
+        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at,started_on,ended_on}'),
+        -- the dated terms of staff (S1, S2, V6, V13 count them), without who recorded them
+        ('ips.staff_terms',           '{staff_id,from_on,fte,employment_share,weekly_hours,recorded_at}'),
+        -- clients: the pseudonymous key only (no host_ref, birth year or municipality)
+        ('ips.client',                '{client_id,created_at}'),
+        ('ips.care_relationship',     '{care_relationship_id,client_id,started_on,ended_on}'),
+        ('ips.consent',               '{consent_id,client_id,scope,given_on,withdrawn_on}'),
+        -- employers: the key only (a sole trader''s business ID or name identifies a person)
+        ('ips.employer',              '{employer_id,created_at}'),
+        -- episodes and their facts: no state_reason, referral_source, history reason,
+        -- actor, job title, end reason or programme
+        ('ips.episode',               '{episode_id,client_id,team_id,state,state_since,referred_on,specialist_id,entry_on,held_state,career_profile_on,closed_on,close_reason,created_at,out_of_work_at_entry}'),
+        ('ips.episode_state_history', '{history_id,episode_id,client_id,from_state,to_state,at,staff_id,recorded_at}'),
+        ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
+        ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
+        ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at}'),
+        ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
+        ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
+        -- fidelity reviews: scores without reviewers'' names, roles and notes
+        ('ips.fidelity_review',       '{review_id,team_id,period_start,period_end,reviewed_on,opened_at}'),
+        ('ips.fidelity_rating',       '{review_id,item,score,rated_at}'),
+        ('ips.fidelity_frozen',       '{review_id,item,score,source,measure}'),
+        -- the region's own parameters, so that its figures are reproduced
+        ('ips.setting',               '{name,value,description}'),
+        ('ips.rule',                  '{code,ordinal,scope,days,count,horizon_days,enabled,label_fi,label_sv,label_en,description}')
+      ) AS t(table_name, columns)
+     WHERE to_regclass(t.table_name) IS NOT NULL
+$$;
+COMMENT ON FUNCTION ips.analytics_columns() IS
+    'The tables and columns the analytics publication carries (no free text, pseudonymous keys only); read by ips.create_analytics_publication and ips.prepare_analytics_subscriber.';
+
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 
 -- ===== what people see: settings, labels, the review sheet (issue 17)

@@ -422,17 +422,37 @@ BEGIN
         RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
     END IF;
-    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed') THEN
+    IF starts_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'job start % is in the future', starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
+                  HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
+    END IF;
+    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
+       AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
         RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = CASE e.state WHEN 'referred' THEN 'Engage the client first.'
-                                      WHEN 'on_hold' THEN 'Resume the episode first.'
-                                      ELSE 'Refer the client again to start a new episode.' END;
+                  HINT = CASE WHEN e.state = 'referred' OR e.held_state = 'referred' THEN 'Engage the client first.'
+                              ELSE 'Refer the client again to start a new episode.' END;
     END IF;
     INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
     VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
             start_job.occupation, start_job.hours_per_week, start_job.title)
     RETURNING job_id INTO id;
+    IF e.state = 'on_hold' THEN
+        -- a client who finds work during a pause: the pause ends (back to the paused state) as the job starts
+        UPDATE ips.episode x SET state = e.held_state, state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id
+        RETURNING * INTO e;
+        IF e.state <> 'employed' THEN
+            -- the next instant: a transition dated as the one before would be dated now
+            UPDATE ips.episode x SET state = 'employed', state_since = e.state_since + interval '1 microsecond',
+                                     state_reason = 'job started'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        RETURN id;
+    END IF;
     IF e.state <> 'employed' THEN
         UPDATE ips.episode x SET state = 'employed', state_since = ips.transition_time(e, start_job.starts_on),
                                  state_reason = 'job started'
@@ -441,7 +461,108 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
-    'Records a job start; moves an engaged, job_search or studying episode to employed. Returns the job id.';
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. Returns the job id.';
+
+-- A job agreed to start later: a plan, which changes no state; ips.start_planned_job records
+-- the job when it starts.
+CREATE TABLE ips.job_plan (
+    plan_id        bigserial PRIMARY KEY,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    employer_id    bigint NOT NULL REFERENCES ips.employer,
+    starts_on      date NOT NULL,
+    kind           text NOT NULL DEFAULT 'competitive'
+                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
+    hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    title          text,
+    job_id         bigint REFERENCES ips.job,
+    recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX job_plan_episode_idx ON ips.job_plan (episode_id);
+COMMENT ON TABLE ips.job_plan IS 'Jobs agreed to start later (no state change until ips.start_planned_job records the start; job_id then).';
+
+-- A plan belongs to its episode and carries its client (direct writes included).
+CREATE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
+
+CREATE FUNCTION ips.plan_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                             occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                             title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(plan_job.episode_id);
+    IF e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = plan_job.employer_id) THEN
+        PERFORM ips.not_found('employer', plan_job.employer_id);
+    END IF;
+    IF NOT isfinite(starts_on) THEN
+        RAISE EXCEPTION 'planned start % is not a day', starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the agreed first day of the job.';
+    END IF;
+    INSERT INTO ips.job_plan (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, plan_job.employer_id, plan_job.starts_on, plan_job.kind, plan_job.occupation,
+            plan_job.hours_per_week, plan_job.title)
+    RETURNING plan_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.plan_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job agreed to start later, without changing the episode''s state; returns the plan id (see ips.start_planned_job).';
+
+CREATE FUNCTION ips.start_planned_job(plan_id bigint, starts_on date DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p ips.job_plan;
+    id bigint;
+BEGIN
+    PERFORM ips.require(start_planned_job.plan_id, 'plan_id');
+    SELECT * INTO p FROM ips.job_plan x WHERE x.plan_id = start_planned_job.plan_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job plan', start_planned_job.plan_id);
+    END IF;
+    IF p.job_id IS NOT NULL THEN
+        RAISE EXCEPTION 'the job of plan % was recorded already (job %)', p.plan_id, p.job_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    id := ips.start_job(p.episode_id, p.employer_id, coalesce(start_planned_job.starts_on, p.starts_on), p.kind,
+                        p.occupation, p.hours_per_week, p.title);
+    UPDATE ips.job_plan x SET job_id = id WHERE x.plan_id = p.plan_id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_planned_job(bigint, date) IS
+    'Records the start of a planned job (on its planned day, or on starts_on when it moved) with ips.start_job; returns the job id.';
 
 CREATE FUNCTION ips.end_job(job_id bigint, ends_on date, reason text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
@@ -606,6 +727,8 @@ SELECT pg_catalog.pg_extension_config_dump('ips.specialist_assignment', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.employer_contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.job', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan_plan_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.study', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.team_meeting', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.team_team_id_seq', '');

@@ -21,7 +21,9 @@ SET search_path = pg_catalog, pg_temp AS $$
         -- organisation: team names are the units analysts report on; staff without
         -- display_name, db_role and care unit
         ('ips.team',                  '{team_id,name,region,created_at}'::text[]),
-        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at}'),
+        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at,started_on,ended_on}'),
+        -- the dated terms of staff (S1, S2, V6, V13 count them), without who recorded them
+        ('ips.staff_terms',           '{staff_id,from_on,fte,employment_share,weekly_hours,recorded_at}'),
         -- clients: the pseudonymous key only (no host_ref, birth year or municipality)
         ('ips.client',                '{client_id,created_at}'),
         ('ips.care_relationship',     '{care_relationship_id,client_id,started_on,ended_on}'),
