@@ -158,6 +158,7 @@ typedef struct Episode
 	int64	   *job_id;
 	DateADT    *job_start;
 	DateADT    *job_end;		/* NO_DAY when not ended by E */
+	bool	   *job_held;		/* held at entry: no job start, follow-along from entry */
 	/* coverage by care relationships and by consents */
 	int			ncare;
 	DateADT    *care_from;
@@ -251,7 +252,7 @@ typedef struct Engine
 	"SELECT x.episode_id, x.at" FROM \
 	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY x.episode_id, x.at"
 #define Q_JOBS(FROM) \
-	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" FROM \
+	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry" FROM \
 	" AND j.starts_on <= $2 ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
@@ -528,7 +529,10 @@ EpisodeTimeline(Episode *ep)
 	ep->study_to = palloc(ep->nev * sizeof(DateADT));
 	for (int i = 0; i < ep->nev; i++)
 	{
-		if (ep->ev_state[i] == STATE_ENGAGED && ep->entry_on == NO_DAY)
+		/* entry: the first day in service (engaged, or employed straight from referred with a job held at entry) */
+		if (ep->entry_on == NO_DAY &&
+			(ep->ev_state[i] == STATE_ENGAGED || ep->ev_state[i] == STATE_JOB_SEARCH ||
+			 ep->ev_state[i] == STATE_EMPLOYED || ep->ev_state[i] == STATE_STUDYING))
 			ep->entry_on = ep->ev_day[i];
 		if (ep->ev_state[i] == STATE_CLOSED && ep->closed_on == NO_DAY)
 			ep->closed_on = ep->ev_day[i];
@@ -763,14 +767,25 @@ EvaluateEpisode(Engine *en)
 				 DayListFirstFrom(&ep->employer, PG_INT32_MIN));
 	}
 
-	for (int j = 0; j < ep->njob; j++)
+	for (int j = 0, first = 1; j < ep->njob; j++)
 	{
 		DateADT		start = ep->job_start[j];
 		DateADT		end = ep->job_end[j];
 
-		if (j == 0)
+		if (ep->job_held[j])
+		{
+			/* a job held at entry: job-retention support, monthly from entry on, and the job loss */
+			if (ep->entry_on != NO_DAY && r[R_FOLLOW_ALONG_MONTHLY].enabled)
+				JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], ep->entry_on, end);
+			if (end != NO_DAY)
+				EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
+						 DayListFirstFrom(&ep->client, end));
+			continue;
+		}
+		if (first)
 			EpExpect(en, R_BENEFITS_BEFORE_START, ep->job_id[j], start - r[R_BENEFITS_BEFORE_START].days,
 					 DayListFirstFrom(&ep->benefits, PG_INT32_MIN));
+		first = 0;
 		EpExpect(en, R_PRE_START_CONTACT, ep->job_id[j], start,
 				 DayListFirstFrom(&ep->f2f, start - r[R_PRE_START_CONTACT].days));
 		EpExpect(en, R_POST_START_CONTACT, ep->job_id[j], Shift(ep, start, r[R_POST_START_CONTACT].days),
@@ -989,9 +1004,12 @@ ReadEpisodes(Engine *en, Datum *args)
 			ep.job_id = GrowArray(ep.job_id, &cap, ep.njob + 1, sizeof(int64));
 			cap = ep.cap_job;
 			ep.job_start = GrowArray(ep.job_start, &cap, ep.njob + 1, sizeof(DateADT));
+			cap = ep.cap_job;
+			ep.job_held = GrowArray(ep.job_held, &cap, ep.njob + 1, sizeof(bool));
 			ep.job_end = GrowArray(ep.job_end, &ep.cap_job, ep.njob + 1, sizeof(DateADT));
 			ep.job_id[ep.njob] = StreamInt8(&job, 2);
 			ep.job_start[ep.njob] = StreamDay(&job, 3);
+			ep.job_held[ep.njob] = StreamBool(&job, 5);
 			ep.job_end[ep.njob++] = StreamDay(&job, 4);
 		}
 		for (; StreamAt(&care, id); StreamNext(&care))

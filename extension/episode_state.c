@@ -34,10 +34,13 @@
  * be able to put look-alikes in front of them.
  */
 
-/* Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart). */
+/*
+ * Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart);
+ * referred -> employed only with a job held at entry (the client is in work when met: CheckEntry).
+ */
 static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
 	/* to:            ref    eng    srch   empl   stud   hold   closed */
-	/* referred   */ {false, true, false, false, false, true, true},
+	/* referred   */ {false, true, false, true, false, true, true},
 	/* engaged    */ {false, false, true, true, true, true, true},
 	/* job_search */ {false, false, false, true, true, true, true},
 	/* employed   */ {false, false, true, false, true, true, true},
@@ -139,6 +142,11 @@ static IpsPlan job_plan = {NULL,
 	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
 	2, {INT8OID, DATEOID}};
 
+static IpsPlan held_job_plan = {NULL,
+	"SELECT 1 FROM ips.job WHERE episode_id OPERATOR(pg_catalog.=) $1 AND held_at_entry"
+	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
+	2, {INT8OID, DATEOID}};
+
 static IpsPlan study_plan = {NULL,
 	"SELECT 1 FROM ips.study WHERE episode_id OPERATOR(pg_catalog.=) $1"
 	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
@@ -174,11 +182,25 @@ PlanFindsRow(IpsPlan *p, Datum *args)
 
 /* Check the prerequisites of entering a state (not used when returning from on_hold). */
 static void
-CheckEntry(EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
+CheckEntry(EpisodeState from, EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
 		   HeapTuple newtup, TupleDesc td, EpisodeColumns *c, const char *tz)
 {
 	Datum		args[4];
 	bool		isnull;
+
+	if (from == STATE_REFERRED && to == STATE_EMPLOYED)
+	{
+		/* entering the service in work: a job held at entry, and what engagement needs */
+		args[0] = Int64GetDatum(episode_id);
+		args[1] = DateADTGetDatum(day);
+		if (!PlanFindsRow(&held_job_plan, args))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("episode %lld cannot move from referred to employed without a job held at entry",
+							(long long) episode_id),
+					 errhint("Engage the client first; a job that began before the referral is recorded with ips.start_job().")));
+		CheckEntry(STATE_ENGAGED, STATE_ENGAGED, episode_id, client_id, day, newtup, td, c, tz);
+	}
 
 	switch (to)
 	{
@@ -433,7 +455,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 						   GetText(oldtup, td, c.held_state)) :
 				 errdetail("See the transition table in the README of ips."),
 				 errhint("Allowed from %s: %s.", ips_state_names[from],
-						 from == STATE_REFERRED ? "engaged, on_hold, closed" :
+						 from == STATE_REFERRED ? "engaged, employed (with a job held at entry), on_hold, closed" :
 						 from == STATE_ENGAGED ? "job_search, employed, studying, on_hold, closed" :
 						 from == STATE_JOB_SEARCH ? "employed, studying, on_hold, closed" :
 						 from == STATE_EMPLOYED ? "job_search, studying, on_hold, closed" :
@@ -466,7 +488,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	if (from != STATE_ON_HOLD || to == STATE_CLOSED)
 	{
 		SPI_connect();
-		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
+		CheckEntry(from, to, episode_id, client_id, day, newtup, td, &c, tz);
 		SPI_finish();
 	}
 
@@ -476,7 +498,8 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	cols[ncols] = c.held_state;
 	vals[ncols] = to == STATE_ON_HOLD ? CStringGetTextDatum(ips_state_names[from]) : (Datum) 0;
 	nulls[ncols++] = to != STATE_ON_HOLD;
-	if (to == STATE_ENGAGED && heap_attisnull(oldtup, c.entry_on, td))
+	if ((to == STATE_ENGAGED || (from == STATE_REFERRED && to == STATE_EMPLOYED)) &&
+		heap_attisnull(oldtup, c.entry_on, td))
 	{
 		cols[ncols] = c.entry_on;
 		vals[ncols] = DateADTGetDatum(day);

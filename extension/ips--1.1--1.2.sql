@@ -672,7 +672,7 @@ BEGIN
                        EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
                                   AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
                   FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe AND NOT j.held_at_entry
                 OFFSET 0) v     -- (counselled is read twice: evaluated once)
          GROUP BY v.team_id
     ),
@@ -1048,6 +1048,23 @@ BEGIN
                   DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
                   HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
     END IF;
+    IF starts_on < e.referred_on AND e.state <> 'closed' THEN
+        -- a job held at entry: recorded as such; the client is not out of work at entry
+        INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+        VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+                start_job.occupation, start_job.hours_per_week, start_job.title)
+        RETURNING job_id INTO id;
+        UPDATE ips.episode x SET out_of_work_at_entry = false WHERE x.episode_id = e.episode_id;
+        IF e.state IN ('engaged', 'job_search', 'studying') THEN
+            -- employed from now on in the record (the instant after the current state began)
+            UPDATE ips.episode x SET state = 'employed', state_since = least(e.state_since + interval '1 microsecond', now()),
+                                     state_reason = 'job held at entry'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        -- referred (or paused before engagement): the state stays; ips.transition(episode_id,
+        -- 'employed') enters the service in work when the client is met
+        RETURN id;
+    END IF;
     IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
        AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
         RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
@@ -1081,7 +1098,7 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
-    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. Returns the job id.';
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. A job that began before the referral is held at entry (no job start). Returns the job id.';
 
 -- The analytics publication carries the staff history (a publication made before the update
 -- is made again with ips.create_analytics_publication to include it; docs/records.md).
@@ -1111,7 +1128,7 @@ SET search_path = pg_catalog, pg_temp AS $$
         ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
         ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
         ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
-        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry}'),
         ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
         ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
         -- fidelity reviews: scores without reviewers'' names, roles and notes
@@ -1126,6 +1143,124 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.analytics_columns() IS
     'The tables and columns the analytics publication carries (no free text, pseudonymous keys only); read by ips.create_analytics_publication and ips.prepare_analytics_subscriber.';
+
+-- 2. Employment at entry: a job that began before the referral is held at entry (kept by the
+-- fact guard, in C); every job of 1.1 began on or after its referral.
+ALTER TABLE ips.job ADD COLUMN held_at_entry boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN ips.job.held_at_entry IS
+    'Kept by the fact guard: the job began before the referral (held when the episode began): no job start, no first job, job-retention support from entry.';
+
+CREATE OR REPLACE VIEW ips.outcomes_quarterly_counts AS
+WITH cfg AS MATERIALIZED (
+    SELECT string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',') AS kinds,
+           ips.local_date(now()) AS today
+),
+cjob AS MATERIALIZED (
+    SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on, e.team_id, e.client_id, e.entry_on, j.held_at_entry
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     WHERE j.kind = ANY ((SELECT cfg.kinds FROM cfg)::text[])
+),
+q AS MATERIALIZED (
+    SELECT t.team_id, t.name AS team_name, t.region, g::date AS qs, (g + interval '3 months' - interval '1 day')::date AS qe
+      FROM ips.team t
+      JOIN (SELECT e.team_id, min(e.referred_on) AS first_day FROM ips.episode e GROUP BY e.team_id) f ON f.team_id = t.team_id
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', f.first_day), date_trunc('quarter', (SELECT cfg.today FROM cfg)),
+                                        interval '3 months') g
+),
+-- the first and last quarter listed per team
+qb AS MATERIALIZED (
+    SELECT q.team_id, min(q.qs)::timestamp AS first_qs, max(q.qs)::timestamp AS last_qs FROM q GROUP BY q.team_id
+),
+-- each episode in every listed quarter it overlaps (entry on or before the quarter's end, not closed before its start);
+-- a client with a job held at entry was not out of work at entry
+eq AS (
+    SELECT e.team_id, e.episode_id, e.client_id,
+           e.out_of_work_at_entry AND NOT EXISTS (SELECT 1 FROM ips.job h WHERE h.episode_id = e.episode_id AND h.held_at_entry)
+               AS out_of_work_at_entry,
+           g::date AS qs
+      FROM ips.episode e JOIN qb ON qb.team_id = e.team_id
+     CROSS JOIN LATERAL generate_series(greatest(date_trunc('quarter', e.entry_on::timestamp), qb.first_qs),
+                                        least(date_trunc('quarter', coalesce(e.closed_on::timestamp, qb.last_qs)), qb.last_qs),
+                                        interval '3 months') g
+     WHERE e.entry_on IS NOT NULL
+),
+-- each episode in every listed quarter in which one of its competitive jobs ran (held at entry too)
+wq AS (
+    SELECT DISTINCT j.episode_id, g::date AS qs
+      FROM cjob j JOIN qb ON qb.team_id = j.team_id
+     CROSS JOIN LATERAL generate_series(greatest(date_trunc('quarter', j.starts_on::timestamp), qb.first_qs),
+                                        least(date_trunc('quarter', coalesce(j.ends_on::timestamp, qb.last_qs)), qb.last_qs),
+                                        interval '3 months') g
+),
+s AS (
+    SELECT eq.team_id, eq.qs,
+           count(DISTINCT eq.client_id) AS served,
+           count(DISTINCT eq.client_id) FILTER (WHERE w.episode_id IS NOT NULL) AS working,
+           count(DISTINCT eq.client_id) FILTER (WHERE eq.out_of_work_at_entry) AS served_oow,
+           count(DISTINCT eq.client_id) FILTER (WHERE eq.out_of_work_at_entry AND w.episode_id IS NOT NULL) AS working_oow
+      FROM eq LEFT JOIN wq w ON w.episode_id = eq.episode_id AND w.qs = eq.qs
+     GROUP BY eq.team_id, eq.qs
+),
+-- job starts, first jobs and days to the first job: jobs held at entry are not started in the service
+js AS (
+    SELECT j.team_id, date_trunc('quarter', j.starts_on::timestamp)::date AS qs,
+           count(*) AS job_starts,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)) AS jobs_90_known,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)
+                              AND (j.ends_on IS NULL OR j.ends_on >= j.starts_on + 89)) AS jobs_90_retained
+      FROM cjob j
+     WHERE NOT j.held_at_entry
+     GROUP BY 1, 2
+),
+first_job AS (
+    SELECT j.episode_id, min(j.starts_on) AS starts_on FROM cjob j WHERE NOT j.held_at_entry GROUP BY j.episode_id
+),
+fj AS (
+    SELECT e.team_id, date_trunc('quarter', f.starts_on::timestamp)::date AS qs,
+           count(DISTINCT e.client_id) AS first_jobs,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY f.starts_on - e.entry_on) AS median_days_to_first_job
+      FROM first_job f JOIN ips.episode e ON e.episode_id = f.episode_id
+     GROUP BY 1, 2
+),
+st AS (
+    SELECT e.team_id, date_trunc('quarter', x.starts_on::timestamp)::date AS qs,
+           count(DISTINCT e.client_id) AS education_starts
+      FROM ips.study x JOIN ips.episode e ON e.episode_id = x.episode_id
+     GROUP BY 1, 2
+),
+c AS (
+    SELECT e.team_id, date_trunc('quarter', e.closed_on::timestamp)::date AS qs,
+           count(*) AS closures,
+           count(*) FILTER (WHERE e.close_reason = 'stable_employment') AS stable_employment,
+           count(*) FILTER (WHERE e.close_reason = 'client_choice') AS client_choice,
+           count(*) FILTER (WHERE e.close_reason = 'moved') AS moved,
+           count(*) FILTER (WHERE e.close_reason = 'referred_elsewhere') AS referred_elsewhere,
+           count(*) FILTER (WHERE e.close_reason = 'disengaged') AS disengaged,
+           count(*) FILTER (WHERE e.close_reason = 'deceased') AS deceased,
+           count(*) FILTER (WHERE e.close_reason = 'never_engaged') AS never_engaged
+      FROM ips.episode e
+     WHERE e.closed_on IS NOT NULL
+     GROUP BY 1, 2
+)
+SELECT q.team_id, q.team_name, q.region,
+       to_char(q.qs, 'YYYY"Q"Q') AS quarter, q.qs AS quarter_start, q.qe AS quarter_end,
+       coalesce(s.served, 0) AS served, coalesce(s.working, 0) AS working,
+       coalesce(s.served_oow, 0) AS served_oow, coalesce(s.working_oow, 0) AS working_oow,
+       coalesce(js.job_starts, 0) AS job_starts, coalesce(fj.first_jobs, 0) AS first_jobs,
+       fj.median_days_to_first_job, coalesce(st.education_starts, 0) AS education_starts,
+       coalesce(js.jobs_90_known, 0) AS jobs_90_known, coalesce(js.jobs_90_retained, 0) AS jobs_90_retained,
+       coalesce(c.closures, 0) AS closures, coalesce(c.stable_employment, 0) AS stable_employment,
+       coalesce(c.client_choice, 0) AS client_choice, coalesce(c.moved, 0) AS moved,
+       coalesce(c.referred_elsewhere, 0) AS referred_elsewhere, coalesce(c.disengaged, 0) AS disengaged,
+       coalesce(c.deceased, 0) AS deceased, coalesce(c.never_engaged, 0) AS never_engaged
+  FROM q
+  LEFT JOIN s ON s.team_id = q.team_id AND s.qs = q.qs
+  LEFT JOIN js ON js.team_id = q.team_id AND js.qs = q.qs
+  LEFT JOIN fj ON fj.team_id = q.team_id AND fj.qs = q.qs
+  LEFT JOIN st ON st.team_id = q.team_id AND st.qs = q.qs
+  LEFT JOIN c ON c.team_id = q.team_id AND c.qs = q.qs;
+COMMENT ON VIEW ips.outcomes_quarterly_counts IS
+    'Unsuppressed outcome counts per team and quarter (served, working competitively, job starts, first jobs, studies, 90-day retention, closures); for admins and supervisors, not analysts.';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 

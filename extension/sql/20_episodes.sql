@@ -113,10 +113,13 @@ CREATE TABLE ips.job (
     title          text,
     end_reason     text,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
+    held_at_entry  boolean NOT NULL DEFAULT false,
     CHECK (ends_on >= starts_on)
 );
 CREATE INDEX job_episode_idx ON ips.job (episode_id, starts_on);
 COMMENT ON TABLE ips.job IS 'Jobs and work trials; occupation is an ISCO-08 code (job type).';
+COMMENT ON COLUMN ips.job.held_at_entry IS
+    'Kept by the fact guard: the job began before the referral (held when the episode began): no job start, no first job, job-retention support from entry.';
 
 CREATE TABLE ips.study (
     study_id   bigserial PRIMARY KEY,
@@ -428,6 +431,23 @@ BEGIN
                   DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
                   HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
     END IF;
+    IF starts_on < e.referred_on AND e.state <> 'closed' THEN
+        -- a job held at entry: recorded as such; the client is not out of work at entry
+        INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+        VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+                start_job.occupation, start_job.hours_per_week, start_job.title)
+        RETURNING job_id INTO id;
+        UPDATE ips.episode x SET out_of_work_at_entry = false WHERE x.episode_id = e.episode_id;
+        IF e.state IN ('engaged', 'job_search', 'studying') THEN
+            -- employed from now on in the record (the instant after the current state began)
+            UPDATE ips.episode x SET state = 'employed', state_since = least(e.state_since + interval '1 microsecond', now()),
+                                     state_reason = 'job held at entry'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        -- referred (or paused before engagement): the state stays; ips.transition(episode_id,
+        -- 'employed') enters the service in work when the client is met
+        RETURN id;
+    END IF;
     IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
        AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
         RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
@@ -461,7 +481,7 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
-    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. Returns the job id.';
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. A job that began before the referral is held at entry (no job start). Returns the job id.';
 
 -- A job agreed to start later: a plan, which changes no state; ips.start_planned_job records
 -- the job when it starts.

@@ -670,7 +670,7 @@ BEGIN
                        EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
                                   AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
                   FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe AND NOT j.held_at_entry
                 OFFSET 0) v     -- (counselled is read twice: evaluated once)
          GROUP BY v.team_id
     ),
