@@ -72,6 +72,18 @@ static IpsPlan team_clients_plan = {NULL,
 	1, {NAMEOID}};
 
 /*
+ * The staff in whose name the caller may record contacts, employer contacts and
+ * meeting attendance: the caller; a supervisor also the staff of the own team.
+ */
+static IpsPlan recordable_staff_plan = {NULL,
+	"SELECT pg_catalog.array_agg(s.staff_id ORDER BY s.staff_id)"
+	" FROM ips.staff m JOIN ips.staff s"
+	"   ON s.staff_id OPERATOR(pg_catalog.=) m.staff_id"
+	"   OR (m.role OPERATOR(pg_catalog.=) 'supervisor'::pg_catalog.text AND s.team_id OPERATOR(pg_catalog.=) m.team_id)"
+	" WHERE m.db_role OPERATOR(pg_catalog.=) $1",
+	1, {NAMEOID}};
+
+/*
  * The clients whom the calling clinician's unit cares for today and who
  * consent to sharing with care (share_with_care) today: a consent given on or
  * before today, not withdrawn by today, and not ended by a refusal of the
@@ -147,6 +159,7 @@ typedef enum PolicyHelper
 	HELPER_TEAM_REVIEWS,
 	HELPER_TEAM_CLIENTS,
 	HELPER_SHARED_CLIENTS,
+	HELPER_RECORDABLE_STAFF,
 	HELPER_COUNT
 } PolicyHelper;
 
@@ -357,4 +370,12 @@ Datum
 ips_shared_clients(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(policy_ids(HELPER_SHARED_CLIENTS, &shared_clients_plan));
+}
+
+PG_FUNCTION_INFO_V1(ips_recordable_staff);
+/* ips.recordable_staff(): the caller's own staff id; for a supervisor also the own team's staff. */
+Datum
+ips_recordable_staff(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(policy_ids(HELPER_RECORDABLE_STAFF, &recordable_staff_plan));
 }

@@ -1071,12 +1071,24 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.complete_action(bigint, date) IS 'Records that an action of a review''s plan was done on a day.';
 
+-- As definer: only the owner writes ips.fidelity_frozen (88_table_rules.sql), so that
+-- a frozen result is always the computed one; the caller must manage the review.
 CREATE FUNCTION ips.close_review(review_id bigint) RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r ips.fidelity_review := ips.fidelity_review_get(close_review.review_id, true);
+    r ips.fidelity_review;
 BEGIN
+    IF NOT pg_catalog.pg_has_role(ips.caller(), 'ips_admin', 'USAGE') THEN
+        IF close_review.review_id IS NULL OR NOT close_review.review_id = ANY (ips.team_reviews()) THEN
+            PERFORM ips.not_found('fidelity review', close_review.review_id);
+        END IF;
+        IF NOT pg_catalog.pg_has_role(ips.caller(), 'ips_supervisor', 'USAGE') THEN
+            RAISE EXCEPTION 'only a supervisor of the team or ips_admin closes a fidelity review'
+                USING ERRCODE = 'insufficient_privilege', HINT = 'Ask the team''s supervisor.';
+        END IF;
+    END IF;
+    r := ips.fidelity_review_get(close_review.review_id, true);
     PERFORM 1 FROM ips.fidelity_review v WHERE v.review_id = r.review_id FOR UPDATE;
     INSERT INTO ips.fidelity_frozen (review_id, item, score, source, measure, evidence)
     SELECT r.review_id, f.item, f.score, f.source, f.measure, f.evidence

@@ -15,6 +15,11 @@ CREATE TABLE ips.consent_refusal (
 );
 CREATE INDEX consent_refusal_client_idx ON ips.consent_refusal (client_id, scope);
 COMMENT ON TABLE ips.consent_refusal IS 'The client''s recorded refusals of data sharing; a refusal ends a consent of its scope at once.';
+-- append-only, for every writer (ips.consent_refusal_guard, 88_table_rules.sql)
+CREATE TRIGGER consent_refusal_append_only BEFORE UPDATE OR DELETE ON ips.consent_refusal
+    FOR EACH ROW EXECUTE FUNCTION ips.consent_refusal_guard();
+CREATE TRIGGER consent_refusal_no_truncate BEFORE TRUNCATE ON ips.consent_refusal
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.consent_refusal_guard();
 
 -- Which team registered a client that has no episode yet (so that the team can refer it).
 CREATE TABLE ips.client_intake (
@@ -118,6 +123,7 @@ DECLARE
         "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
         "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
         "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
         "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
     -- invoker functions that only the owner (a superuser) runs
     owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
@@ -130,6 +136,8 @@ DECLARE
     has_team boolean;
     has_review boolean;
     team_pred text;
+    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
+    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
     key_cols text;
     roles text;
 BEGIN
@@ -177,16 +185,34 @@ BEGIN
                 ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
             EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
             IF t.relname = 'employer_contact' THEN
-                -- the job-development log: the team's own contacts, on behalf of a client of the team or of none
+                -- the job-development log: the team reads its contacts; a contact is recorded in the
+                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
+                -- of the team or of none
                 EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
                      || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
                 EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
-                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
-                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
                 EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]))'
-                     || ' WITH CHECK (staff_id = ANY ((SELECT ips.team_staff())::bigint[])'
-                     || ' AND (episode_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                     || ' USING (' || own_pred || ')'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSIF t.relname = 'episode' THEN
+                -- a new episode: in the caller's team, for a client the caller sees already (checked
+                -- before unique and foreign keys: another team's client answers like none); an
+                -- episode keeps its client (ips.episode_guard), so an update checks the team only
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
+            ELSIF t.relname = 'contact' THEN
+                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
             ELSE
                 EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
                                t.relname, team_pred, team_pred);
@@ -199,13 +225,14 @@ BEGIN
             IF t.relname = 'contact' THEN
                 -- clinicians record their own care-team contacts for the clients shared with them
                 EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
-                     || ' WITH CHECK (kind = ''care_team'' AND staff_id = ips.current_staff()'
+                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
                      || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
                 EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
             END IF;
             roles := CASE t.relname
                 WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
                 WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
+                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
                 WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
                 ELSE 'SELECT, INSERT, UPDATE' END;
             EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
@@ -230,14 +257,19 @@ BEGIN
                            ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
             EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
             EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+            IF t.relname = 'fidelity_frozen' THEN
+                -- written by ips.close_review() only (as definer), never changed
+                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
+            ELSE
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+            END IF;
         ELSIF t.relname = 'team_meeting' THEN
-            -- attendance: the team reads; a specialist records their own
+            -- attendance: the team reads; a specialist records their own, a supervisor the team's
             EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
             EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
                  || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
             EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
-                 || ' WITH CHECK (staff_id = ips.current_staff() AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
             EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
         ELSIF t.relname = 'host_attachment' THEN
             EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';

@@ -6,7 +6,8 @@ SELECT plan(343);
 \ir security_setup.psql
 
 -- Reads: the distinct clients of the visible rows ('none' = a row without a client).
--- Writes: the distinct clients of the rows an UPDATE reached.
+-- Writes: the distinct clients of the rows an UPDATE reached.  (1.1 let staff update
+-- their team's consent refusals, the breach of issue 13: refusals are append-only now.)
 CREATE TEMP TABLE matrix (role text, tab text, reads text, writes text);
 INSERT INTO matrix
 SELECT r.role, t.tab, r.vals[t.i * 2 - 1], r.vals[t.i * 2]
@@ -15,9 +16,9 @@ SELECT r.role, t.tab, r.vals[t.i * 2 - 1], r.vals[t.i * 2]
        WITH ORDINALITY AS t(tab, i),
   (VALUES
     --               client     care_rel   consent    refusal    intake     episode    history    assign     contact    emp_cont   job        study      chg_log        acc_log
-    ('spec',   '{A:C,A:C,       A,A,       A,A,       -,-,       C,42501,   A,A,       A,42501,   A,A,       A,A,       A,A,       A,A,       -,-,       42501,42501,   42501,42501}'::text[]),
-    ('sup',    '{A:C,A:C,       A,A,       A,A,       -,-,       C,42501,   A,A,       A,42501,   A,A,       A,A,       A,A,       A,A,       -,-,       42501,42501,   42501,42501}'),
-    ('spec_b', '{B,B,           B,B,       -,-,       B,B,       -,42501,   B,B,       B,42501,   B,B,       B,B,       N,N,       -,-,       B,B,       42501,42501,   42501,42501}'),
+    ('spec',   '{A:C,A:C,       A,A,       A,A,       -,42501,   C,42501,   A,A,       A,42501,   A,A,       A,A,       A,A,       A,A,       -,-,       42501,42501,   42501,42501}'::text[]),
+    ('sup',    '{A:C,A:C,       A,A,       A,A,       -,42501,   C,42501,   A,A,       A,42501,   A,A,       A,A,       A,A,       A,A,       -,-,       42501,42501,   42501,42501}'),
+    ('spec_b', '{B,B,           B,B,       -,-,       B,42501,   -,42501,   B,B,       B,42501,   B,B,       B,B,       N,N,       -,-,       B,B,       42501,42501,   42501,42501}'),
     ('clin',   '{A,42501,       A,42501,   A,42501,   -,42501,   -,42501,   A,42501,   A,42501,   A,42501,   A,42501,   A,42501,   A,42501,   -,42501,   42501,42501,   42501,42501}'),
     ('an',     '{42501,42501,   42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501}'),
     ('adm',    '{42501,42501,   42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,42501,ALL,42501,  -,42501}'),
