@@ -205,6 +205,8 @@ typedef struct Engine
 #define EP_COND " AND e.referred_on <= $2 AND (e.closed_on IS NULL OR e.closed_on >= $3)"
 #define FACT_FROM(JOIN) " FROM ips.episode e JOIN " JOIN " WHERE "
 #define UNTIL_E(COL) " AND " COL " < (($2 + 1)::timestamp AT TIME ZONE $4)"
+/* $5: facts recorded by this instant only (infinity: all; "what the team could see then") */
+#define KNOWN(A) " AND " A ".recorded_at <= $5"
 #define SEL_ALL_SQL "true"
 #define SEL_TEAM_SQL "e.team_id = $1"
 #define SEL_EP_SQL "e.episode_id = $1"
@@ -225,14 +227,14 @@ typedef struct Engine
 
 #define Q_HISTORY(FROM) \
 	"SELECT h.episode_id, h.at, h.to_state" FROM \
-	UNTIL_E("h.at") " ORDER BY h.episode_id, h.at, h.history_id"
+	UNTIL_E("h.at") KNOWN("h") " ORDER BY h.episode_id, h.at, h.history_id"
 #define Q_ASSIGN(FROM) \
 	"SELECT a.episode_id, a.staff_id, a.from_on, a.to_on" FROM \
 	" AND a.from_on <= $2 ORDER BY a.episode_id, a.from_on, a.assignment_id"
 #define Q_CONTACTS(FROM) \
 	"SELECT c.episode_id, c.at, c.mode <> 'message', c.mode = 'in_person'," \
 	" c.kind = 'benefits_counseling'" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") KNOWN("c") \
 	" ORDER BY c.episode_id, c.at"
 /*
  * In mode alerts an expectation is unmet exactly when the last qualifying fact
@@ -243,17 +245,17 @@ typedef struct Engine
 	"SELECT c.episode_id, max(c.at) FILTER (WHERE c.mode <> 'message')," \
 	" max(c.at) FILTER (WHERE c.mode = 'in_person')," \
 	" max(c.at) FILTER (WHERE c.kind = 'benefits_counseling')" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") KNOWN("c") \
 	" GROUP BY c.episode_id ORDER BY c.episode_id"
 #define Q_EMPLOYER_LAST(FROM) \
 	"SELECT x.episode_id, max(x.at)" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY x.episode_id ORDER BY x.episode_id"
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") KNOWN("x") " GROUP BY x.episode_id ORDER BY x.episode_id"
 #define Q_EMPLOYER(FROM) \
 	"SELECT x.episode_id, x.at" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY x.episode_id, x.at"
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") KNOWN("x") " ORDER BY x.episode_id, x.at"
 #define Q_JOBS(FROM) \
 	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry" FROM \
-	" AND j.starts_on <= $2 ORDER BY j.episode_id, j.starts_on, j.job_id"
+	" AND j.starts_on <= $2" KNOWN("j") " ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
 	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
@@ -276,14 +278,14 @@ typedef struct Engine
 #define Q_STAFF_EMPLOYER(SEL) \
 	"SELECT s.staff_id, x.at FROM ips.staff s" \
 	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
-	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") \
+	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") KNOWN("x") \
 	" ORDER BY s.staff_id, x.at"
 #define Q_STAFF_MEETING(SEL) \
 	"SELECT s.staff_id, m.met_on FROM ips.staff s JOIN ips.team_meeting m ON m.staff_id = s.staff_id" \
 	" WHERE " SEL " AND s.role = 'specialist' AND m.met_on BETWEEN $3 AND $2" \
 	" ORDER BY s.staff_id, m.met_on"
 
-#define EP_ARGS 4, {INT8OID, DATEOID, DATEOID, TEXTOID}
+#define EP_ARGS 5, {INT8OID, DATEOID, DATEOID, TEXTOID, TIMESTAMPTZOID}
 #define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
 #define FACT_PLANS(Q, T, A) { {NULL, Q(ALONE(T, A)), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A)), EP_ARGS}, \
 	{NULL, Q(JOINED(SEL_EP_SQL, T, A)), EP_ARGS} }
@@ -1141,7 +1143,7 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 }
 
 PG_FUNCTION_INFO_V1(ips_rule_engine);
-/* ips.rule_engine(mode, from_on, to_on, team_id, episode_id): expectations or alerts. */
+/* ips.rule_engine(mode, from_on, to_on, team_id, episode_id[, known_at]): expectations or alerts. */
 Datum
 ips_rule_engine(PG_FUNCTION_ARGS)
 {
@@ -1149,7 +1151,7 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 	Engine		en;
 	char	   *mode;
 	char	   *tz;
-	Datum		args[4];
+	Datum		args[5];
 	DateADT		first_sunday,
 				last_sunday;
 	int			max_horizon = 0;
@@ -1225,6 +1227,16 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 
 	args[1] = DateADTGetDatum(en.to);
 	args[3] = CStringGetTextDatum(tz);
+	/* known_at (argument 6, 1.2): facts recorded by then; NULL or absent: every fact */
+	{
+		TimestampTz known;
+
+		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+			known = PG_GETARG_TIMESTAMPTZ(5);
+		else
+			TIMESTAMP_NOEND(known);
+		args[4] = TimestampTzGetDatum(known);
+	}
 	if (en.sel != SEL_EPISODE)
 	{
 		args[2] = DateADTGetDatum(first_sunday - 6);

@@ -20,6 +20,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/date.h"
@@ -621,4 +622,245 @@ ips_caller(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(DirectFunctionCall1(namein,
 										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/* ---------- corrections learned late: transitions inserted into the history ---------- */
+
+static IpsPlan correct_episode_plan = {NULL,
+	"SELECT client_id, state FROM ips.episode WHERE episode_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {INT8OID}};
+static IpsPlan correct_history_plan = {NULL,
+	"SELECT from_state, to_state, at FROM ips.episode_state_history"
+	" WHERE episode_id OPERATOR(pg_catalog.=) $1 ORDER BY at, history_id",
+	1, {INT8OID}};
+static IpsPlan correct_specialist_plan = {NULL,
+	"SELECT 1 FROM ips.specialist_assignment WHERE episode_id OPERATOR(pg_catalog.=) $1"
+	" AND from_on OPERATOR(pg_catalog.<=) $2 LIMIT 1", 2, {INT8OID, DATEOID}};
+
+/* One step of a merged history. */
+typedef struct HistoryStep
+{
+	int			to;
+	char	   *from_name;		/* recorded from_state (existing rows), or NULL */
+	TimestampTz at;
+	char	   *reason;
+	bool		inserted;
+} HistoryStep;
+
+/* Order steps by instant; at the same instant the recorded row comes first. */
+static int
+HistoryStepCmp(const void *a, const void *b)
+{
+	const HistoryStep *x = a;
+	const HistoryStep *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return (int) x->inserted - (int) y->inserted;
+}
+
+PG_FUNCTION_INFO_V1(ips_insert_transitions);
+/* ips.insert_transitions(episode_id, to_states, ats, reasons): transitions learned late, checked as a whole sequence. */
+Datum
+ips_insert_transitions(PG_FUNCTION_ARGS)
+{
+	int64		episode_id;
+	ArrayType  *states_a,
+			   *ats_a,
+			   *reasons_a = NULL;
+	Datum	   *states,
+			   *ats,
+			   *reasons = NULL;
+	bool	   *states_n,
+			   *ats_n,
+			   *reasons_n = NULL;
+	int			nnew,
+				nats,
+				nreasons = 0,
+				nold,
+				n;
+	HistoryStep *steps;
+	Datum		arg[2];
+	bool		isnull;
+	int64		client_id;
+	char	   *tz;
+	int			state,
+				held = -1;
+	TimestampTz last_at;
+	bool		staff_found;
+	int64		staff_id;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ips.insert_transitions needs an episode, the states and their instants"),
+				 errhint("Give episode_id, to_states and ats (arrays of the same length).")));
+	episode_id = PG_GETARG_INT64(0);
+	states_a = PG_GETARG_ARRAYTYPE_P(1);
+	ats_a = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(states_a, TEXTOID, -1, false, TYPALIGN_INT, &states, &states_n, &nnew);
+	deconstruct_array(ats_a, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ats, &ats_n, &nats);
+	if (!PG_ARGISNULL(3))
+	{
+		reasons_a = PG_GETARG_ARRAYTYPE_P(3);
+		deconstruct_array(reasons_a, TEXTOID, -1, false, TYPALIGN_INT, &reasons, &reasons_n, &nreasons);
+	}
+	if (nnew == 0 || nnew != nats || (reasons_a != NULL && nreasons != nnew))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("to_states, ats and reasons must be non-empty arrays of the same length"),
+				 errhint("Give one instant (and reason, or NULL) per state.")));
+
+	SPI_connect();
+	tz = IpsTimeZone();
+	arg[0] = Int64GetDatum(episode_id);
+	if (SPI_execute_plan(IpsPreparePlan(&correct_episode_plan), arg, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no episode with id %lld", (long long) episode_id),
+				 errhint("Check the episode id; the caller may also lack the right to see it.")));
+	client_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_plan(IpsPreparePlan(&correct_history_plan), arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the episode history failed");
+	nold = (int) SPI_processed;
+	steps = MemoryContextAlloc(cxt, sizeof(HistoryStep) * (nold + nnew));
+	for (int i = 0; i < nold; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *from = SPI_getvalue(t, d, 1);
+
+		steps[i].from_name = from ? MemoryContextStrdup(cxt, from) : NULL;
+		steps[i].to = IpsStateFromName(SPI_getvalue(t, d, 2));
+		steps[i].at = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+		steps[i].reason = NULL;
+		steps[i].inserted = false;
+	}
+	if (nold == 0)
+		elog(ERROR, "episode %lld has no history", (long long) episode_id);
+	last_at = steps[nold - 1].at;
+	for (int i = 0; i < nnew; i++)
+	{
+		HistoryStep *s = &steps[nold + i];
+		char	   *name = states_n[i] ? NULL : TextDatumGetCString(states[i]);
+
+		s->to = name ? IpsStateFromName(name) : -1;
+		if (s->to < 0 || s->to == STATE_CLOSED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" cannot be inserted into the history", name ? name : "NULL"),
+					 errhint("Insert states referred, engaged, job_search, employed, studying or on_hold; close with ips.transition().")));
+		if (ats_n[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the instant of inserted transition %d is missing", i + 1),
+					 errhint("Give the instant each state began.")));
+		s->at = DatumGetTimestampTz(ats[i]);
+		if (s->at <= steps[0].at || s->at >= last_at)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("inserted transition at %s is not between the referral (%s) and the last recorded transition (%s)",
+							pstrdup(timestamptz_to_str(s->at)), pstrdup(timestamptz_to_str(steps[0].at)),
+							pstrdup(timestamptz_to_str(last_at))),
+					 errhint("A transition after the last one is recorded with ips.transition().")));
+		s->reason = (reasons && !reasons_n[i]) ? MemoryContextStrdup(cxt, TextDatumGetCString(reasons[i])) : NULL;
+		s->from_name = NULL;
+		s->inserted = true;
+	}
+	n = nold + nnew;
+	qsort(steps, n, sizeof(HistoryStep), HistoryStepCmp);
+
+	/* the whole sequence, as the state machine would have taken it */
+	state = steps[0].to;
+	for (int i = 1; i < n; i++)
+	{
+		HistoryStep *s = &steps[i];
+		DateADT		day = IpsLocalDate(s->at, tz);
+
+		if (!s->inserted && s->from_name != NULL && strcmp(s->from_name, ips_state_names[state]) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("after the inserted transitions episode %lld would be %s at %s, where the history records a move from %s",
+							(long long) episode_id, ips_state_names[state], pstrdup(timestamptz_to_str(s->at)), s->from_name),
+					 errdetail("Inserted transitions must lead back to the state the next recorded transition starts from."),
+					 errhint("Insert the whole change, e.g. a pause and its end (ips.record_pause).")));
+		if (state == s->to || !allowed_transition[state][s->to] ||
+			(state == STATE_ON_HOLD && s->to != STATE_CLOSED && s->to != held))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("with the inserted transitions episode %lld would move from %s to %s at %s",
+							(long long) episode_id, ips_state_names[state], ips_state_names[s->to],
+							pstrdup(timestamptz_to_str(s->at))),
+					 errdetail("The state machine checks the whole corrected sequence."),
+					 errhint("See the transition table in the README of ips; a pause returns to the state it paused.")));
+		if (s->inserted && state != STATE_ON_HOLD)
+		{
+			/* what entering the state needs, on its day */
+			Datum		a[2];
+
+			a[0] = Int64GetDatum(s->to == STATE_ENGAGED ? client_id : episode_id);
+			a[1] = DateADTGetDatum(day);
+			if ((s->to == STATE_EMPLOYED && !PlanFindsRow(&job_plan, a)) ||
+				(s->to == STATE_STUDYING && !PlanFindsRow(&study_plan, a)) ||
+				(s->to == STATE_ENGAGED && IpsSettingBool("engaged_requires_care_relationship", true) &&
+				 !PlanFindsRow(&care_plan, a)))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("episode %lld cannot have entered %s on %s", (long long) episode_id,
+								ips_state_names[s->to], DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+						 errhint("A job, studies or a care relationship must be recorded for that day first.")));
+			if (s->to == STATE_ENGAGED)
+			{
+				a[0] = Int64GetDatum(episode_id);
+				if (!PlanFindsRow(&correct_specialist_plan, a))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("episode %lld had no employment specialist on %s", (long long) episode_id,
+									DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+							 errhint("Record the assignment first.")));
+			}
+		}
+		if (s->to == STATE_ON_HOLD)
+			held = state;
+		s->from_name = (char *) ips_state_names[state];
+		state = s->to;
+	}
+
+	/* append the inserted rows: who inserted them and when is in actor and recorded_at */
+	staff_id = IpsCurrentStaff(&staff_found);
+	history_append_in_progress = true;
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			Datum		args[7];
+			char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+			if (!steps[i].inserted)
+				continue;
+			args[0] = Int64GetDatum(episode_id);
+			args[1] = Int64GetDatum(client_id);
+			args[2] = CStringGetTextDatum(steps[i].from_name);
+			args[3] = CStringGetTextDatum(ips_state_names[steps[i].to]);
+			args[4] = TimestampTzGetDatum(steps[i].at);
+			if (steps[i].reason)
+				args[5] = CStringGetTextDatum(steps[i].reason);
+			else
+				nulls[5] = 'n';
+			args[6] = Int64GetDatum(staff_id);
+			if (!staff_found)
+				nulls[6] = 'n';
+			if (SPI_execute_plan(IpsPreparePlan(&history_plan), args, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "writing episode history failed");
+		}
+	}
+	PG_FINALLY();
+	{
+		history_append_in_progress = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_INT32(nnew);
 }

@@ -561,7 +561,7 @@ SELECT s.staff_id, '-infinity', s.fte, s.employment_share, s.weekly_hours, s.cre
 SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
 
 CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
@@ -1781,6 +1781,74 @@ SELECT q.team_id, q.team_name, q.region,
   LEFT JOIN c ON c.team_id = q.team_id AND c.qs = q.qs;
 COMMENT ON VIEW ips.outcomes_quarterly_counts IS
     'Unsuppressed outcome counts per team and quarter (served, working competitively, job starts, first jobs, studies, 90-day retention, closures); for admins and supervisors, not analysts.';
+
+-- 4. Corrections learned late.
+
+CREATE OR REPLACE FUNCTION ips.insert_transitions(episode_id bigint, to_states text[], ats timestamptz[], reasons text[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'ips_insert_transitions' LANGUAGE C;
+COMMENT ON FUNCTION ips.insert_transitions(bigint, text[], timestamptz[], text[]) IS
+    'Inserts transitions learned late between the referral and the last recorded transition, when the corrected sequence is valid (it must lead back to the state the next recorded transition starts from); the rows keep who inserted them (actor) and when (recorded_at). Returns how many.';
+
+CREATE OR REPLACE FUNCTION ips.record_pause(episode_id bigint, from_at timestamptz, until_at timestamptz, reason text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    paused text;
+BEGIN
+    PERFORM ips.require(record_pause.episode_id, 'episode_id');
+    PERFORM ips.require(from_at, 'from_at');
+    PERFORM ips.require(until_at, 'until_at');
+    IF until_at <= from_at THEN
+        RAISE EXCEPTION 'a pause ends after it begins' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give from_at before until_at.';
+    END IF;
+    PERFORM ips.episode_for_update(record_pause.episode_id);
+    SELECT h.to_state INTO paused FROM ips.episode_state_history h
+     WHERE h.episode_id = record_pause.episode_id AND h.at <= from_at
+     ORDER BY h.at DESC, h.history_id DESC LIMIT 1;
+    IF paused IS NULL OR paused IN ('on_hold', 'closed') THEN
+        RAISE EXCEPTION 'episode % is % at %', record_pause.episode_id, coalesce(paused, 'not yet referred'), from_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A pause begins in an open, not paused state.';
+    END IF;
+    RETURN ips.insert_transitions(record_pause.episode_id, ARRAY['on_hold', paused], ARRAY[from_at, until_at],
+                                  ARRAY[reason, NULL]);
+END $$;
+COMMENT ON FUNCTION ips.record_pause(bigint, timestamptz, timestamptz, text) IS
+    'Records a pause learned late (e.g. a hospital stay reported afterwards): on_hold from from_at, back to the paused state at until_at, inserted into the history before later transitions.';
+
+-- What the team could see on a day: the engine reads only the facts recorded by known_at.
+DROP FUNCTION ips.rule_engine(text, date, date, bigint, bigint);
+
+CREATE OR REPLACE FUNCTION ips.rule_engine(mode text, from_on date, to_on date, team_id bigint DEFAULT NULL, episode_id bigint DEFAULT NULL,
+                                known_at timestamptz DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, job_id bigint, due_on date, met_on date, status text)
+AS 'MODULE_PATHNAME', 'ips_rule_engine'
+LANGUAGE C STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ips.rule_engine(text, date, date, bigint, bigint, timestamptz) IS
+    'Internal: the contact-rule engine.  mode alerts: unmet expectations as of to_on (status overdue or due); '
+    'mode expectations: every expectation due from from_on to to_on, as known on to_on (status met_on_time, met_late, missed, open); '
+    'known_at: only the state changes, contacts, employer contacts and jobs recorded by then (recorded_at).';
+
+CREATE OR REPLACE FUNCTION ips.alerts_as_known(as_of date, known_at timestamptz DEFAULT NULL, team_id bigint DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM ips.require(alerts_as_known.as_of, 'as_of');
+    PERFORM ips.rule_check_team(alerts_as_known.team_id);
+    RETURN QUERY
+        SELECT x.episode_id, x.staff_id, x.rule, x.due_on, (alerts_as_known.as_of - x.due_on)::int, x.status
+          FROM ips.rule_engine('alerts', alerts_as_known.as_of, alerts_as_known.as_of, alerts_as_known.team_id, NULL,
+                               coalesce(alerts_as_known.known_at, ips.local_midnight(alerts_as_known.as_of + 1))) x
+          JOIN ips.rule r ON r.code = x.rule
+         ORDER BY x.due_on, x.episode_id NULLS LAST, x.staff_id, r.ordinal;
+END $$;
+COMMENT ON FUNCTION ips.alerts_as_known(date, timestamptz, bigint) IS
+    'The alerts of a day as the team could see them: ips.contact_alerts(as_of) from the state changes, contacts, employer contacts and jobs recorded by known_at (default: the end of as_of).';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 

@@ -52,9 +52,10 @@ COMMENT ON TABLE ips.staff_terms IS
     'Dated FTE, employment share and weekly hours of staff: a row is in force from from_on (-infinity: since the start) to the next row; S1, S2, V6, V13 and the specialist rules read the values in force each day.';
 
 -- Staff rows: hours from the FTE when not given, the terms history kept in step, and an end
--- only after the person's clients were handed over.
+-- only after the person's clients were handed over.  As definer: ips_admin, who manages staff,
+-- does not read episodes (the error gives a count only).
 CREATE FUNCTION ips.staff_guard() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;

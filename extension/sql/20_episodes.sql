@@ -294,6 +294,43 @@ END $$;
 COMMENT ON FUNCTION ips.transition(bigint, text, timestamptz, text) IS
     'Moves an episode to another state (see the transition table); closed needs a reason. Returns the new state.';
 
+-- Corrections learned late (in C, episode_state.c): transitions inserted before the last
+-- recorded one; the state machine checks the whole corrected sequence.
+CREATE FUNCTION ips.insert_transitions(episode_id bigint, to_states text[], ats timestamptz[], reasons text[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'ips_insert_transitions' LANGUAGE C;
+COMMENT ON FUNCTION ips.insert_transitions(bigint, text[], timestamptz[], text[]) IS
+    'Inserts transitions learned late between the referral and the last recorded transition, when the corrected sequence is valid (it must lead back to the state the next recorded transition starts from); the rows keep who inserted them (actor) and when (recorded_at). Returns how many.';
+
+-- A pause learned late: on_hold from from_at, back to the paused state at until_at.
+CREATE FUNCTION ips.record_pause(episode_id bigint, from_at timestamptz, until_at timestamptz, reason text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    paused text;
+BEGIN
+    PERFORM ips.require(record_pause.episode_id, 'episode_id');
+    PERFORM ips.require(from_at, 'from_at');
+    PERFORM ips.require(until_at, 'until_at');
+    IF until_at <= from_at THEN
+        RAISE EXCEPTION 'a pause ends after it begins' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give from_at before until_at.';
+    END IF;
+    PERFORM ips.episode_for_update(record_pause.episode_id);
+    SELECT h.to_state INTO paused FROM ips.episode_state_history h
+     WHERE h.episode_id = record_pause.episode_id AND h.at <= from_at
+     ORDER BY h.at DESC, h.history_id DESC LIMIT 1;
+    IF paused IS NULL OR paused IN ('on_hold', 'closed') THEN
+        RAISE EXCEPTION 'episode % is % at %', record_pause.episode_id, coalesce(paused, 'not yet referred'), from_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A pause begins in an open, not paused state.';
+    END IF;
+    RETURN ips.insert_transitions(record_pause.episode_id, ARRAY['on_hold', paused], ARRAY[from_at, until_at],
+                                  ARRAY[reason, NULL]);
+END $$;
+COMMENT ON FUNCTION ips.record_pause(bigint, timestamptz, timestamptz, text) IS
+    'Records a pause learned late (e.g. a hospital stay reported afterwards): on_hold from from_at, back to the paused state at until_at, inserted into the history before later transitions.';
+
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
 LANGUAGE plpgsql
