@@ -73,8 +73,10 @@ last_client AS (
     SELECT f.episode_id, max(f.day) AS day FROM facts f WHERE f.cls = 'client' GROUP BY f.episode_id),
 jobs AS (
     SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= p.as_of THEN j.ends_on END AS ends_on,
-           j.held_at_entry AS held, a.entry_on,
-           row_number() OVER (PARTITION BY j.episode_id, j.held_at_entry ORDER BY j.starts_on, j.job_id) AS nr
+           j.held_at_entry AS held, a.entry_on, j.continues_job_id IS NOT NULL AS cont,
+           EXISTS (SELECT 1 FROM ips.job n WHERE n.continues_job_id = j.job_id AND n.starts_on <= p.as_of) AS goes_on,
+           row_number() OVER (PARTITION BY j.episode_id, j.held_at_entry OR j.continues_job_id IS NOT NULL
+                              ORDER BY j.starts_on, j.job_id) AS nr
       FROM ips.job j JOIN act a ON a.episode_id = j.episode_id, p
      WHERE j.starts_on <= p.as_of),
 -- coverage by care relationships and share_with_care consents; the gap that holds on as_of
@@ -110,18 +112,18 @@ anchors AS (
       FROM act a JOIN ru ON ru.code IN ('career_profile', 'rapid_job_search') WHERE a.entry_on IS NOT NULL
     UNION ALL
     SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on - ru.days, 0, false, 'benefits', '-infinity'::date, NULL
-      FROM jobs j JOIN ru ON ru.code = 'benefits_before_start' WHERE j.nr = 1 AND NOT j.held
+      FROM jobs j JOIN ru ON ru.code = 'benefits_before_start' WHERE j.nr = 1 AND NOT j.held AND NOT j.cont
     UNION ALL
     SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on, 0, false, 'f2f', j.starts_on - ru.days, NULL
-      FROM jobs j JOIN ru ON ru.code = 'pre_start_contact' WHERE NOT j.held
+      FROM jobs j JOIN ru ON ru.code = 'pre_start_contact' WHERE NOT j.held AND NOT j.cont
     UNION ALL
     SELECT j.episode_id, ru.code, j.job_id, 0, j.starts_on, ru.days, true, 'f2f', j.starts_on, NULL
-      FROM jobs j JOIN ru ON ru.code = 'post_start_contact' WHERE NOT j.held
+      FROM jobs j JOIN ru ON ru.code = 'post_start_contact' WHERE NOT j.held AND NOT j.cont
     UNION ALL
     SELECT j.episode_id, ru.code, j.job_id, k.k, j.starts_on, ru.days * (k.k + 1) - 1, true, 'f2f', NULL, j.ends_on
       FROM jobs j JOIN ru ON ru.code IN ('first_month_weekly', 'follow_along_monthly'),
            LATERAL generate_series(0, ru.cnt - 1) AS k(k)
-     WHERE NOT j.held
+     WHERE NOT j.held AND (NOT j.cont OR ru.code = 'follow_along_monthly')
     UNION ALL
     -- a job held at entry: monthly follow-along from entry on (job-retention support)
     SELECT j.episode_id, ru.code, j.job_id, k.k, j.entry_on, ru.days * (k.k + 1) - 1, true, 'f2f', NULL, j.ends_on
@@ -130,7 +132,7 @@ anchors AS (
      WHERE j.held AND j.entry_on IS NOT NULL
     UNION ALL
     SELECT j.episode_id, ru.code, j.job_id, 0, j.ends_on, ru.days, true, 'client', j.ends_on, NULL
-      FROM jobs j JOIN ru ON ru.code = 'job_loss_contact' WHERE j.ends_on IS NOT NULL
+      FROM jobs j JOIN ru ON ru.code = 'job_loss_contact' WHERE j.ends_on IS NOT NULL AND NOT j.goes_on
     UNION ALL
     SELECT a.episode_id, ru.code, NULL, 0, coalesce(lc.day, a.referred_on), ru.days, true, 'none', NULL, NULL
       FROM act a JOIN ru ON ru.code = 'no_contact' LEFT JOIN last_client lc ON lc.episode_id = a.episode_id

@@ -159,6 +159,8 @@ typedef struct Episode
 	DateADT    *job_start;
 	DateADT    *job_end;		/* NO_DAY when not ended by E */
 	bool	   *job_held;		/* held at entry: no job start, follow-along from entry */
+	bool	   *job_cont;		/* continues an earlier job (ips.continue_job): no job-start rules */
+	bool	   *job_goes_on;	/* continued by a later job by E: its end is no job loss */
 	/* coverage by care relationships and by consents */
 	int			ncare;
 	DateADT    *care_from;
@@ -254,7 +256,9 @@ typedef struct Engine
 	"SELECT x.episode_id, x.at" FROM \
 	" AND x.in_person AND x.competitive" UNTIL_E("x.at") KNOWN("x") " ORDER BY x.episode_id, x.at"
 #define Q_JOBS(FROM) \
-	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry" FROM \
+	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry," \
+	" j.continues_job_id IS NOT NULL, EXISTS (SELECT 1 FROM ips.job n WHERE n.continues_job_id = j.job_id" \
+	" AND n.starts_on <= $2 AND n.recorded_at <= $5)" FROM \
 	" AND j.starts_on <= $2" KNOWN("j") " ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
@@ -779,7 +783,17 @@ EvaluateEpisode(Engine *en)
 			/* a job held at entry: job-retention support, monthly from entry on, and the job loss */
 			if (ep->entry_on != NO_DAY && r[R_FOLLOW_ALONG_MONTHLY].enabled)
 				JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], ep->entry_on, end);
-			if (end != NO_DAY)
+			if (end != NO_DAY && !ep->job_goes_on[j])
+				EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
+						 DayListFirstFrom(&ep->client, end));
+			continue;
+		}
+		if (ep->job_cont[j])
+		{
+			/* a job continued from a work trial at the same employer: the support goes on monthly */
+			if (r[R_FOLLOW_ALONG_MONTHLY].enabled)
+				JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], start, end);
+			if (end != NO_DAY && !ep->job_goes_on[j])
 				EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
 						 DayListFirstFrom(&ep->client, end));
 			continue;
@@ -796,7 +810,7 @@ EvaluateEpisode(Engine *en)
 			JobBlocks(en, R_FIRST_MONTH_WEEKLY, ep->job_id[j], start, end);
 		if (r[R_FOLLOW_ALONG_MONTHLY].enabled)
 			JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], start, end);
-		if (end != NO_DAY)
+		if (end != NO_DAY && !ep->job_goes_on[j])
 			EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
 					 DayListFirstFrom(&ep->client, end));
 	}
@@ -1008,10 +1022,16 @@ ReadEpisodes(Engine *en, Datum *args)
 			ep.job_start = GrowArray(ep.job_start, &cap, ep.njob + 1, sizeof(DateADT));
 			cap = ep.cap_job;
 			ep.job_held = GrowArray(ep.job_held, &cap, ep.njob + 1, sizeof(bool));
+			cap = ep.cap_job;
+			ep.job_cont = GrowArray(ep.job_cont, &cap, ep.njob + 1, sizeof(bool));
+			cap = ep.cap_job;
+			ep.job_goes_on = GrowArray(ep.job_goes_on, &cap, ep.njob + 1, sizeof(bool));
 			ep.job_end = GrowArray(ep.job_end, &ep.cap_job, ep.njob + 1, sizeof(DateADT));
 			ep.job_id[ep.njob] = StreamInt8(&job, 2);
 			ep.job_start[ep.njob] = StreamDay(&job, 3);
 			ep.job_held[ep.njob] = StreamBool(&job, 5);
+			ep.job_cont[ep.njob] = StreamBool(&job, 6);
+			ep.job_goes_on[ep.njob] = StreamBool(&job, 7);
 			ep.job_end[ep.njob++] = StreamDay(&job, 4);
 		}
 		for (; StreamAt(&care, id); StreamNext(&care))

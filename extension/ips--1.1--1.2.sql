@@ -1648,7 +1648,8 @@ SET search_path = pg_catalog, pg_temp AS $$
         ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
         ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
         ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
-        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry,payer,continues_job_id}'),
+        ('ips.job_hours',             '{job_id,from_on,episode_id,client_id,hours_per_week,recorded_at}'),
         ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
         ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
         -- fidelity reviews: scores without reviewers'' names, roles and notes
@@ -1849,6 +1850,164 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.alerts_as_known(date, timestamptz, bigint) IS
     'The alerts of a day as the team could see them: ips.contact_alerts(as_of) from the state changes, contacts, employer contacts and jobs recorded by known_at (default: the end of as_of).';
+
+-- 3. Work trials and hours: a payer, a continuation at the same employer, dated hours.
+INSERT INTO ips.vocabulary (category, code, ordinal)
+VALUES ('job_payer', 'kela', 1), ('job_payer', 'pension_insurer', 2), ('job_payer', 'employment_services', 3);
+INSERT INTO ips.label_text (category, code, lang, label) VALUES
+  ('job_payer', 'kela', 'fi', 'Kela'), ('job_payer', 'kela', 'sv', 'FPA'), ('job_payer', 'kela', 'en', 'Kela (social insurance)'),
+  ('job_payer', 'pension_insurer', 'fi', 'työeläkevakuuttaja (kuntoutusraha)'),
+  ('job_payer', 'pension_insurer', 'sv', 'arbetspensionsförsäkrare (rehabiliteringspenning)'),
+  ('job_payer', 'pension_insurer', 'en', 'earnings-related pension insurer (rehabilitation allowance)'),
+  ('job_payer', 'employment_services', 'fi', 'TE-palvelut / työllisyyspalvelut'),
+  ('job_payer', 'employment_services', 'sv', 'TE-tjänster / sysselsättningstjänster'),
+  ('job_payer', 'employment_services', 'en', 'TE office / employment services');
+ALTER TABLE ips.job ADD COLUMN payer text CHECK (payer IN ('kela', 'pension_insurer', 'employment_services')),
+    ADD COLUMN continues_job_id bigint REFERENCES ips.job;
+COMMENT ON COLUMN ips.job.payer IS 'Who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+COMMENT ON COLUMN ips.job.continues_job_id IS 'The job (e.g. a work trial) this one continues at the same employer (ips.continue_job): its history goes on.';
+CREATE INDEX job_continues_idx ON ips.job (continues_job_id) WHERE continues_job_id IS NOT NULL;
+CREATE TABLE ips.job_hours (
+    job_id         bigint NOT NULL REFERENCES ips.job,
+    from_on        date NOT NULL,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    hours_per_week numeric NOT NULL CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, from_on)
+);
+CREATE TRIGGER job_hours_guard BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('from_on');
+COMMENT ON TABLE ips.job_hours IS
+    'Changes of a job''s weekly hours (a work trial growing from 15 to 30 h): in force from from_on; before the first change ips.job.hours_per_week (the hours at the start).';
+SELECT pg_catalog.pg_extension_config_dump('ips.job_hours', '');
+
+CREATE OR REPLACE FUNCTION ips.change_job_hours(job_id bigint, from_on date, hours_per_week numeric) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(change_job_hours.job_id, 'job_id');
+    PERFORM ips.require(change_job_hours.from_on, 'from_on');
+    PERFORM ips.require(change_job_hours.hours_per_week, 'hours_per_week');
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = change_job_hours.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', change_job_hours.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF from_on <= j.starts_on OR from_on > j.ends_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of hours when it takes effect.';
+    END IF;
+    INSERT INTO ips.job_hours AS h (job_id, from_on, episode_id, hours_per_week)
+    VALUES (j.job_id, change_job_hours.from_on, j.episode_id, change_job_hours.hours_per_week)
+    ON CONFLICT ON CONSTRAINT job_hours_pkey DO UPDATE SET hours_per_week = EXCLUDED.hours_per_week, recorded_at = EXCLUDED.recorded_at;
+END $$;
+COMMENT ON FUNCTION ips.change_job_hours(bigint, date, numeric) IS
+    'Changes a job''s weekly hours from a day on (earlier days keep theirs); see ips.job_hours_on.';
+
+CREATE OR REPLACE FUNCTION ips.job_hours_on(job_id bigint, day date) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT h.hours_per_week FROM ips.job_hours h
+                      WHERE h.job_id = job_hours_on.job_id AND h.from_on <= job_hours_on.day
+                      ORDER BY h.from_on DESC LIMIT 1),
+                    (SELECT j.hours_per_week FROM ips.job j WHERE j.job_id = job_hours_on.job_id))
+$$;
+COMMENT ON FUNCTION ips.job_hours_on(bigint, date) IS 'The weekly hours of a job in force on a day (ips.job_hours, else its hours at the start).';
+
+CREATE OR REPLACE FUNCTION ips.set_job_payer(job_id bigint, payer text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(set_job_payer.job_id, 'job_id');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = set_job_payer.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', set_job_payer.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    UPDATE ips.job x SET payer = set_job_payer.payer WHERE x.job_id = j.job_id;
+END $$;
+COMMENT ON FUNCTION ips.set_job_payer(bigint, text) IS
+    'Records who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+
+CREATE OR REPLACE FUNCTION ips.continue_job(job_id bigint, from_on date, kind text DEFAULT 'competitive',
+                                 hours_per_week numeric DEFAULT NULL, payer text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+    id bigint;
+BEGIN
+    PERFORM ips.require(continue_job.job_id, 'job_id');
+    PERFORM ips.require(continue_job.from_on, 'from_on');
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = continue_job.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', continue_job.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF j.ends_on IS NOT NULL THEN
+        RAISE EXCEPTION 'job % ended on %', j.job_id, j.ends_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A job continues while it runs; record a new job with ips.start_job().';
+    END IF;
+    IF from_on <= j.starts_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % started on %: it continues from a later day', j.job_id, j.starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day of the new terms.';
+    END IF;
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    -- the new terms first (a current job), then the end of the old: the episode stays employed
+    id := ips.start_job(j.episode_id, j.employer_id, continue_job.from_on, continue_job.kind, j.occupation,
+                        coalesce(continue_job.hours_per_week, ips.job_hours_on(j.job_id, continue_job.from_on - 1)), j.title);
+    UPDATE ips.job x SET continues_job_id = j.job_id, payer = continue_job.payer WHERE x.job_id = id;
+    PERFORM ips.end_job(j.job_id, continue_job.from_on - 1, 'continued as ' || continue_job.kind);
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.continue_job(bigint, date, text, numeric, text) IS
+    'Continues a running job (e.g. an unpaid work trial) from a day on as another kind (paid work trial, ordinary job) at the same employer: the old job ends the day before and the new one points to it (continues_job_id). Returns the new job id.';
+
+CREATE OR REPLACE VIEW ips.outcomes_jobs_quarterly_counts AS
+WITH held AS (
+    SELECT e.team_id, j.job_id, j.client_id, j.kind, j.starts_on, j.held_at_entry, g::date AS qs,
+           ips.job_hours_on(j.job_id, least(coalesce(j.ends_on, (g + interval '3 months' - interval '1 day')::date),
+                                             (g + interval '3 months' - interval '1 day')::date)) AS hours
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', greatest(j.starts_on, e.referred_on)::timestamp),
+                                        date_trunc('quarter', coalesce(j.ends_on, ips.local_date(now()))::timestamp),
+                                        interval '3 months') g
+)
+SELECT h.team_id, to_char(h.qs, 'YYYY"Q"Q') AS quarter, h.qs AS quarter_start, h.kind,
+       CASE WHEN h.hours IS NULL THEN 'unknown' WHEN h.hours < 10 THEN '<10' WHEN h.hours < 20 THEN '10-19'
+            WHEN h.hours < 30 THEN '20-29' ELSE '30+' END AS hours_band,
+       count(*) AS jobs_held, count(DISTINCT h.client_id) AS clients,
+       count(*) FILTER (WHERE NOT h.held_at_entry AND date_trunc('quarter', h.starts_on::timestamp) = h.qs) AS job_starts,
+       round(avg(h.hours), 1) AS mean_hours
+  FROM held h
+ GROUP BY h.team_id, h.qs, h.kind, 5;
+COMMENT ON VIEW ips.outcomes_jobs_quarterly_counts IS
+    'Per team, quarter, kind of job and band of weekly hours (in force at the quarter''s end): jobs held, clients, jobs started (not held at entry), mean hours; unsuppressed, for staff.';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 

@@ -34,6 +34,7 @@ SELECT c.category, x.code, x.ord
     ('contact_mode',  '{in_person,phone,video,message}'),
     ('contact_setting', '{community,office}'),
     ('job_kind',      '{competitive,wage_subsidy,self_employed,work_trial,paid_work_trial}'),
+    ('job_payer',     '{kela,pension_insurer,employment_services}'),
     ('staff_role',    '{specialist,supervisor,clinician}'),
     ('consent_scope', '{share_with_care,employer_disclosure,family_contact}')
   ) AS c(category, codes),
@@ -83,6 +84,9 @@ SELECT category, code, l.lang, l.label
     ('job_kind', 'self_employed',   'yrittäjä', 'företagare', 'self-employed'),
     ('job_kind', 'work_trial',      'työkokeilu', 'arbetsprövning', 'work trial'),
     ('job_kind', 'paid_work_trial', 'palkallinen työkokeilu', 'avlönad arbetsprövning', 'paid work trial'),
+    ('job_payer', 'kela', 'Kela', 'FPA', 'Kela (social insurance)'),
+    ('job_payer', 'pension_insurer', 'työeläkevakuuttaja (kuntoutusraha)', 'arbetspensionsförsäkrare (rehabiliteringspenning)', 'earnings-related pension insurer (rehabilitation allowance)'),
+    ('job_payer', 'employment_services', 'TE-palvelut / työllisyyspalvelut', 'TE-tjänster / sysselsättningstjänster', 'TE office / employment services'),
     ('staff_role', 'specialist', 'työhönvalmentaja', 'arbetstränare', 'employment specialist'),
     ('staff_role', 'supervisor', 'IPS-esihenkilö', 'IPS-chef', 'IPS supervisor'),
     ('staff_role', 'clinician',  'hoitotaho', 'vårdgivare', 'clinician'),

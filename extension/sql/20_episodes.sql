@@ -114,10 +114,28 @@ CREATE TABLE ips.job (
     end_reason     text,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
     held_at_entry  boolean NOT NULL DEFAULT false,
+    payer          text CHECK (payer IN ('kela', 'pension_insurer', 'employment_services')),
+    continues_job_id bigint REFERENCES ips.job,
     CHECK (ends_on >= starts_on)
 );
 CREATE INDEX job_episode_idx ON ips.job (episode_id, starts_on);
 COMMENT ON TABLE ips.job IS 'Jobs and work trials; occupation is an ISCO-08 code (job type).';
+COMMENT ON COLUMN ips.job.payer IS 'Who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+COMMENT ON COLUMN ips.job.continues_job_id IS 'The job (e.g. a work trial) this one continues at the same employer (ips.continue_job): its history goes on.';
+CREATE INDEX job_continues_idx ON ips.job (continues_job_id) WHERE continues_job_id IS NOT NULL;
+
+-- Hours a week of a job from a day on (ips.change_job_hours); before the first row, ips.job.hours_per_week.
+CREATE TABLE ips.job_hours (
+    job_id         bigint NOT NULL REFERENCES ips.job,
+    from_on        date NOT NULL,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    hours_per_week numeric NOT NULL CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, from_on)
+);
+COMMENT ON TABLE ips.job_hours IS
+    'Changes of a job''s weekly hours (a work trial growing from 15 to 30 h): in force from from_on; before the first change ips.job.hours_per_week (the hours at the start).';
 COMMENT ON COLUMN ips.job.held_at_entry IS
     'Kept by the fact guard: the job began before the referral (held when the episode began): no job start, no first job, job-retention support from entry.';
 
@@ -166,6 +184,8 @@ CREATE TRIGGER employer_contact_guard BEFORE INSERT OR UPDATE ON ips.employer_co
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('at');
 CREATE TRIGGER job_guard BEFORE INSERT OR UPDATE ON ips.job
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
+CREATE TRIGGER job_hours_guard BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('from_on');
 CREATE TRIGGER study_guard BEFORE INSERT OR UPDATE ON ips.study
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
 CREATE TRIGGER specialist_assignment_guard BEFORE INSERT OR UPDATE ON ips.specialist_assignment
@@ -621,6 +641,116 @@ END $$;
 COMMENT ON FUNCTION ips.start_planned_job(bigint, date) IS
     'Records the start of a planned job (on its planned day, or on starts_on when it moved) with ips.start_job; returns the job id.';
 
+-- A job's hours a week from a day on (a work trial that grows).
+CREATE FUNCTION ips.change_job_hours(job_id bigint, from_on date, hours_per_week numeric) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(change_job_hours.job_id, 'job_id');
+    PERFORM ips.require(change_job_hours.from_on, 'from_on');
+    PERFORM ips.require(change_job_hours.hours_per_week, 'hours_per_week');
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = change_job_hours.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', change_job_hours.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF from_on <= j.starts_on OR from_on > j.ends_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of hours when it takes effect.';
+    END IF;
+    INSERT INTO ips.job_hours AS h (job_id, from_on, episode_id, hours_per_week)
+    VALUES (j.job_id, change_job_hours.from_on, j.episode_id, change_job_hours.hours_per_week)
+    ON CONFLICT ON CONSTRAINT job_hours_pkey DO UPDATE SET hours_per_week = EXCLUDED.hours_per_week, recorded_at = EXCLUDED.recorded_at;
+END $$;
+COMMENT ON FUNCTION ips.change_job_hours(bigint, date, numeric) IS
+    'Changes a job''s weekly hours from a day on (earlier days keep theirs); see ips.job_hours_on.';
+
+-- The hours a week of a job on a day.
+CREATE FUNCTION ips.job_hours_on(job_id bigint, day date) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT h.hours_per_week FROM ips.job_hours h
+                      WHERE h.job_id = job_hours_on.job_id AND h.from_on <= job_hours_on.day
+                      ORDER BY h.from_on DESC LIMIT 1),
+                    (SELECT j.hours_per_week FROM ips.job j WHERE j.job_id = job_hours_on.job_id))
+$$;
+COMMENT ON FUNCTION ips.job_hours_on(bigint, date) IS 'The weekly hours of a job in force on a day (ips.job_hours, else its hours at the start).';
+
+-- Who pays a work trial or subsidised job.
+CREATE FUNCTION ips.set_job_payer(job_id bigint, payer text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(set_job_payer.job_id, 'job_id');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = set_job_payer.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', set_job_payer.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    UPDATE ips.job x SET payer = set_job_payer.payer WHERE x.job_id = j.job_id;
+END $$;
+COMMENT ON FUNCTION ips.set_job_payer(bigint, text) IS
+    'Records who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+
+-- A work trial that goes on as a paid trial or an ordinary job at the same employer.
+CREATE FUNCTION ips.continue_job(job_id bigint, from_on date, kind text DEFAULT 'competitive',
+                                 hours_per_week numeric DEFAULT NULL, payer text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+    id bigint;
+BEGIN
+    PERFORM ips.require(continue_job.job_id, 'job_id');
+    PERFORM ips.require(continue_job.from_on, 'from_on');
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = continue_job.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', continue_job.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF j.ends_on IS NOT NULL THEN
+        RAISE EXCEPTION 'job % ended on %', j.job_id, j.ends_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A job continues while it runs; record a new job with ips.start_job().';
+    END IF;
+    IF from_on <= j.starts_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % started on %: it continues from a later day', j.job_id, j.starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day of the new terms.';
+    END IF;
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    -- the new terms first (a current job), then the end of the old: the episode stays employed
+    id := ips.start_job(j.episode_id, j.employer_id, continue_job.from_on, continue_job.kind, j.occupation,
+                        coalesce(continue_job.hours_per_week, ips.job_hours_on(j.job_id, continue_job.from_on - 1)), j.title);
+    UPDATE ips.job x SET continues_job_id = j.job_id, payer = continue_job.payer WHERE x.job_id = id;
+    PERFORM ips.end_job(j.job_id, continue_job.from_on - 1, 'continued as ' || continue_job.kind);
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.continue_job(bigint, date, text, numeric, text) IS
+    'Continues a running job (e.g. an unpaid work trial) from a day on as another kind (paid work trial, ordinary job) at the same employer: the old job ends the day before and the new one points to it (continues_job_id). Returns the new job id.';
+
 CREATE FUNCTION ips.end_job(job_id bigint, ends_on date, reason text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -785,6 +915,7 @@ SELECT pg_catalog.pg_extension_config_dump('ips.contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.employer_contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.job', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.job_plan', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_hours', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.job_plan_plan_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.study', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.team_meeting', '');

@@ -37,7 +37,8 @@ SET search_path = pg_catalog, pg_temp AS $$
         ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
         ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
         ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
-        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry,payer,continues_job_id}'),
+        ('ips.job_hours',             '{job_id,from_on,episode_id,client_id,hours_per_week,recorded_at}'),
         ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
         ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
         -- fidelity reviews: scores without reviewers'' names, roles and notes

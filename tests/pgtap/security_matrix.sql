@@ -24,7 +24,7 @@
 -- Cells marked "other branch" state what issue 13 requires of work done on another
 -- branch; they are todo() here until that branch is merged.
 BEGIN;
-SELECT plan(46);
+SELECT plan(48);
 \ir security_setup.psql
 
 CREATE TEMP TABLE expect_rel (rel text PRIMARY KEY, adm text, sup text, spec text, clin text, an text);
@@ -50,6 +50,7 @@ INSERT INTO expect_rel VALUES
     ('specialist_assignment',  '----', 'rrr-', 'rrr-', 'r---', '----'),
     ('study',                  '----', 'rrr-', 'rrr-', 'r---', '----'),
     ('job_plan',               '----', 'rrr-', 'rrr-', 'r---', '----'),   -- jobs agreed to start later (issue 16)
+    ('job_hours',              '----', 'rrr-', 'rrr-', 'r---', '----'),   -- dated weekly hours of a job (issue 16)
     -- team-level: the team's meetings; reviews read by the team, managed by its supervisors and ips_admin
     ('team_meeting',           '----', 'rr--', 'rr--', '----', '----'),
     ('fidelity_review',        'rrrr', 'rrrr', 'r---', '----', '----'),
@@ -75,7 +76,8 @@ INSERT INTO expect_rel VALUES
     ('caseload',               'v---', 'v---', 'v---', 'v---', 'v---'),
     ('outcomes_quarterly',     'v---', 'v---', 'v---', 'v---', 'v---'),
     ('alerts_today',           'vvvv', 'v---', 'v---', 'v---', '----'),
-    ('outcomes_quarterly_counts', '-vvv', 'v---', 'v---', 'v---', '----');   -- ips_admin: its tables refuse the SELECT
+    ('outcomes_quarterly_counts', '-vvv', 'v---', 'v---', 'v---', '----'),
+    ('outcomes_jobs_quarterly_counts', '-vvv', 'v---', 'v---', 'v---', '----');   -- issue 16: by kind of job and hours   -- ips_admin: its tables refuse the SELECT
 
 CREATE TEMP TABLE expect_fn (fn text PRIMARY KEY, codes text);
 INSERT INTO expect_fn VALUES
@@ -95,7 +97,11 @@ INSERT INTO expect_fn VALUES
     -- issue 16: staff history, jobs, corrections (invoker functions: every role; triggers: nobody)
     ('ips.alerts_as_known(date,timestamp with time zone,bigint)',                                          'xxxxx'),
     ('ips.assignment_staff_guard()',                                                                       '-----'),
+    ('ips.change_job_hours(bigint,date,numeric)',                                                          'xxxxx'),
     ('ips.change_staff(bigint,date,numeric,numeric,numeric)',                                              'xxxxx'),
+    ('ips.continue_job(bigint,date,text,numeric,text)',                                                    'xxxxx'),
+    ('ips.job_hours_on(bigint,date)',                                                                      'xxxxx'),
+    ('ips.set_job_payer(bigint,text)',                                                                     'xxxxx'),
     ('ips.end_staff(bigint,date)',                                                                         'xxxxx'),
     ('ips.insert_transitions(bigint,text[],timestamp with time zone[],text[])',                            'xxxxx'),
     ('ips.job_plan_guard()',                                                                               '-----'),
@@ -308,8 +314,8 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb)'
           'ips.log_access(bigint, text, jsonb): executable by no ips role');
 
 -- The size of the matrix, and the refusals in it.
-SELECT is((SELECT count(*)::int FROM rel_cell), 740, 'relation cells tried: 37 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 705, 'function cells tried: 141 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM rel_cell), 780, 'relation cells tried: 39 relations x 5 roles x 4 operations');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 725, 'function cells tried: 145 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
