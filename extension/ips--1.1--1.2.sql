@@ -2009,6 +2009,43 @@ SELECT h.team_id, to_char(h.qs, 'YYYY"Q"Q') AS quarter, h.qs AS quarter_start, h
 COMMENT ON VIEW ips.outcomes_jobs_quarterly_counts IS
     'Per team, quarter, kind of job and band of weekly hours (in force at the quarter''s end): jobs held, clients, jobs started (not held at entry), mean hours; unsuppressed, for staff.';
 
+-- 11. Terminology as the seeds and THL write it (a region's own corrections are kept: only
+-- the defaults of 1.1 are replaced), one name for the review, decimal commas in fi and sv.
+UPDATE ips.label_text t SET label = v.new
+  FROM (VALUES ('moved', 'sv', 'flyttade', 'flyttat bort'),
+               ('client', 'fi', 'asiakastapaaminen', 'asiakaskontakti'),
+               ('client', 'sv', 'klientmöte', 'klientkontakt'),
+               ('outreach_attempt', 'sv', 'uppsökande försök', 'kontaktförsök'),
+               ('community', 'sv', 'ute i samhället', 'utanför kontoret'),
+               ('self_employed', 'fi', 'yrittäjä', 'oma yritys'),
+               ('self_employed', 'sv', 'företagare', 'eget företag'),
+               ('self_employed', 'en', 'self-employed', 'self-employment'),
+               ('supervisor', 'fi', 'IPS-esihenkilö', 'IPS-tiiminvetäjä'),
+               ('supervisor', 'sv', 'IPS-chef', 'IPS-teamledare'),
+               ('supervisor', 'en', 'IPS supervisor', 'IPS team leader'),
+               ('clinician', 'fi', 'hoitotaho', 'hoitotiimin jäsen'),
+               ('clinician', 'sv', 'vårdgivare', 'medlem i vårdteamet'),
+               ('fidelity_title', 'fi', 'IPS-menetelmäuskollisuus', 'IPS-laatuarviointi'),
+               ('fidelity_title', 'sv', 'IPS-metodtrohet', 'IPS-kvalitetsbedömning'),
+               ('fidelity_title', 'en', 'IPS fidelity', 'IPS fidelity review'),
+               ('fidelity_band_none', 'fi', 'ei vielä (kaikki 25 osiota pisteyttämättä)', 'ei vielä (kaikkia 25 osiota ei ole pisteytetty)'),
+               ('fidelity_band_none', 'sv', 'ännu inte (alla 25 punkter inte poängsatta)', 'ännu inte (inte alla 25 punkter är poängsatta)'),
+               ('fidelity_ev_V13', 'sv', '%s min ute i samhället / %s min arbetstid', '%s min utanför kontoret / %s min arbetstid'))
+       AS v(code, lang, old, new)
+ WHERE t.code = v.code AND t.lang = v.lang AND t.label = v.old;
+UPDATE ips.fidelity_item SET name_fi = 'IPS-tiiminvetäjän rooli' WHERE item = 'O5' AND name_fi = 'IPS-esihenkilön rooli';
+UPDATE ips.fidelity_item SET name_sv = 'IPS-teamledarens roll' WHERE item = 'O5' AND name_sv = 'IPS-chefens roll';
+UPDATE ips.fidelity_item SET name_sv = 'Tjänster utanför kontoret' WHERE item = 'V13' AND name_sv = 'Tjänster ute i samhället';
+UPDATE ips.rule SET label_sv = 'Ingen kontakt med klienten: ta kontakt'
+ WHERE code = 'no_contact' AND label_sv = 'Ingen kontakt med klienten: uppsökande';
+
+CREATE OR REPLACE FUNCTION ips.number_text(x numeric, lang text DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN ips.language(number_text.lang) IN ('fi', 'sv') THEN replace(x::text, '.', ',') ELSE x::text END
+$$;
+COMMENT ON FUNCTION ips.number_text(numeric, text) IS 'A number as text in fi, sv or en (default ips.language): decimal comma in fi and sv, point in en.';
+
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 
 -- ===== what people see: settings, labels, the review sheet (issue 17)

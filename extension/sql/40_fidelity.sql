@@ -34,7 +34,7 @@ INSERT INTO ips.fidelity_item (item, section, ordinal, computed, direction, unit
   ('O2', 'organization', 5, false, NULL, NULL, 'Integraatio tiiviin yhteydenpidon kautta', 'Integration genom täta kontakter med vårdteamet', 'Integration of rehabilitation with mental health treatment through frequent team member contact'),
   ('O3', 'organization', 6, false, NULL, NULL, 'Yhteistyö TE-toimiston, Kelan ja eläkevakuuttajien kanssa', 'Samarbete med TE-byrån, FPA och pensionsförsäkrare', 'Collaboration between employment specialists and vocational rehabilitation counsellors'),
   ('O4', 'organization', 7, false, NULL, NULL, 'IPS-tiimi', 'IPS-enheten', 'Vocational unit'),
-  ('O5', 'organization', 8, false, NULL, NULL, 'IPS-esihenkilön rooli', 'IPS-chefens roll', 'Role of employment supervisor'),
+  ('O5', 'organization', 8, false, NULL, NULL, 'IPS-tiiminvetäjän rooli', 'IPS-teamledarens roll', 'Role of employment supervisor'),
   ('O6', 'organization', 9, false, NULL, NULL, 'Ei poissulkukriteerejä', 'Inga uteslutningskriterier', 'Zero exclusion criteria'),
   ('O7', 'organization', 10, false, NULL, NULL, 'Organisaation keskittyminen avoimille työmarkkinoille', 'Organisationens fokus på den öppna arbetsmarknaden', 'Agency focus on competitive employment'),
   ('O8', 'organization', 11, false, NULL, NULL, 'Johdon tuki', 'Ledningens stöd', 'Executive team support for supported employment'),
@@ -50,7 +50,7 @@ INSERT INTO ips.fidelity_item (item, section, ordinal, computed, direction, unit
   ('V10', 'services', 21, true, 'at_least', '%', 'Avoimien työmarkkinoiden työpaikat', 'Arbete på den öppna arbetsmarknaden', 'Competitive jobs'),
   ('V11', 'services', 22, false, NULL, NULL, 'Yksilöllinen tuki työssä', 'Individuellt stöd i arbetet', 'Individualized follow-along supports'),
   ('V12', 'services', 23, true, 'at_least', '% of jobs', 'Ajallisesti rajaamaton tuki työssä', 'Tidsobegränsat stöd i arbetet', 'Time-unlimited follow-along supports'),
-  ('V13', 'services', 24, true, 'at_least', '%', 'Palvelut toimiston ulkopuolella', 'Tjänster ute i samhället', 'Community-based services'),
+  ('V13', 'services', 24, true, 'at_least', '%', 'Palvelut toimiston ulkopuolella', 'Tjänster utanför kontoret', 'Community-based services'),
   ('V14', 'services', 25, false, NULL, NULL, 'Aktiivinen sitouttaminen ja tavoittaminen', 'Aktivt engagemang och uppsökande arbete', 'Assertive engagement and outreach');
 
 -- Anchors: for a computed item, score s applies when the measure is at most (or at least)
@@ -160,7 +160,7 @@ INSERT INTO ips.setting (name, value, description) VALUES
 INSERT INTO ips.label_text (category, code, lang, label)
 SELECT 'fidelity_report', v.code, l.lang, l.label
   FROM (VALUES
-    ('fidelity_title', 'IPS-menetelmäuskollisuus', 'IPS-metodtrohet', 'IPS fidelity'),
+    ('fidelity_title', 'IPS-laatuarviointi', 'IPS-kvalitetsbedömning', 'IPS fidelity review'),
     ('fidelity_period', 'kausi', 'period', 'period'),
     ('fidelity_source_computed', 'laskettu', 'beräknad', 'computed'),
     ('fidelity_source_rated', 'arvioitu', 'bedömd', 'rated'),
@@ -168,7 +168,7 @@ SELECT 'fidelity_report', v.code, l.lang, l.label
     ('fidelity_total', 'Yhteensä', 'Totalt', 'Total'),
     ('fidelity_items_scored', 'pisteytettyjä osioita', 'poängsatta punkter', 'items scored'),
     ('fidelity_band', 'Taso', 'Nivå', 'Band'),
-    ('fidelity_band_none', 'ei vielä (kaikki 25 osiota pisteyttämättä)', 'ännu inte (alla 25 punkter inte poängsatta)', 'not yet (not all 25 items scored)'),
+    ('fidelity_band_none', 'ei vielä (kaikkia 25 osiota ei ole pisteytetty)', 'ännu inte (inte alla 25 punkter är poängsatta)', 'not yet (not all 25 items scored)'),
     ('fidelity_live', 'laskettu nyt kirjauksista', 'beräknad nu ur registreringarna', 'computed now from the records'),
     ('fidelity_frozen', 'suljettu arviointi %s, jäädytetty %s', 'avslutad bedömning %s, fryst %s', 'closed review %s, frozen %s'),
     ('fidelity_open_review', 'avoin arviointi %s', 'öppen bedömning %s', 'open review %s'),
@@ -182,7 +182,7 @@ SELECT 'fidelity_report', v.code, l.lang, l.label
     ('fidelity_ev_V9', '%s eri työnantajaa / %s työpaikkaa', '%s olika arbetsgivare / %s jobb', '%s distinct employers / %s jobs'),
     ('fidelity_ev_V10', '%s avoimien työmarkkinoiden työpaikkaa / %s työpaikkaa', '%s jobb på öppna marknaden / %s jobb', '%s competitive jobs / %s jobs'),
     ('fidelity_ev_V12', '%s työpaikkaa, täysi tukimalli %s, vähintään 4 kk tuki %s / %s', '%s jobb, fullt stödmönster %s, stöd minst 4 mån %s / %s', '%s jobs, full pattern %s, followed ≥ 4 months %s / %s'),
-    ('fidelity_ev_V13', '%s min toimiston ulkopuolella / %s min työaikaa', '%s min ute i samhället / %s min arbetstid', '%s min in the community / %s scheduled min'),
+    ('fidelity_ev_V13', '%s min toimiston ulkopuolella / %s min työaikaa', '%s min utanför kontoret / %s min arbetstid', '%s min in the community / %s scheduled min'),
     ('fidelity_ev_O2', 'hoitotiimin kokouksissa %s / %s viikkoa (työhönvalmentajaa kohden keskimäärin)', 'vårdteamets möten %s / %s veckor (medeltal per arbetstränare)', 'care team meetings attended %s / %s weeks (mean per specialist)'),
     ('fidelity_ev_O6', '%s lähetettä, %s päättyi ennen aloitusta', '%s remisser, %s avslutade före start', '%s referrals, %s closed before engagement'),
     ('fidelity_ev_V1', '%s / %s työn aloitusta etuusneuvonnan jälkeen', '%s / %s jobbstarter efter förmånsrådgivning', '%s / %s job starts after benefits counselling'),
