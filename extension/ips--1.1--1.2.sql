@@ -293,10 +293,13 @@ DECLARE
         "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
         "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
         "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "ips_supervisor, ips_specialist, ips_clinician", "access_report": "ips_admin, ips_supervisor",
+        "log_access": "", "access_report": "ips_admin, ips_supervisor",
         "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
         "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
-        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
     -- invoker functions that only the owner (a superuser) runs
     owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
     ips_ns constant oid := 'ips'::regnamespace;
@@ -527,12 +530,614 @@ COMMENT ON FUNCTION ips.apply_security() IS
     'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
 
 -- ===== bounded input and settings (issue 13)
+-- ips.not_found: a NULL id is a missing argument (22004); ips.check_code: a NULL code too (in C).
+CREATE OR REPLACE FUNCTION ips.not_found(what text, id bigint) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'the % id must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed', HINT = format('Give the id of the %s.', what);
+    END IF;
+    RAISE EXCEPTION 'no % with id %', what, id
+        USING ERRCODE = 'no_data_found',
+              HINT = format('Check the %s id; the caller may also lack the right to see it.', what);
+END $$;
+COMMENT ON FUNCTION ips.not_found(text, bigint) IS 'Internal: raises P0002 for an unknown or invisible id, 22004 for a NULL one.';
+COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category; 22004 when code is NULL.';
+
+-- A NULL client of withdraw_consent, a NULL item or score of rate: 22004 like every missing argument.
+CREATE OR REPLACE FUNCTION ips.withdraw_consent(client_id bigint, scope text, withdrawn_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.consent;
+BEGIN
+    PERFORM ips.require(withdraw_consent.client_id, 'client_id');
+    PERFORM ips.check_code('consent_scope', scope, 'consent scope');
+    PERFORM ips.require(withdrawn_on, 'withdrawn_on');
+    SELECT * INTO r FROM ips.consent c
+     WHERE c.client_id = withdraw_consent.client_id AND c.scope = withdraw_consent.scope
+       AND c.withdrawn_on IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'client % has no active % consent', coalesce(withdraw_consent.client_id::text, 'NULL'), scope
+            USING ERRCODE = 'no_data_found', HINT = 'Check the client id and the scope.';
+    END IF;
+    IF withdrawn_on < r.given_on THEN
+        RAISE EXCEPTION 'withdrawal date % is before the consent was given on %', withdrawn_on, r.given_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.consent c SET withdrawn_on = withdraw_consent.withdrawn_on WHERE c.consent_id = r.consent_id;
+END $$;
+CREATE OR REPLACE FUNCTION ips.rate(review_id bigint, item text, score int, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r ips.fidelity_review := ips.fidelity_review_get(rate.review_id, true);
+BEGIN
+    PERFORM ips.require(item, 'item');
+    PERFORM ips.require(score, 'score');
+    IF item IS NULL OR NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = rate.item) THEN
+        RAISE EXCEPTION 'unknown fidelity item "%"', coalesce(item, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Use one of: %s.', (SELECT string_agg(i.item, ', ' ORDER BY i.ordinal) FROM ips.fidelity_item i));
+    END IF;
+    IF score IS NULL OR score NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'score % is out of range', coalesce(score::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'An item scores 1 to 5.';
+    END IF;
+    INSERT INTO ips.fidelity_rating (review_id, item, score, note)
+    VALUES (r.review_id, rate.item, rate.score, rate.note)
+    ON CONFLICT ON CONSTRAINT fidelity_rating_pkey
+    DO UPDATE SET score = EXCLUDED.score, note = EXCLUDED.note, rated_by = EXCLUDED.rated_by, rated_at = EXCLUDED.rated_at;
+END $$;
+
+-- Bounded input (issue 13): what any role may store is bounded at the table, so
+-- that no row written by an API function, a direct INSERT/UPDATE or COPY makes a
+-- shared report unbounded.  docs/input-limits.md lists the limits and SQLSTATEs.
+--
+--   * dates and instants are finite (CHECK constraints, immutable);
+--   * dated facts lie between the earliest day (setting earliest_fact_date,
+--     default 1900-01-01) and today in the region's time zone, planned days at
+--     most 10 years ahead, texts have a maximum length, integers a range: the
+--     trigger ips.bounds_guard() (C, extension/bounds.c; no SPI per row), which
+--     gives each bad value its own SQLSTATE and a hint;
+--   * settings are validated when they are written (ips.setting_check()); the
+--     numbers of the contact rules are checked by ips.rule_check() (30_rules.sql).
+-- The tables made by 90_security.sql get theirs in 92_bounds_late.sql.
+
+INSERT INTO ips.setting (name, value, description) VALUES
+  ('earliest_fact_date', '1900-01-01',
+   'The earliest day a fact (contact, referral, job, consent ...) may be dated; a date from 1800-01-01 to 1900-01-01.');
+
+CREATE FUNCTION ips.bounds_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_bounds_guard' LANGUAGE C;
+COMMENT ON FUNCTION ips.bounds_guard() IS
+    'Trigger: refuses dates outside earliest_fact_date .. today (22008, 22023), texts over their length (22001) and integers out of range (22003); arguments: col, col:plan, col:N, col:LO:HI, col:required (22004).';
+
+-- Dates and instants are finite: a CHECK per column (holds also while triggers are off).
+ALTER TABLE ips.care_relationship
+    ADD CONSTRAINT care_relationship_dates_finite CHECK (isfinite(started_on) AND isfinite(ended_on));
+ALTER TABLE ips.consent
+    ADD CONSTRAINT consent_dates_finite CHECK (isfinite(given_on) AND isfinite(withdrawn_on));
+ALTER TABLE ips.episode
+    ADD CONSTRAINT episode_dates_finite CHECK (isfinite(referred_on) AND isfinite(state_since) AND isfinite(entry_on)
+                                               AND isfinite(career_profile_on) AND isfinite(closed_on));
+ALTER TABLE ips.episode_state_history
+    ADD CONSTRAINT episode_state_history_dates_finite CHECK (isfinite(at));
+ALTER TABLE ips.specialist_assignment
+    ADD CONSTRAINT specialist_assignment_dates_finite CHECK (isfinite(from_on) AND isfinite(to_on));
+ALTER TABLE ips.contact
+    ADD CONSTRAINT contact_dates_finite CHECK (isfinite(at));
+ALTER TABLE ips.employer_contact
+    ADD CONSTRAINT employer_contact_dates_finite CHECK (isfinite(at));
+ALTER TABLE ips.job
+    ADD CONSTRAINT job_dates_finite CHECK (isfinite(starts_on) AND isfinite(ends_on));
+ALTER TABLE ips.study
+    ADD CONSTRAINT study_dates_finite CHECK (isfinite(starts_on) AND isfinite(ends_on));
+ALTER TABLE ips.team_meeting
+    ADD CONSTRAINT team_meeting_dates_finite CHECK (isfinite(met_on));
+ALTER TABLE ips.fidelity_review
+    ADD CONSTRAINT fidelity_review_dates_finite CHECK (isfinite(period_start) AND isfinite(period_end) AND isfinite(reviewed_on));
+ALTER TABLE ips.fidelity_action
+    ADD CONSTRAINT fidelity_action_dates_finite CHECK (isfinite(due_on) AND isfinite(done_on));
+
+-- The bounds of every column that takes input (named <table>_bounds: fires before the
+-- table's other BEFORE triggers, which run in name order).  ips.episode.state_since is
+-- bounded by the state machine (ips.episode_guard: not before the referral, not in the
+-- future), the episode's derived days (entry_on, closed_on) follow from it.
+CREATE TRIGGER team_bounds BEFORE INSERT OR UPDATE ON ips.team
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'region:200', 'created_at');
+CREATE TRIGGER staff_bounds BEFORE INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('display_name:200', 'unit:200', 'created_at');
+CREATE TRIGGER client_bounds BEFORE INSERT OR UPDATE ON ips.client
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('host_ref:200', 'birth_year:1900:year', 'municipality:200', 'created_at');
+CREATE TRIGGER care_relationship_bounds BEFORE INSERT OR UPDATE ON ips.care_relationship
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'unit:200', 'started_on', 'ended_on');
+CREATE TRIGGER consent_bounds BEFORE INSERT OR UPDATE ON ips.consent
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'given_on', 'withdrawn_on');
+CREATE TRIGGER employer_bounds BEFORE INSERT OR UPDATE ON ips.employer
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name:200', 'industry:200', 'created_at');
+CREATE TRIGGER episode_bounds BEFORE INSERT OR UPDATE ON ips.episode
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('client_id:required', 'team_id:required', 'referred_on', 'career_profile_on',
+                                                   'referral_source:200', 'state_reason:200', 'created_at');
+CREATE TRIGGER episode_state_history_bounds BEFORE INSERT OR UPDATE ON ips.episode_state_history
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('at', 'reason:200', 'recorded_at');
+CREATE TRIGGER specialist_assignment_bounds BEFORE INSERT OR UPDATE ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'staff_id:required', 'from_on', 'to_on');
+CREATE TRIGGER contact_bounds BEFORE INSERT OR UPDATE ON ips.contact
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'staff_id:required', 'at', 'minutes:1:1440', 'recorded_at');
+CREATE TRIGGER employer_contact_bounds BEFORE INSERT OR UPDATE ON ips.employer_contact
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('staff_id:required', 'employer_id:required', 'at', 'recorded_at');
+CREATE TRIGGER job_bounds BEFORE INSERT OR UPDATE ON ips.job
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on', 'ends_on', 'title:200', 'end_reason:200', 'recorded_at');
+CREATE TRIGGER study_bounds BEFORE INSERT OR UPDATE ON ips.study
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'starts_on', 'ends_on', 'programme:200');
+CREATE TRIGGER team_meeting_bounds BEFORE INSERT OR UPDATE ON ips.team_meeting
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('staff_id:required', 'met_on');
+CREATE TRIGGER fidelity_review_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_review
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('period_start', 'period_end', 'reviewed_on', 'note:2000',
+                                                   'opened_at', 'closed_at');
+CREATE TRIGGER fidelity_reviewer_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_reviewer
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('reviewer:200', 'organisation:200');
+CREATE TRIGGER fidelity_rating_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_rating
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('note:2000', 'rated_at');
+CREATE TRIGGER fidelity_action_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_action
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('action:2000', 'responsible:200', 'due_on:plan', 'done_on', 'created_at');
+
+-- Reference data that ips_admin edits: codes and labels of a readable length.
+CREATE TRIGGER vocabulary_bounds BEFORE INSERT OR UPDATE ON ips.vocabulary
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('category:100', 'code:100');
+CREATE TRIGGER label_text_bounds BEFORE INSERT OR UPDATE ON ips.label_text
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('code:100', 'category:100', 'label:500');
+CREATE TRIGGER rule_bounds BEFORE INSERT OR UPDATE ON ips.rule
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('label_fi:500', 'label_sv:500', 'label_en:500', 'description:2000');
+CREATE TRIGGER fidelity_item_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_item
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('name_fi:500', 'name_sv:500', 'name_en:500', 'unit:200');
+CREATE TRIGGER fidelity_anchor_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_anchor
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('anchor:500');
+CREATE TRIGGER fidelity_band_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_band
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('band:100', 'name_fi:500', 'name_sv:500', 'name_en:500');
+
+-- Settings are validated when written: a time zone PostgreSQL knows, numbers in their
+-- range, booleans, job kinds of the vocabulary.  A setting this list does not know is
+-- text of at most 200 characters.
+CREATE FUNCTION ips.setting_kind(setting_name text, OUT kind text, OUT min_value numeric, OUT max_value numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(k.kind, 'text'), k.lo, k.hi
+      FROM (SELECT 1) one
+      LEFT JOIN (VALUES
+        ('time_zone', 'time_zone', NULL::numeric, NULL::numeric),
+        ('engaged_requires_care_relationship', 'boolean', NULL, NULL),
+        ('disengaged_min_outreach_attempts', 'integer', 0, 100),
+        ('disengaged_min_outreach_days', 'integer', 0, 100),
+        ('disengaged_outreach_window_days', 'integer', 1, 3660),
+        ('small_cell_threshold', 'integer', 0, 1000),
+        ('benchmark_employment_minimal', 'numeric', 0, 100),
+        ('benchmark_employment_average', 'numeric', 0, 100),
+        ('benchmark_employment_excellent', 'numeric', 0, 100),
+        ('benchmark_employment_uk', 'numeric', 0, 100),
+        ('competitive_job_kinds', 'job_kinds', NULL, NULL),
+        ('earliest_fact_date', 'date', NULL, NULL)
+      ) AS k(name, kind, lo, hi) ON k.name = setting_name
+$$;
+COMMENT ON FUNCTION ips.setting_kind(text) IS
+    'The kind of value a setting takes (time_zone, boolean, integer, numeric, date, job_kinds, text) and its range.';
+
+CREATE FUNCTION ips.setting_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+    n numeric;
+    d date;
+    bad text;
+    pattern text;
+BEGIN
+    IF length(NEW.name) > 100 OR length(NEW.value) > 200 OR length(NEW.description) > 2000 THEN
+        RAISE EXCEPTION 'setting "%" is too long', left(NEW.name, 100)
+            USING ERRCODE = 'string_data_right_truncation',
+                  HINT = 'A setting''s name has at most 100 characters, its value 200, its description 2000.';
+    END IF;
+    IF NEW.value IS NULL THEN
+        RETURN NEW;     -- the NOT NULL constraint answers
+    END IF;
+    k := ips.setting_kind(NEW.name);
+    IF k.kind = 'time_zone' THEN
+        BEGIN
+            PERFORM now() AT TIME ZONE NEW.value;
+        EXCEPTION WHEN invalid_parameter_value OR feature_not_supported THEN
+            bad := 'a time zone PostgreSQL knows, e.g. Europe/Helsinki (see pg_timezone_names)';
+        END;
+    ELSIF k.kind = 'boolean' THEN
+        IF lower(btrim(NEW.value)) NOT IN ('true', 'false', 'on', 'off', 'yes', 'no', '1', '0', 't', 'f') THEN
+            bad := 'true or false';
+        END IF;
+    ELSIF k.kind IN ('integer', 'numeric') THEN
+        pattern := CASE WHEN k.kind = 'integer' THEN '^\s*[+-]?[0-9]{1,9}\s*$'
+                        ELSE '^\s*[+-]?([0-9]{1,9}(\.[0-9]{0,6})?|\.[0-9]{1,6})\s*$' END;
+        IF NEW.value !~ pattern THEN
+            bad := format('a %s from %s to %s', CASE k.kind WHEN 'integer' THEN 'whole number' ELSE 'number' END,
+                          k.min_value, k.max_value);
+        ELSE
+            n := NEW.value::numeric;
+            IF n < k.min_value OR n > k.max_value THEN
+                bad := format('a %s from %s to %s', CASE k.kind WHEN 'integer' THEN 'whole number' ELSE 'number' END,
+                              k.min_value, k.max_value);
+            END IF;
+        END IF;
+    ELSIF k.kind = 'date' THEN
+        BEGIN
+            d := NEW.value::date;
+        EXCEPTION WHEN data_exception THEN
+            d := NULL;
+        END;
+        IF d IS NULL OR d < date '1800-01-01' OR d > date '1900-01-01' THEN
+            bad := 'a date from 1800-01-01 to 1900-01-01 (the default 1900-01-01; an earlier one widens the past)';
+        END IF;
+    ELSIF k.kind = 'job_kinds' THEN
+        IF btrim(NEW.value) = '' OR EXISTS (
+               SELECT 1 FROM unnest(string_to_array(replace(NEW.value, ' ', ''), ',')) AS u(code)
+                WHERE NOT EXISTS (SELECT 1 FROM ips.vocabulary v WHERE v.category = 'job_kind' AND v.code = u.code)) THEN
+            bad := format('a comma-separated list of job kinds: %s',
+                          (SELECT string_agg(v.code, ', ' ORDER BY v.ordinal) FROM ips.vocabulary v WHERE v.category = 'job_kind'));
+        END IF;
+    END IF;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'setting % cannot be "%"', NEW.name, left(NEW.value, 200)
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('Give %s.', bad);
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.setting_check() IS
+    'Trigger: a setting''s value must be of its kind (ips.setting_kind) and in range, so that no setting can break the reads that use it.';
+CREATE TRIGGER setting_check BEFORE INSERT OR UPDATE ON ips.setting
+    FOR EACH ROW EXECUTE FUNCTION ips.setting_check();
+
+
+ALTER TABLE ips.consent_refusal
+    ADD CONSTRAINT consent_refusal_dates_finite CHECK (isfinite(refused_on));
+CREATE TRIGGER consent_refusal_bounds BEFORE INSERT OR UPDATE ON ips.consent_refusal
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('refused_on', 'recorded_at');
+CREATE TRIGGER client_intake_bounds BEFORE INSERT OR UPDATE ON ips.client_intake
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('registered_at');
 
 -- ===== analysts: suppression and team fidelity (issue 13)
+-- Secondary (complementary) suppression of one row of outcomes, as Statistics Finland and
+-- THL practise it: after the small cells (1 .. threshold-1) are suppressed, no suppressed
+-- cell and no small group of people may be derived from the cells still shown in the row.
+-- cells: 1 served, 2 working, 3 served out of work at entry, 4 of them working, 5 job starts,
+-- 6 first jobs, 7 education starts, 8 jobs 90 days known, 9 of them retained, 10 closures,
+-- 11 .. 17 closures by reason (stable_employment, client_choice, moved, referred_elsewhere,
+-- disengaged, deceased, never_engaged; they add up to the closures).
+-- The groups a difference of shown cells counts (each must be 0 or at least the threshold):
+--   served - working, served out of work - working out of work, served - served out of work,
+--   working - working out of work, served - working out of work,
+--   served - working - served out of work + working out of work
+--   (not working and not out of work at entry), jobs known - jobs retained, job starts - first
+--   jobs; and closures - the shown reasons (the closures of the suppressed reasons together).
+-- A group found small suppresses the smallest non-zero cell of its difference (a reason, for
+-- the closures; the closures themselves when no reason is left), and the check runs again
+-- until nothing changes.  NULL threshold (or 1 and less): the cells as they are.
+CREATE FUNCTION ips.outcomes_suppress(cells bigint[], threshold int) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v bigint[] := cells;
+    -- signed cell numbers of each difference (0: unused)
+    diffs constant int[] := '{{1,-2,0,0},{3,-4,0,0},{1,-3,0,0},{2,-4,0,0},{1,-4,0,0},{1,-2,-3,4},{8,-9,0,0},{5,-6,0,0}}';
+    changed boolean;
+    total bigint;
+    pick int;
+    k int;
+BEGIN
+    IF threshold IS NULL OR threshold <= 1 OR cells IS NULL THEN
+        RETURN cells;
+    END IF;
+    IF cardinality(cells) <> 17 THEN
+        RAISE EXCEPTION 'outcomes_suppress needs the 17 cells of a row, not %', cardinality(cells)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'See the comment of ips.outcomes_suppress.';
+    END IF;
+    -- primary suppression
+    FOR i IN 1 .. 17 LOOP
+        IF v[i] > 0 AND v[i] < threshold THEN
+            v[i] := NULL;
+        END IF;
+    END LOOP;
+    -- secondary suppression, until no small group can be derived
+    LOOP
+        changed := false;
+        FOR d IN 1 .. array_length(diffs, 1) LOOP
+            total := 0;
+            pick := NULL;
+            FOR j IN 1 .. 4 LOOP
+                k := diffs[d][j];
+                CONTINUE WHEN k = 0;
+                IF v[abs(k)] IS NULL THEN
+                    total := NULL;
+                    EXIT;
+                END IF;
+                total := total + sign(k) * v[abs(k)];
+                IF v[abs(k)] > 0 AND (pick IS NULL OR v[abs(k)] <= v[pick]) THEN
+                    pick := abs(k);
+                END IF;
+            END LOOP;
+            IF total > 0 AND total < threshold THEN
+                v[pick] := NULL;
+                changed := true;
+            END IF;
+        END LOOP;
+        IF v[10] IS NOT NULL THEN
+            total := v[10];
+            pick := NULL;
+            FOR i IN 11 .. 17 LOOP
+                IF v[i] IS NOT NULL THEN
+                    total := total - v[i];
+                    IF v[i] > 0 AND (pick IS NULL OR v[i] <= v[pick]) THEN
+                        pick := i;
+                    END IF;
+                END IF;
+            END LOOP;
+            IF total > 0 AND total < threshold THEN
+                v[coalesce(pick, 10)] := NULL;
+                changed := true;
+            END IF;
+        END IF;
+        EXIT WHEN NOT changed;
+    END LOOP;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION ips.outcomes_suppress(bigint[], int) IS
+    'Small-cell and secondary (complementary) suppression of one row of outcomes (17 counts, see the function''s comment): no suppressed cell and no group of 1 .. threshold-1 can be derived from the shown cells of the row.';
+
+-- A percentage of two shown counts, NULL when either is suppressed or the denominator is 0.
+CREATE FUNCTION ips.rate_of(num bigint, den bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN num IS NULL OR den IS NULL OR den = 0 THEN NULL ELSE round(num * 100.0 / den, 1) END
+$$;
+COMMENT ON FUNCTION ips.rate_of(bigint, bigint) IS 'Percentage num/den to one decimal; NULL when either is NULL (suppressed) or den is 0.';
+
+CREATE OR REPLACE FUNCTION ips.outcomes_quarterly_for(threshold int DEFAULT NULL)
+RETURNS TABLE(team_id bigint, team_name text, region text, quarter text, quarter_start date, quarter_end date,
+              clients_served bigint, clients_working bigint, employment_rate numeric,
+              clients_served_out_of_work bigint, clients_working_out_of_work bigint, employment_rate_out_of_work numeric,
+              benchmark_minimal numeric, benchmark_average numeric, benchmark_excellent numeric, benchmark_uk numeric,
+              job_starts bigint, clients_first_job bigint, median_days_to_first_job numeric, education_starts bigint,
+              jobs_90_days_known bigint, jobs_retained_90_days bigint, retention_90_rate numeric,
+              closures bigint, closed_stable_employment bigint, closed_client_choice bigint, closed_moved bigint,
+              closed_referred_elsewhere bigint, closed_disengaged bigint, closed_deceased bigint, closed_never_engaged bigint,
+              small_cell_threshold int)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off       -- the quarter series makes the estimates large; compiling costs more than running
+AS $$
+DECLARE
+    caller_min int := ips.small_cell_threshold_for_caller();
+    th int;
+BEGIN
+    IF threshold < 0 THEN
+        RAISE EXCEPTION 'threshold % is negative', threshold
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give 0 or more, or NULL for the setting small_cell_threshold.';
+    END IF;
+    -- the caller may ask for more suppression, never for less than applies to them
+    th := CASE WHEN caller_min IS NULL THEN threshold ELSE greatest(coalesce(threshold, 0), caller_min) END;
+    IF th <= 1 THEN
+        th := NULL;
+    END IF;
+    RETURN QUERY
+    SELECT c.team_id, c.team_name, c.region, c.quarter, c.quarter_start, c.quarter_end,
+           x.v[1], x.v[2], ips.rate_of(x.v[2], x.v[1]),
+           x.v[3], x.v[4], ips.rate_of(x.v[4], x.v[3]),
+           ips.setting_value('benchmark_employment_minimal')::numeric, ips.setting_value('benchmark_employment_average')::numeric,
+           ips.setting_value('benchmark_employment_excellent')::numeric, ips.setting_value('benchmark_employment_uk')::numeric,
+           x.v[5], x.v[6],
+           CASE WHEN x.v[6] IS NULL THEN NULL ELSE c.median_days_to_first_job::numeric END,
+           x.v[7],
+           x.v[8], x.v[9], ips.rate_of(x.v[9], x.v[8]),
+           x.v[10], x.v[11], x.v[12], x.v[13], x.v[14], x.v[15], x.v[16], x.v[17],
+           th
+      FROM ips.outcomes_quarterly_counts c
+     CROSS JOIN LATERAL (SELECT ips.outcomes_suppress(ARRAY[c.served, c.working, c.served_oow, c.working_oow,
+                                                            c.job_starts, c.first_jobs, c.education_starts,
+                                                            c.jobs_90_known, c.jobs_90_retained, c.closures,
+                                                            c.stable_employment, c.client_choice, c.moved,
+                                                            c.referred_elsewhere, c.disengaged, c.deceased,
+                                                            c.never_engaged], th) AS v) x
+     ORDER BY c.team_id, c.quarter_start;
+END $$;
+COMMENT ON FUNCTION ips.outcomes_quarterly_for(int) IS
+    'Outcomes per team and quarter with counts of 1 .. threshold-1 people suppressed (NULL), and the cells from which one could be derived (ips.outcomes_suppress), and rates and medians built on them; the caller''s own threshold (setting small_cell_threshold unless superuser or ips_admin) is the least applied.';
+
+
+
+-- Team fidelity for analysts: team-level evidence, P0002 for a team the caller may not see.
+-- Whether the caller may see a team's fidelity: superusers and the extension's owner, ips_admin
+-- and ips_analyst every team, a specialist or supervisor their own (ips.my_teams()).
+CREATE FUNCTION ips.team_visible(team_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who name := ips.caller();
+BEGIN
+    IF team_id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = team_visible.team_id) THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = who), false)
+        OR pg_catalog.pg_has_role(who, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = 'ips.team'::regclass), 'MEMBER')
+        OR (to_regrole('ips_admin') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_admin', 'MEMBER'))
+        OR (to_regrole('ips_analyst') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_analyst', 'MEMBER'))
+        OR team_visible.team_id = ANY (ips.my_teams());
+END $$;
+COMMENT ON FUNCTION ips.team_visible(bigint) IS
+    'Whether the caller may read the team''s fidelity: superusers, the owner, ips_admin and ips_analyst every team; specialists and supervisors their own team.';
+
+-- Whether the caller reads fidelity at the team level only: a caller who may not read the
+-- person-level records (ips_analyst, ips_admin) gets ips.fidelity computed by the owner, with
+-- the evidence stripped to team-level figures (ips.fidelity_team_evidence).
+CREATE FUNCTION ips.fidelity_team_level_only() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NOT pg_catalog.has_table_privilege(ips.caller(), 'ips.episode', 'SELECT')
+$$;
+COMMENT ON FUNCTION ips.fidelity_team_level_only() IS
+    'Internal: true when the caller may not read person-level rows (analysts, admins): fidelity is then served at the team level.';
+
+-- Evidence at the team level: the figures of the team, without the lists of episodes, jobs or
+-- specialists and without any id, name, host key, rater or note.
+CREATE FUNCTION ips.fidelity_team_evidence(evidence jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF jsonb_typeof(evidence) IS DISTINCT FROM 'object' THEN
+        RETURN evidence;
+    END IF;
+    RETURN coalesce((SELECT jsonb_object_agg(e.key, ips.fidelity_team_evidence(e.value))
+                       FROM jsonb_each(evidence) e
+                      WHERE jsonb_typeof(e.value) <> 'array'
+                        AND e.key NOT IN ('episode_id', 'client_id', 'job_id', 'staff_id', 'review_id', 'host_ref',
+                                          'host_key', 'name', 'rated_by', 'note')), '{}'::jsonb);
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_evidence(jsonb) IS
+    'Team-level fidelity evidence: the team''s figures only; lists (episodes, jobs, per specialist), ids, names, host keys, raters and notes removed.';
+
+
+CREATE OR REPLACE FUNCTION ips.fidelity_check_period(team_id bigint, period_start date, period_end date) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_id, 'team_id');
+    PERFORM ips.require(period_start, 'period_start');
+    PERFORM ips.require(period_end, 'period_end');
+    IF NOT ips.team_visible(fidelity_check_period.team_id) THEN
+        PERFORM ips.not_found('team', team_id);
+    END IF;
+    IF NOT isfinite(period_start) OR NOT isfinite(period_end) THEN
+        RAISE EXCEPTION 'a fidelity period needs real days, not infinity'
+            USING ERRCODE = 'datetime_field_overflow', HINT = 'Give the first and the last day of the period.';
+    END IF;
+    IF period_end < period_start THEN
+        RAISE EXCEPTION 'period end % is before its start %', to_char(period_end, 'YYYY-MM-DD'), to_char(period_start, 'YYYY-MM-DD')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first and the last day of the period.';
+    END IF;
+    IF period_end > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'period end % is in the future', period_end
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Fidelity is measured over days that have passed: end the period today or earlier.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_check_period(bigint, date, date) IS
+    'Internal: raises 22004/P0002/22023 unless the team exists, the caller may see it (ips.team_visible) and the period is a non-empty range of past days.';
+
+-- Team-level fidelity of a set of teams, computed with the owner's rights for callers who may not
+-- read person-level rows (ips_analyst, ips_admin); each team must be one the caller may see.
+CREATE FUNCTION ips.fidelity_team_level(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_ids, 'team_ids');
+    PERFORM ips.fidelity_check_period(u.id, fidelity_team_level.period_start, fidelity_team_level.period_end)
+       FROM unnest(team_ids) AS u(id);
+    RETURN QUERY
+    SELECT f.team_id, f.item, f.score, f.source, f.measure, ips.fidelity_team_evidence(f.evidence)
+      FROM ips.fidelity_teams(team_ids, fidelity_team_level.period_start, fidelity_team_level.period_end) f;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_level(bigint[], date, date) IS
+    'Internal: ips.fidelity_teams computed with the owner''s rights, evidence at the team level (ips.fidelity_team_evidence); for callers without person-level rights, on teams they may see.';
+
+CREATE OR REPLACE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
+RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- the team (22004, P0002 unless the caller may see it) and the period, before any day is counted
+    PERFORM ips.fidelity_check_period(fidelity.team_id, fidelity.period_start, fidelity.period_end);
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity(bigint, date, date) IS
+    'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence (team-level evidence for analysts and admins). P0002 for a team the caller may not see.';
+
+-- Every team the caller may see, in one pass: what ips.fidelity gives for each.
+CREATE OR REPLACE FUNCTION ips.fidelity_all(period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[] := (SELECT coalesce(array_agg(t.team_id ORDER BY t.team_id), '{}') FROM ips.team t
+                      WHERE ips.team_visible(t.team_id));
+BEGIN
+    IF cardinality(ids) = 0 THEN      -- no team to show (a clinician): the argument checks only
+        PERFORM ips.require(period_start, 'period_start');
+        PERFORM ips.require(period_end, 'period_end');
+        RETURN;
+    END IF;
+    PERFORM ips.fidelity_check_period(ids[1], fidelity_all.period_start, fidelity_all.period_end);
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    END IF;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_all(date, date) IS
+    'The rows of ips.fidelity for every team the caller may see (team_id first, then ordinal), computed in one pass over the records.';
+
+ALTER FUNCTION ips.fidelity_summary(bigint, date, date) SECURITY DEFINER;
+
+COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
+    'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now. Runs as owner (it shows no person-level data), for any team the caller may see (ips.team_visible), else P0002.';
 
 -- ===== the ledger: change log and access log (issue 14)
 
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
+-- 1.1's ips.log_access(client_id, purpose, shown) was executable by staff and took
+-- the reader from the session; the writer now takes the reader as arguments and is
+-- run only by the autonomous writer of ips.client_record().
+DROP FUNCTION ips.log_access(bigint, text, jsonb);
+-- Append to the access log (internal): called only by the autonomous writer of
+-- ips.client_record() (extension/client_record.c, extension/autonomous.c), in a
+-- transaction of its own as the extension owner; no ips role may execute it.
+-- The reader's identity comes in as arguments: the worker is not the reader (the
+-- defaults serve the owner calling it by hand, with 1.1's three arguments).
+CREATE FUNCTION ips.log_access(client_id bigint, purpose text, shown jsonb,
+                               accessed_at timestamptz DEFAULT now(), db_role name DEFAULT ips.caller(),
+                               staff_id bigint DEFAULT ips.current_staff()) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(log_access.client_id, 'client_id');
+    PERFORM ips.require(log_access.purpose, 'purpose');
+    PERFORM ips.require(log_access.accessed_at, 'accessed_at');
+    PERFORM ips.require(log_access.db_role, 'db_role');
+    IF length(log_access.purpose) > 500 THEN
+        RAISE EXCEPTION 'purpose is longer than 500 characters'
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'A purpose has 1 to 500 characters.';
+    ELSIF btrim(log_access.purpose, E' \t\n\r\x0B\f') = '' THEN
+        RAISE EXCEPTION 'purpose must not be blank'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A purpose has 1 to 500 characters.';
+    END IF;
+    INSERT INTO ips.access_log (accessed_at, db_role, staff_id, client_id, purpose, shown)
+    VALUES (log_access.accessed_at, log_access.db_role, log_access.staff_id, log_access.client_id,
+            log_access.purpose, coalesce(log_access.shown, '{}'));
+END $$;
+COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb, timestamptz, name, bigint) IS
+    'Internal: appends one entry to ips.access_log (reader''s role and staff id as given); run only by the autonomous writer of ips.client_record(), executable by no ips role.';
+
+-- The record: C (extension/client_record.c), the caller's rights, logged by an
+-- autonomous write that stays when the reader's transaction rolls back.
+CREATE OR REPLACE FUNCTION ips.client_record(client_id bigint, purpose text) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'ips_client_record' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ips.client_record(bigint, text) IS
+    'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log in a transaction of its own, so the entry stays when the reader rolls back; fails when it cannot be logged.';
 
 -- ===== staff history, jobs, corrections (issue 16)
 -- 1. Staff history: days on the team, dated FTE, employment share and weekly hours.

@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 
 #include "ips.h"
+#include "autonomous.h"
 
 PG_MODULE_MAGIC;
 
@@ -60,6 +61,7 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	IpsAutonomousInit();
 	MarkGUCPrefixReserved("ips");
 }
 

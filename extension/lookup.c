@@ -348,6 +348,15 @@ ips_check_code(PG_FUNCTION_ARGS)
 	char	   *codes = NULL;
 	int			rc;
 
+	/* a required code given as NULL: 22004, like any required argument */
+	if (PG_ARGISNULL(1))
+	{
+		what = PG_ARGISNULL(2) ? "<NULL>" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what),
+				 errhint("Give the %s.", what)));
+	}
 	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1))
 	{
 		args[0] = PG_GETARG_DATUM(0);

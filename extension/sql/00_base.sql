@@ -151,15 +151,19 @@ COMMENT ON FUNCTION ips.local_midnight(date) IS 'The instant a calendar day star
 -- Raise a clear error unless code is one of the category's codes (internal; in C, lookup.c).
 CREATE OR REPLACE FUNCTION ips.check_code(category text, code text, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'ips_check_code' LANGUAGE C STABLE;
-COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category.';
+COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category; 22004 when code is NULL.';
 
 -- Raise "no such ..." for an unknown id (internal).
 CREATE FUNCTION ips.not_found(what text, id bigint) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'no % with id %', what, coalesce(id::text, 'NULL')
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'the % id must not be NULL', what
+            USING ERRCODE = 'null_value_not_allowed', HINT = format('Give the id of the %s.', what);
+    END IF;
+    RAISE EXCEPTION 'no % with id %', what, id
         USING ERRCODE = 'no_data_found',
               HINT = format('Check the %s id; the caller may also lack the right to see it.', what);
 END $$;
-COMMENT ON FUNCTION ips.not_found(text, bigint) IS 'Internal: raises P0002 for an unknown or invisible id.';
+COMMENT ON FUNCTION ips.not_found(text, bigint) IS 'Internal: raises P0002 for an unknown or invisible id, 22004 for a NULL one.';

@@ -450,6 +450,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r ips.consent;
 BEGIN
+    PERFORM ips.require(withdraw_consent.client_id, 'client_id');
     PERFORM ips.check_code('consent_scope', scope, 'consent scope');
     PERFORM ips.require(withdrawn_on, 'withdrawn_on');
     SELECT * INTO r FROM ips.consent c

@@ -257,6 +257,55 @@ COMMENT ON TABLE ips.fidelity_frozen IS 'The 25 rows of a review''s result as th
 -- Helpers
 ------------------------------------------------------------------------------
 
+-- Whether the caller may see a team's fidelity: superusers and the extension's owner, ips_admin
+-- and ips_analyst every team, a specialist or supervisor their own (ips.my_teams()).
+CREATE FUNCTION ips.team_visible(team_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who name := ips.caller();
+BEGIN
+    IF team_id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = team_visible.team_id) THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = who), false)
+        OR pg_catalog.pg_has_role(who, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = 'ips.team'::regclass), 'MEMBER')
+        OR (to_regrole('ips_admin') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_admin', 'MEMBER'))
+        OR (to_regrole('ips_analyst') IS NOT NULL AND pg_catalog.pg_has_role(who, 'ips_analyst', 'MEMBER'))
+        OR team_visible.team_id = ANY (ips.my_teams());
+END $$;
+COMMENT ON FUNCTION ips.team_visible(bigint) IS
+    'Whether the caller may read the team''s fidelity: superusers, the owner, ips_admin and ips_analyst every team; specialists and supervisors their own team.';
+
+-- Whether the caller reads fidelity at the team level only: a caller who may not read the
+-- person-level records (ips_analyst, ips_admin) gets ips.fidelity computed by the owner, with
+-- the evidence stripped to team-level figures (ips.fidelity_team_evidence).
+CREATE FUNCTION ips.fidelity_team_level_only() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NOT pg_catalog.has_table_privilege(ips.caller(), 'ips.episode', 'SELECT')
+$$;
+COMMENT ON FUNCTION ips.fidelity_team_level_only() IS
+    'Internal: true when the caller may not read person-level rows (analysts, admins): fidelity is then served at the team level.';
+
+-- Evidence at the team level: the figures of the team, without the lists of episodes, jobs or
+-- specialists and without any id, name, host key, rater or note.
+CREATE FUNCTION ips.fidelity_team_evidence(evidence jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF jsonb_typeof(evidence) IS DISTINCT FROM 'object' THEN
+        RETURN evidence;
+    END IF;
+    RETURN coalesce((SELECT jsonb_object_agg(e.key, ips.fidelity_team_evidence(e.value))
+                       FROM jsonb_each(evidence) e
+                      WHERE jsonb_typeof(e.value) <> 'array'
+                        AND e.key NOT IN ('episode_id', 'client_id', 'job_id', 'staff_id', 'review_id', 'host_ref',
+                                          'host_key', 'name', 'rated_by', 'note')), '{}'::jsonb);
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_evidence(jsonb) IS
+    'Team-level fidelity evidence: the team''s figures only; lists (episodes, jobs, per specialist), ids, names, host keys, raters and notes removed.';
+
 -- Check the arguments of the fidelity functions; raise a clear error otherwise.
 CREATE FUNCTION ips.fidelity_check_period(team_id bigint, period_start date, period_end date) RETURNS void
 LANGUAGE plpgsql STABLE
@@ -265,8 +314,12 @@ BEGIN
     PERFORM ips.require(team_id, 'team_id');
     PERFORM ips.require(period_start, 'period_start');
     PERFORM ips.require(period_end, 'period_end');
-    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = fidelity_check_period.team_id) THEN
+    IF NOT ips.team_visible(fidelity_check_period.team_id) THEN
         PERFORM ips.not_found('team', team_id);
+    END IF;
+    IF NOT isfinite(period_start) OR NOT isfinite(period_end) THEN
+        RAISE EXCEPTION 'a fidelity period needs real days, not infinity'
+            USING ERRCODE = 'datetime_field_overflow', HINT = 'Give the first and the last day of the period.';
     END IF;
     IF period_end < period_start THEN
         RAISE EXCEPTION 'period end % is before its start %', to_char(period_end, 'YYYY-MM-DD'), to_char(period_start, 'YYYY-MM-DD')
@@ -279,7 +332,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION ips.fidelity_check_period(bigint, date, date) IS
-    'Internal: raises 22004/P0002/22023 unless the team exists and the period is a non-empty range of past days.';
+    'Internal: raises 22004/P0002/22023 unless the team exists, the caller may see it (ips.team_visible) and the period is a non-empty range of past days.';
 
 -- The score the anchor rows give a measure (NULL measure: NULL).
 CREATE FUNCTION ips.fidelity_anchor_score(item text, measure numeric) RETURNS int
@@ -910,25 +963,64 @@ $$;
 COMMENT ON FUNCTION ips.fidelity_teams(bigint[], date, date) IS
     'Internal: the 25 rows of ips.fidelity for each of a set of teams (team_id first), computed in one pass.';
 
+-- Team-level fidelity of a set of teams, computed with the owner's rights for callers who may not
+-- read person-level rows (ips_analyst, ips_admin); each team must be one the caller may see.
+CREATE FUNCTION ips.fidelity_team_level(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM ips.require(team_ids, 'team_ids');
+    PERFORM ips.fidelity_check_period(u.id, fidelity_team_level.period_start, fidelity_team_level.period_end)
+       FROM unnest(team_ids) AS u(id);
+    RETURN QUERY
+    SELECT f.team_id, f.item, f.score, f.source, f.measure, ips.fidelity_team_evidence(f.evidence)
+      FROM ips.fidelity_teams(team_ids, fidelity_team_level.period_start, fidelity_team_level.period_end) f;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_team_level(bigint[], date, date) IS
+    'Internal: ips.fidelity_teams computed with the owner''s rights, evidence at the team level (ips.fidelity_team_evidence); for callers without person-level rights, on teams they may see.';
+
 CREATE OR REPLACE FUNCTION ips.fidelity(team_id bigint, period_start date, period_end date)
 RETURNS TABLE(item text, score int, source text, measure numeric, evidence jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-    SELECT f.item, f.score, f.source, f.measure, f.evidence
-      FROM ips.fidelity_teams(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f
-$$;
+BEGIN
+    -- the team (22004, P0002 unless the caller may see it) and the period, before any day is counted
+    PERFORM ips.fidelity_check_period(fidelity.team_id, fidelity.period_start, fidelity.period_end);
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ARRAY[fidelity.team_id], fidelity.period_start, fidelity.period_end) f;
+    END IF;
+END $$;
 COMMENT ON FUNCTION ips.fidelity(bigint, date, date) IS
-    'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence.';
+    'The 25 fidelity items of a team for a period: computed from the records (S1 S2 V4 V6 V8 V9 V10 V12 V13), else rated in the team''s review of that period, else missing; with measure and evidence (team-level evidence for analysts and admins). P0002 for a team the caller may not see.';
 
 -- Every team the caller may see, in one pass: what ips.fidelity gives for each.
 CREATE OR REPLACE FUNCTION ips.fidelity_all(period_start date, period_end date)
 RETURNS TABLE(team_id bigint, item text, score int, source text, measure numeric, evidence jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp AS $$
-    SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
-      FROM ips.fidelity_teams((SELECT coalesce(array_agg(t.team_id ORDER BY t.team_id), '{}') FROM ips.team t),
-                              fidelity_all.period_start, fidelity_all.period_end) f
-$$;
+DECLARE
+    ids bigint[] := (SELECT coalesce(array_agg(t.team_id ORDER BY t.team_id), '{}') FROM ips.team t
+                      WHERE ips.team_visible(t.team_id));
+BEGIN
+    IF cardinality(ids) = 0 THEN      -- no team to show (a clinician): the argument checks only
+        PERFORM ips.require(period_start, 'period_start');
+        PERFORM ips.require(period_end, 'period_end');
+        RETURN;
+    END IF;
+    PERFORM ips.fidelity_check_period(ids[1], fidelity_all.period_start, fidelity_all.period_end);
+    IF ips.fidelity_team_level_only() THEN
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_team_level(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    ELSE
+        RETURN QUERY SELECT f.team_id, f.item, f.score, f.source, f.measure, f.evidence
+                       FROM ips.fidelity_teams(ids, fidelity_all.period_start, fidelity_all.period_end) f;
+    END IF;
+END $$;
 COMMENT ON FUNCTION ips.fidelity_all(date, date) IS
     'The rows of ips.fidelity for every team the caller may see (team_id first, then ordinal), computed in one pass over the records.';
 
@@ -1003,6 +1095,8 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r ips.fidelity_review := ips.fidelity_review_get(rate.review_id, true);
 BEGIN
+    PERFORM ips.require(item, 'item');
+    PERFORM ips.require(score, 'score');
     IF item IS NULL OR NOT EXISTS (SELECT 1 FROM ips.fidelity_item i WHERE i.item = rate.item) THEN
         RAISE EXCEPTION 'unknown fidelity item "%"', coalesce(item, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -1152,7 +1246,7 @@ COMMENT ON FUNCTION ips.fidelity_band_of(int, int) IS 'The band (ips.fidelity_ba
 
 CREATE FUNCTION ips.fidelity_summary(team_id bigint, period_start date, period_end date)
 RETURNS TABLE(total int, items_scored int, band text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rid bigint;
@@ -1172,7 +1266,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
-    'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now.';
+    'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now. Runs as owner (it shows no person-level data), for any team the caller may see (ips.team_visible), else P0002.';
 
 ------------------------------------------------------------------------------
 -- The printed report

@@ -162,6 +162,101 @@ $$;
 COMMENT ON FUNCTION ips.suppress_rate(bigint, bigint, int) IS
     'Percentage num/den to one decimal; NULL when num or den is suppressed (1 .. threshold-1) or den is 0.';
 
+-- Secondary (complementary) suppression of one row of outcomes, as Statistics Finland and
+-- THL practise it: after the small cells (1 .. threshold-1) are suppressed, no suppressed
+-- cell and no small group of people may be derived from the cells still shown in the row.
+-- cells: 1 served, 2 working, 3 served out of work at entry, 4 of them working, 5 job starts,
+-- 6 first jobs, 7 education starts, 8 jobs 90 days known, 9 of them retained, 10 closures,
+-- 11 .. 17 closures by reason (stable_employment, client_choice, moved, referred_elsewhere,
+-- disengaged, deceased, never_engaged; they add up to the closures).
+-- The groups a difference of shown cells counts (each must be 0 or at least the threshold):
+--   served - working, served out of work - working out of work, served - served out of work,
+--   working - working out of work, served - working out of work,
+--   served - working - served out of work + working out of work
+--   (not working and not out of work at entry), jobs known - jobs retained, job starts - first
+--   jobs; and closures - the shown reasons (the closures of the suppressed reasons together).
+-- A group found small suppresses the smallest non-zero cell of its difference (a reason, for
+-- the closures; the closures themselves when no reason is left), and the check runs again
+-- until nothing changes.  NULL threshold (or 1 and less): the cells as they are.
+CREATE FUNCTION ips.outcomes_suppress(cells bigint[], threshold int) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v bigint[] := cells;
+    -- signed cell numbers of each difference (0: unused)
+    diffs constant int[] := '{{1,-2,0,0},{3,-4,0,0},{1,-3,0,0},{2,-4,0,0},{1,-4,0,0},{1,-2,-3,4},{8,-9,0,0},{5,-6,0,0}}';
+    changed boolean;
+    total bigint;
+    pick int;
+    k int;
+BEGIN
+    IF threshold IS NULL OR threshold <= 1 OR cells IS NULL THEN
+        RETURN cells;
+    END IF;
+    IF cardinality(cells) <> 17 THEN
+        RAISE EXCEPTION 'outcomes_suppress needs the 17 cells of a row, not %', cardinality(cells)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'See the comment of ips.outcomes_suppress.';
+    END IF;
+    -- primary suppression
+    FOR i IN 1 .. 17 LOOP
+        IF v[i] > 0 AND v[i] < threshold THEN
+            v[i] := NULL;
+        END IF;
+    END LOOP;
+    -- secondary suppression, until no small group can be derived
+    LOOP
+        changed := false;
+        FOR d IN 1 .. array_length(diffs, 1) LOOP
+            total := 0;
+            pick := NULL;
+            FOR j IN 1 .. 4 LOOP
+                k := diffs[d][j];
+                CONTINUE WHEN k = 0;
+                IF v[abs(k)] IS NULL THEN
+                    total := NULL;
+                    EXIT;
+                END IF;
+                total := total + sign(k) * v[abs(k)];
+                IF v[abs(k)] > 0 AND (pick IS NULL OR v[abs(k)] <= v[pick]) THEN
+                    pick := abs(k);
+                END IF;
+            END LOOP;
+            IF total > 0 AND total < threshold THEN
+                v[pick] := NULL;
+                changed := true;
+            END IF;
+        END LOOP;
+        IF v[10] IS NOT NULL THEN
+            total := v[10];
+            pick := NULL;
+            FOR i IN 11 .. 17 LOOP
+                IF v[i] IS NOT NULL THEN
+                    total := total - v[i];
+                    IF v[i] > 0 AND (pick IS NULL OR v[i] <= v[pick]) THEN
+                        pick := i;
+                    END IF;
+                END IF;
+            END LOOP;
+            IF total > 0 AND total < threshold THEN
+                v[coalesce(pick, 10)] := NULL;
+                changed := true;
+            END IF;
+        END IF;
+        EXIT WHEN NOT changed;
+    END LOOP;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION ips.outcomes_suppress(bigint[], int) IS
+    'Small-cell and secondary (complementary) suppression of one row of outcomes (17 counts, see the function''s comment): no suppressed cell and no group of 1 .. threshold-1 can be derived from the shown cells of the row.';
+
+-- A percentage of two shown counts, NULL when either is suppressed or the denominator is 0.
+CREATE FUNCTION ips.rate_of(num bigint, den bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN num IS NULL OR den IS NULL OR den = 0 THEN NULL ELSE round(num * 100.0 / den, 1) END
+$$;
+COMMENT ON FUNCTION ips.rate_of(bigint, bigint) IS 'Percentage num/den to one decimal; NULL when either is NULL (suppressed) or den is 0.';
+
 -- The smallest threshold the calling role must see: none for superusers and ips_admin, else the setting.
 CREATE FUNCTION ips.small_cell_threshold_for_caller() RETURNS int
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -203,26 +298,27 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT c.team_id, c.team_name, c.region, c.quarter, c.quarter_start, c.quarter_end,
-           ips.suppress_count(c.served, th), ips.suppress_count(c.working, th), ips.suppress_rate(c.working, c.served, th),
-           ips.suppress_count(c.served_oow, th), ips.suppress_count(c.working_oow, th),
-           ips.suppress_rate(c.working_oow, c.served_oow, th),
+           x.v[1], x.v[2], ips.rate_of(x.v[2], x.v[1]),
+           x.v[3], x.v[4], ips.rate_of(x.v[4], x.v[3]),
            ips.setting_value('benchmark_employment_minimal')::numeric, ips.setting_value('benchmark_employment_average')::numeric,
            ips.setting_value('benchmark_employment_excellent')::numeric, ips.setting_value('benchmark_employment_uk')::numeric,
-           ips.suppress_count(c.job_starts, th), ips.suppress_count(c.first_jobs, th),
-           CASE WHEN ips.suppress_count(c.first_jobs, th) IS NULL THEN NULL ELSE c.median_days_to_first_job::numeric END,
-           ips.suppress_count(c.education_starts, th),
-           ips.suppress_count(c.jobs_90_known, th), ips.suppress_count(c.jobs_90_retained, th),
-           ips.suppress_rate(c.jobs_90_retained, c.jobs_90_known, th),
-           ips.suppress_count(c.closures, th), ips.suppress_count(c.stable_employment, th),
-           ips.suppress_count(c.client_choice, th), ips.suppress_count(c.moved, th),
-           ips.suppress_count(c.referred_elsewhere, th), ips.suppress_count(c.disengaged, th),
-           ips.suppress_count(c.deceased, th), ips.suppress_count(c.never_engaged, th),
+           x.v[5], x.v[6],
+           CASE WHEN x.v[6] IS NULL THEN NULL ELSE c.median_days_to_first_job::numeric END,
+           x.v[7],
+           x.v[8], x.v[9], ips.rate_of(x.v[9], x.v[8]),
+           x.v[10], x.v[11], x.v[12], x.v[13], x.v[14], x.v[15], x.v[16], x.v[17],
            th
       FROM ips.outcomes_quarterly_counts c
+     CROSS JOIN LATERAL (SELECT ips.outcomes_suppress(ARRAY[c.served, c.working, c.served_oow, c.working_oow,
+                                                            c.job_starts, c.first_jobs, c.education_starts,
+                                                            c.jobs_90_known, c.jobs_90_retained, c.closures,
+                                                            c.stable_employment, c.client_choice, c.moved,
+                                                            c.referred_elsewhere, c.disengaged, c.deceased,
+                                                            c.never_engaged], th) AS v) x
      ORDER BY c.team_id, c.quarter_start;
 END $$;
 COMMENT ON FUNCTION ips.outcomes_quarterly_for(int) IS
-    'Outcomes per team and quarter with counts of 1 .. threshold-1 people suppressed (NULL), and rates and medians built on them; the caller''s own threshold (setting small_cell_threshold unless superuser or ips_admin) is the least applied.';
+    'Outcomes per team and quarter with counts of 1 .. threshold-1 people suppressed (NULL), and the cells from which one could be derived (ips.outcomes_suppress), and rates and medians built on them; the caller''s own threshold (setting small_cell_threshold unless superuser or ips_admin) is the least applied.';
 
 CREATE VIEW ips.outcomes_quarterly AS
 SELECT * FROM ips.outcomes_quarterly_for(NULL);

@@ -70,78 +70,42 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.verify_access_log() IS 'The first entry of ips.access_log where the SHA-256 chain breaks (seq, problem); no rows while the chain is intact.';
 
--- Append to the access log (internal; ips.client_record() calls it).
-CREATE FUNCTION ips.log_access(client_id bigint, purpose text, shown jsonb) RETURNS void
+-- Append to the access log (internal): called only by the autonomous writer of
+-- ips.client_record() (extension/client_record.c, extension/autonomous.c), in a
+-- transaction of its own as the extension owner; no ips role may execute it.
+-- The reader's identity comes in as arguments: the worker is not the reader (the
+-- defaults serve the owner calling it by hand, with 1.1's three arguments).
+CREATE FUNCTION ips.log_access(client_id bigint, purpose text, shown jsonb,
+                               accessed_at timestamptz DEFAULT now(), db_role name DEFAULT ips.caller(),
+                               staff_id bigint DEFAULT ips.current_staff()) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM ips.require_visible_client(log_access.client_id);
-    PERFORM ips.require(purpose, 'purpose');
+    PERFORM ips.require(log_access.client_id, 'client_id');
+    PERFORM ips.require(log_access.purpose, 'purpose');
+    PERFORM ips.require(log_access.accessed_at, 'accessed_at');
+    PERFORM ips.require(log_access.db_role, 'db_role');
+    IF length(log_access.purpose) > 500 THEN
+        RAISE EXCEPTION 'purpose is longer than 500 characters'
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'A purpose has 1 to 500 characters.';
+    ELSIF btrim(log_access.purpose, E' \t\n\r\x0B\f') = '' THEN
+        RAISE EXCEPTION 'purpose must not be blank'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A purpose has 1 to 500 characters.';
+    END IF;
     INSERT INTO ips.access_log (accessed_at, db_role, staff_id, client_id, purpose, shown)
-    VALUES (now(), ips.caller(), ips.current_staff(), log_access.client_id, log_access.purpose,
-            coalesce(log_access.shown, '{}'));
+    VALUES (log_access.accessed_at, log_access.db_role, log_access.staff_id, log_access.client_id,
+            log_access.purpose, coalesce(log_access.shown, '{}'));
 END $$;
-COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb) IS 'Internal: appends an access to ips.access_log (the caller''s role and staff id, now).';
+COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb, timestamptz, name, bigint) IS
+    'Internal: appends one entry to ips.access_log (reader''s role and staff id as given); run only by the autonomous writer of ips.client_record(), executable by no ips role.';
 
+-- The record: C (extension/client_record.c), the caller's rights, logged by an
+-- autonomous write that stays when the reader's transaction rolls back.
 CREATE FUNCTION ips.client_record(client_id bigint, purpose text) RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c ips.client;
-    e ips.episode;
-    today date := ips.local_date(now());
-    rec jsonb;
-    alerts jsonb;
-BEGIN
-    PERFORM ips.require(client_id, 'client_id');
-    PERFORM ips.require(purpose, 'purpose');
-    IF btrim(purpose) = '' OR length(purpose) > 500 THEN
-        RAISE EXCEPTION 'purpose "%" is not a usable reason', purpose
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Say why the record is opened, e.g. ''weekly review'' or ''care team meeting'' (1 to 500 characters).';
-    END IF;
-    -- row-level security decides what the caller sees
-    SELECT * INTO c FROM ips.client x WHERE x.client_id = client_record.client_id;
-    IF NOT FOUND THEN
-        PERFORM ips.not_found('client', client_record.client_id);
-    END IF;
-    SELECT * INTO e FROM ips.episode x WHERE x.client_id = c.client_id
-     ORDER BY x.state = 'closed', x.referred_on DESC, x.episode_id DESC LIMIT 1;
-    rec := jsonb_build_object(
-        'client', jsonb_build_object('client_id', c.client_id, 'host_ref', c.host_ref,
-                                     'birth_year', c.birth_year, 'municipality', c.municipality),
-        'episode', CASE WHEN e.episode_id IS NOT NULL THEN to_jsonb(e) END,
-        'state_history', (SELECT coalesce(jsonb_agg(jsonb_build_object('from_state', h.from_state, 'to_state', h.to_state,
-                                                                       'at', h.at, 'reason', h.reason, 'actor', h.actor)
-                                                    ORDER BY h.at, h.history_id), '[]')
-                            FROM ips.episode_state_history h WHERE h.episode_id = e.episode_id),
-        'current_job', (SELECT to_jsonb(j) FROM ips.job j
-                         WHERE j.episode_id = e.episode_id AND j.starts_on <= today
-                           AND (j.ends_on IS NULL OR j.ends_on >= today)
-                         ORDER BY j.starts_on DESC, j.job_id DESC LIMIT 1),
-        'recent_contacts', (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.at DESC, r.contact_id DESC), '[]')
-                              FROM (SELECT x.contact_id, x.at, x.kind, x.mode, x.setting, x.minutes, x.staff_id
-                                      FROM ips.contact x WHERE x.episode_id = e.episode_id
-                                     ORDER BY x.at DESC, x.contact_id DESC LIMIT 20) r),
-        'consents', (SELECT coalesce(jsonb_agg(jsonb_build_object('scope', k.scope, 'given_on', k.given_on,
-                                                                  'withdrawn_on', k.withdrawn_on)
-                                               ORDER BY k.given_on, k.consent_id), '[]')
-                       FROM ips.consent k WHERE k.client_id = c.client_id),
-        'refusals', (SELECT coalesce(jsonb_agg(jsonb_build_object('scope', k.scope, 'refused_on', k.refused_on)
-                                               ORDER BY k.refused_on, k.refusal_id), '[]')
-                       FROM ips.consent_refusal k WHERE k.client_id = c.client_id));
-    IF e.episode_id IS NOT NULL AND to_regprocedure('ips.episode_alerts(bigint,date)') IS NOT NULL THEN
-        SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO alerts FROM ips.episode_alerts(e.episode_id, today) a;
-        rec := rec || jsonb_build_object('open_alerts', alerts);
-    END IF;
-    PERFORM ips.log_access(c.client_id, purpose,
-                           jsonb_build_object('episode_id', e.episode_id,
-                                              'sections', (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(rec) k),
-                                              'contacts', jsonb_array_length(rec -> 'recent_contacts')));
-    RETURN rec;
-END $$;
+    AS 'MODULE_PATHNAME', 'ips_client_record' LANGUAGE C VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ips.client_record(bigint, text) IS
-    'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log.';
+    'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log in a transaction of its own, so the entry stays when the reader rolls back; fails when it cannot be logged.';
 
 CREATE FUNCTION ips.access_report(client_id bigint, from_on date DEFAULT NULL, to_on date DEFAULT NULL)
 RETURNS TABLE (accessed_at timestamptz, db_role name, staff_id bigint, purpose text)

@@ -3,7 +3,7 @@
 -- the guards and their caches, and ips.record_team_meeting.  Every
 -- expectation here is what the PL/pgSQL and SQL definitions of 1.0 give.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 -- SQLSTATE | message | hint of a statement's error
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -30,8 +30,8 @@ SELECT is(pg_temp.err($$SELECT ips.check_code('state', 'hired', 'episode state')
           '22023 | unknown episode state "hired" | Use one of: referred, engaged, job_search, employed, studying, on_hold, closed.',
           'check_code: unknown code, the codes in their order as hint');
 SELECT is(pg_temp.err($$SELECT ips.check_code('state', NULL, 'episode state')$$),
-          '22023 | unknown episode state "NULL" | Use one of: referred, engaged, job_search, employed, studying, on_hold, closed.',
-          'check_code: NULL code');
+          '22004 | episode state must not be NULL | Give the episode state.',
+          'check_code: NULL code is a missing argument (22004; 1.1 answered 22023, issue 13)');
 SELECT is(pg_temp.err($$SELECT ips.check_code('no_such_category', 'x', 'thing')$$),
           '22023 | unknown thing "x" | Use one of: .', 'check_code: unknown category');
 SELECT is(pg_temp.err($$SELECT ips.check_code(NULL, 'x', NULL)$$),
@@ -59,7 +59,13 @@ ROLLBACK TO SAVEPOINT tokyo;
 SELECT is(ips.local_date('2025-06-30 16:00+00'), '2025-06-30'::date, 'local_date: the subtransaction rolled back');
 DELETE FROM ips.setting WHERE name = 'time_zone';
 SELECT is(ips.local_date('2025-06-30 22:30+00'), '2025-07-01'::date, 'local_date: no setting, Helsinki');
+SELECT is(pg_temp.err($$INSERT INTO ips.setting (name, value, description) VALUES ('time_zone', 'Mars/Olympus', 'test')$$),
+          '22023 | setting time_zone cannot be "Mars/Olympus" | Give a time zone PostgreSQL knows, e.g. Europe/Helsinki (see pg_timezone_names).',
+          'a bad time zone is refused when written (issue 13)');
+-- the read path still answers clearly if one got in with the check off
+ALTER TABLE ips.setting DISABLE TRIGGER setting_check;
 INSERT INTO ips.setting (name, value, description) VALUES ('time_zone', 'Mars/Olympus', 'test');
+ALTER TABLE ips.setting ENABLE TRIGGER setting_check;
 SELECT is(pg_temp.err($$SELECT ips.local_date(now())$$), '22023 | time zone "Mars/Olympus" not recognized | ',
           'local_date: a bad time zone is an error');
 UPDATE ips.setting SET value = 'Europe/Helsinki' WHERE name = 'time_zone';

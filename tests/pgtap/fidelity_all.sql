@@ -26,6 +26,7 @@ SELECT ips.rate(:rv, 'S3', 5);
 CREATE FUNCTION pg_temp.per_team(ps date, pe date) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(format('%s %s', t.team_id, f), E'\n' ORDER BY t.team_id, i.ordinal)
       FROM ips.team t CROSS JOIN LATERAL ips.fidelity(t.team_id, ps, pe) f JOIN ips.fidelity_item i ON i.item = f.item
+     WHERE ips.team_visible(t.team_id)     -- the teams the caller may see (issue 13)
 $$;
 CREATE FUNCTION pg_temp.all_teams(ps date, pe date) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(format('%s %s', a.team_id, (a.item, a.score, a.source, a.measure, a.evidence)), E'\n'
@@ -70,9 +71,9 @@ SELECT is(pg_temp.try_as(:'spec', $$SELECT pg_temp.all_teams('2024-01-01', '2024
           'a specialist: fidelity_all = ips.fidelity team by team');
 SELECT isnt(pg_temp.try_as(:'spec', $$SELECT pg_temp.all_teams('2024-01-01', '2024-06-30')$$),
             'ok:' || pg_temp.all_teams('2024-01-01', '2024-06-30'), 'a specialist sees less than the owner');
-SELECT is(pg_temp.try_as(:'an', $$SELECT count(*) FROM ips.fidelity_all('2024-01-01', '2024-06-30')$$),
-          pg_temp.try_as(:'an', format($$SELECT count(*) FROM ips.fidelity(%s, '2024-01-01', '2024-06-30')$$, :ta)),
-          'an analyst: as for ips.fidelity');
+SELECT is(pg_temp.try_as(:'an', $$SELECT pg_temp.all_teams('2024-01-01', '2024-06-30')$$),
+          pg_temp.try_as(:'an', $$SELECT pg_temp.per_team('2024-01-01', '2024-06-30')$$),
+          'an analyst (every team, team-level evidence): fidelity_all = ips.fidelity team by team');
 SELECT is(pg_temp.try_as(:'nobody', $$SELECT count(*) FROM ips.fidelity_all('2024-01-01', '2024-06-30')$$),
           pg_temp.try_as(:'nobody', format($$SELECT count(*) FROM ips.fidelity(%s, '2024-01-01', '2024-06-30')$$, :ta)),
           'a login without an ips role: as for ips.fidelity');

@@ -81,6 +81,17 @@ INSERT INTO expect_rel VALUES
 
 CREATE TEMP TABLE expect_fn (fn text PRIMARY KEY, codes text);
 INSERT INTO expect_fn VALUES
+    -- bounded input and analysts' fidelity (issue 13, branch bounds): trigger functions for
+    -- nobody, the rest for every ips role (ips.team_visible decides whose team)
+    ('ips.bounds_guard()',                                                                                   '-----'),
+    ('ips.setting_check()',                                                                                  '-----'),
+    ('ips.setting_kind(text)',                                                                               'xxxxx'),
+    ('ips.outcomes_suppress(bigint[],integer)',                                                              'xxxxx'),
+    ('ips.rate_of(bigint,bigint)',                                                                           'xxxxx'),
+    ('ips.team_visible(bigint)',                                                                             'xxxxx'),
+    ('ips.fidelity_team_level_only()',                                                                       'xxxxx'),
+    ('ips.fidelity_team_evidence(jsonb)',                                                                    'xxxxx'),
+    ('ips.fidelity_team_level(bigint[],date,date)',                                                          'xxxxx'),
     -- invoker functions: every ips role (the privileges and policies of the tables decide);
     -- SECURITY DEFINER functions: as listed in ips.apply_security(); the functions only
     -- the owner runs, and trigger functions: nobody
@@ -183,7 +194,7 @@ INSERT INTO expect_fn VALUES
     ('ips.language(text)',                                                                                 'xxxxx'),
     ('ips.local_date(timestamp with time zone)',                                                           'xxxxx'),
     ('ips.local_midnight(date)',                                                                           'xxxxx'),
-    ('ips.log_access(bigint,text,jsonb)',                                                                  '-----'),
+    ('ips.log_access(bigint,text,jsonb,timestamp with time zone,name,bigint)',                             '-----'),
     ('ips.log_first_break(regclass)',                                                                      'x----'),
     ('ips.log_seal()',                                                                                     '-----'),
     ('ips.my_teams()',                                                                                     '-xxx-'),
@@ -307,16 +318,16 @@ SELECT is((SELECT string_agg(fn, ', ' ORDER BY fn) FROM expect_fn WHERE fn NOT I
           'every function line of the matrix names a function of schema ips');
 SELECT is((SELECT string_agg(format('%s: %s, expected %s', fn, g.got, e.codes), '; ' ORDER BY fn)
              FROM expect_fn e JOIN fn_got g USING (fn)
-            WHERE g.got <> e.codes AND fn NOT IN ('ips.log_access(bigint,text,jsonb)')),
-          NULL, 'EXECUTE of every function by every ips role as written down (the cells of other branches apart)');
--- other branch ("access", issue 13): ips.log_access is an internal writer, not executable by staff
-SELECT todo('ips.log_access() becomes non-executable by staff on the access branch', 1);
-SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb)'), '-----',
-          'ips.log_access(bigint, text, jsonb): executable by no ips role');
+            WHERE g.got <> e.codes),
+          NULL, 'EXECUTE of every function by every ips role as written down');
+-- ips.log_access is an internal writer, run only by client_record's autonomous writer
+-- (docs/access-log.md); 1.1's ips.log_access(bigint, text, jsonb) is gone
+SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,timestamp with time zone,name,bigint)'), '-----',
+          'ips.log_access: executable by no ips role');
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 780, 'relation cells tried: 39 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 730, 'function cells tried: 146 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 775, 'function cells tried: 155 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),

@@ -75,14 +75,17 @@ INSERT INTO calls VALUES
   ('caseload view',             'SELECT count(*) FROM ips.caseload');
 
 CREATE TEMP TABLE expect (role text, results text[]);
+-- The report of c1 (sup, after clin, spec and sup itself read c1 inside try_as, whose
+-- subtransaction rolls back): the three reads stay logged (the access log is written
+-- in a transaction of its own, docs/access-log.md); adm asks before anyone read.
 INSERT INTO expect VALUES
   --         refer   add    give   withdr refuse trans    rc_cl  rc_care rc_e2  job    rec_c1  rec_c2 report verify_c verify_a roles  caseload
   ('spec',   '{ok:true, ok:true,  ok:true,  ok:true,  ok:true,  ok:on_hold, ok:true, ok:true, P0002, ok:true, CLIENT, P0002, 42501, 42501, 42501, 42501, ok:2}'),
-  ('sup',    '{ok:true, ok:true,  ok:true,  ok:true,  ok:true,  ok:on_hold, ok:true, ok:true, P0002, ok:true, CLIENT, P0002, ok:0,  42501, 42501, 42501, ok:2}'),
+  ('sup',    '{ok:true, ok:true,  ok:true,  ok:true,  ok:true,  ok:on_hold, ok:true, ok:true, P0002, ok:true, CLIENT, P0002, ok:3,  42501, 42501, 42501, ok:2}'),
   ('spec_b', '{P0002,ok:true,  P0002, P0002, P0002, P0002, P0002, P0002, ok:true,  P0002, P0002,  CLIENT2,42501, 42501, 42501, 42501, ok:2}'),
   ('clin',   '{P0002,42501, 42501, 42501, ok:true,  42501, 42501, ok:true,   P0002, 42501, CLIENT, P0002, 42501, 42501, 42501, 42501, ok:2}'),
   ('an',     '{42501,42501, 42501, 42501, 42501, 42501, 42501, 42501,  42501, 42501, 42501,  42501, 42501, 42501, 42501, 42501, ok:2}'),
-  ('adm',    '{42501,42501, 42501, 42501, ok:true,  42501, 42501, P0002,  42501, 42501, 42501,  42501, ok:0,  ok:0,  ok:0,  42501, ok:2}'),
+  ('adm',    '{42501,42501, 42501, 42501, ok:true,  42501, 42501, 22004,  42501, 42501, 42501,  42501, ok:0,  ok:0,  ok:0,  42501, ok:2}'),
   ('nobody', '{42501,42501, 42501, 42501, 42501, 42501, 42501, 42501,  42501, 42501, 42501,  42501, 42501, 42501, 42501, 42501, 42501}');
 
 SELECT is(pg_temp.try_as(:'tag' || '_' || e.role, c.q),
