@@ -2651,6 +2651,21 @@ SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION ips.number_text(numeric, text) IS 'A number as text in fi, sv or en (default ips.language): decimal comma in fi and sv, point in en.';
 
+-- Bounds of the new columns and tables (as 87_bounds.sql; 89_records_bounds.sql).
+ALTER TABLE ips.staff
+    ADD CONSTRAINT staff_dates_finite CHECK (isfinite(started_on) AND isfinite(ended_on));
+ALTER TABLE ips.job_hours
+    ADD CONSTRAINT job_hours_dates_finite CHECK (isfinite(from_on));
+ALTER TABLE ips.job_plan
+    ADD CONSTRAINT job_plan_dates_finite CHECK (isfinite(starts_on));
+CREATE TRIGGER staff_terms_bounds BEFORE INSERT OR UPDATE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('recorded_at');
+CREATE TRIGGER job_hours_bounds BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('job_id:required', 'from_on', 'recorded_at');
+CREATE TRIGGER job_plan_bounds BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on:plan', 'title:200',
+                                                   'recorded_at');
+
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 
 -- ===== what people see: settings, labels, the review sheet (issue 17)
