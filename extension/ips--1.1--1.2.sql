@@ -1527,8 +1527,8 @@ BEGIN
         -- scheduled hour-days in the period; on_from .. on_to (exclusive) their days in it
         SELECT x.team_id, x.staff_id, s.display_name, sum(x.d) AS days, sum(x.d * x.fte) AS fte_days,
                sum(x.d * x.fte * x.employment_share) AS share_days, sum(x.d * x.weekly_hours) AS hour_days,
-               trim_scale(round(sum(x.d * x.fte) / sum(x.d), 4)) AS fte,
-               trim_scale(round(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte), 4)) AS employment_share,
+               ips.evidence_number(sum(x.d * x.fte) / sum(x.d)) AS fte,
+               ips.evidence_number(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte)) AS employment_share,
                min(x.f) AS on_from, max(x.t) AS on_to,
                (min(x.f)::timestamp AT TIME ZONE tz) AS on_lo, (max(x.t)::timestamp AT TIME ZONE tz) AS on_hi
           FROM (SELECT g.team_id, g.staff_id, g.fte, g.employment_share, g.weekly_hours,
@@ -1906,10 +1906,10 @@ BEGIN
             (1, 'S1', m.s_s1, round(m.m_s1, 2),
              jsonb_build_object('client_days', m.client_days, 'days', ndays,
                                 'mean_active_clients', round(m.client_days / ndays::numeric, 2),
-                                'specialist_fte', trim_scale(round(m.fte, 4)), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+                                'specialist_fte', ips.evidence_number(m.fte), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
                || k.no_specialists),
             (2, 'S2', m.s_s2, round(m.m_s2, 2),
-             jsonb_build_object('specialist_fte', trim_scale(round(m.fte, 4)), 'per_specialist', m.s2_list) || k.no_specialists),
+             jsonb_build_object('specialist_fte', ips.evidence_number(m.fte), 'per_specialist', m.s2_list) || k.no_specialists),
             (3, 'V4', m.s_v4, round(m.m_v4, 2),
              jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
                                 'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
@@ -2665,6 +2665,13 @@ CREATE TRIGGER job_hours_bounds BEFORE INSERT OR UPDATE ON ips.job_hours
 CREATE TRIGGER job_plan_bounds BEFORE INSERT OR UPDATE ON ips.job_plan
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on:plan', 'title:200',
                                                    'recorded_at');
+
+CREATE OR REPLACE FUNCTION ips.evidence_number(x numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN scale(trim_scale(round(x, 4))) = 0 THEN round(x, 1) ELSE trim_scale(round(x, 4)) END
+$$;
+COMMENT ON FUNCTION ips.evidence_number(numeric) IS 'Internal: an FTE or share for the evidence (at most 4 decimals, at least one).';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 
