@@ -184,6 +184,7 @@ typedef struct Stream
 typedef struct Engine
 {
 	bool		alerts;
+	int			known;			/* 1: only the facts recorded by known_at ($5) */
 	DateADT		from;
 	DateADT		to;				/* E */
 	Selection	sel;
@@ -209,6 +210,8 @@ typedef struct Engine
 #define UNTIL_E(COL) " AND " COL " < (($2 + 1)::timestamp AT TIME ZONE $4)"
 /* $5: facts recorded by this instant only (infinity: all; "what the team could see then") */
 #define KNOWN(A) " AND " A ".recorded_at <= $5"
+/* no condition on the recording time (the plans of ordinary calls: no filter for the planner to weigh) */
+#define ALL_KNOWN(A) ""
 #define SEL_ALL_SQL "true"
 #define SEL_TEAM_SQL "e.team_id = $1"
 #define SEL_EP_SQL "e.episode_id = $1"
@@ -227,39 +230,39 @@ typedef struct Engine
 	"SELECT e.episode_id, e.referred_on, CASE WHEN e.career_profile_on <= $2 THEN e.career_profile_on END" \
 	" FROM ips.episode e WHERE " SEL EP_COND " ORDER BY e.episode_id"
 
-#define Q_HISTORY(FROM) \
+#define Q_HISTORY(FROM, K) \
 	"SELECT h.episode_id, h.at, h.to_state" FROM \
-	UNTIL_E("h.at") KNOWN("h") " ORDER BY h.episode_id, h.at, h.history_id"
+	UNTIL_E("h.at") K("h") " ORDER BY h.episode_id, h.at, h.history_id"
 #define Q_ASSIGN(FROM) \
 	"SELECT a.episode_id, a.staff_id, a.from_on, a.to_on" FROM \
 	" AND a.from_on <= $2 ORDER BY a.episode_id, a.from_on, a.assignment_id"
-#define Q_CONTACTS(FROM) \
+#define Q_CONTACTS(FROM, K) \
 	"SELECT c.episode_id, c.at, c.mode <> 'message', c.mode = 'in_person'," \
 	" c.kind = 'benefits_counseling'" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") KNOWN("c") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") K("c") \
 	" ORDER BY c.episode_id, c.at"
 /*
  * In mode alerts an expectation is unmet exactly when the last qualifying fact
  * of its class is dated before the window starts, so the last day of each class
  * is all that is needed: one row per episode instead of one per contact.
  */
-#define Q_CONTACTS_LAST(FROM) \
+#define Q_CONTACTS_LAST(FROM, K) \
 	"SELECT c.episode_id, max(c.at) FILTER (WHERE c.mode <> 'message')," \
 	" max(c.at) FILTER (WHERE c.mode = 'in_person')," \
 	" max(c.at) FILTER (WHERE c.kind = 'benefits_counseling')" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") KNOWN("c") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") K("c") \
 	" GROUP BY c.episode_id ORDER BY c.episode_id"
-#define Q_EMPLOYER_LAST(FROM) \
+#define Q_EMPLOYER_LAST(FROM, K) \
 	"SELECT x.episode_id, max(x.at)" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") KNOWN("x") " GROUP BY x.episode_id ORDER BY x.episode_id"
-#define Q_EMPLOYER(FROM) \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") K("x") " GROUP BY x.episode_id ORDER BY x.episode_id"
+#define Q_EMPLOYER(FROM, K) \
 	"SELECT x.episode_id, x.at" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") KNOWN("x") " ORDER BY x.episode_id, x.at"
-#define Q_JOBS(FROM) \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") K("x") " ORDER BY x.episode_id, x.at"
+#define Q_JOBS(FROM, K) \
 	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry," \
 	" j.continues_job_id IS NOT NULL, EXISTS (SELECT 1 FROM ips.job n WHERE n.continues_job_id = j.job_id" \
-	" AND n.starts_on <= $2 AND n.recorded_at <= $5)" FROM \
-	" AND j.starts_on <= $2" KNOWN("j") " ORDER BY j.episode_id, j.starts_on, j.job_id"
+	" AND n.starts_on <= $2" K("n") ")" FROM \
+	" AND j.starts_on <= $2" K("j") " ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
 	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
@@ -279,10 +282,10 @@ typedef struct Engine
 	" s.started_on, s.ended_on, t.from_on" \
 	" FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id" \
 	" WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id, t.from_on"
-#define Q_STAFF_EMPLOYER(SEL) \
+#define Q_STAFF_EMPLOYER(SEL, K) \
 	"SELECT s.staff_id, x.at FROM ips.staff s" \
 	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
-	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") KNOWN("x") \
+	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") K("x") \
 	" ORDER BY s.staff_id, x.at"
 #define Q_STAFF_MEETING(SEL) \
 	"SELECT s.staff_id, m.met_on FROM ips.staff s JOIN ips.team_meeting m ON m.staff_id = s.staff_id" \
@@ -293,20 +296,27 @@ typedef struct Engine
 #define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
 #define FACT_PLANS(Q, T, A) { {NULL, Q(ALONE(T, A)), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A)), EP_ARGS}, \
 	{NULL, Q(JOINED(SEL_EP_SQL, T, A)), EP_ARGS} }
+/* the tables with a recording time: [0] every fact, [1] those recorded by $5 (known_at) */
+#define FACT_PLANS_K(Q, T, A) { \
+	{ {NULL, Q(ALONE(T, A), ALL_KNOWN), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A), ALL_KNOWN), EP_ARGS}, \
+	  {NULL, Q(JOINED(SEL_EP_SQL, T, A), ALL_KNOWN), EP_ARGS} }, \
+	{ {NULL, Q(ALONE(T, A), KNOWN), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A), KNOWN), EP_ARGS}, \
+	  {NULL, Q(JOINED(SEL_EP_SQL, T, A), KNOWN), EP_ARGS} } }
 
 static IpsPlan episodes_plans[SEL_COUNT] = EP_PLANS(Q_EPISODES);
-static IpsPlan history_plans[SEL_COUNT] = FACT_PLANS(Q_HISTORY, "ips.episode_state_history", "h");
+static IpsPlan history_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_HISTORY, "ips.episode_state_history", "h");
 static IpsPlan assign_plans[SEL_COUNT] = FACT_PLANS(Q_ASSIGN, "ips.specialist_assignment", "a");
-static IpsPlan contact_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS, "ips.contact", "c");
-static IpsPlan employer_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER, "ips.employer_contact", "x");
-static IpsPlan contact_last_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS_LAST, "ips.contact", "c");
-static IpsPlan employer_last_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
-static IpsPlan job_plans[SEL_COUNT] = FACT_PLANS(Q_JOBS, "ips.job", "j");
+static IpsPlan contact_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_CONTACTS, "ips.contact", "c");
+static IpsPlan employer_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_EMPLOYER, "ips.employer_contact", "x");
+static IpsPlan contact_last_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_CONTACTS_LAST, "ips.contact", "c");
+static IpsPlan employer_last_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
+static IpsPlan job_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_JOBS, "ips.job", "j");
 static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
 static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
 static IpsPlan staff_plans[2] = {{NULL, Q_STAFF(ST_SEL_ALL), EP_ARGS}, {NULL, Q_STAFF(ST_SEL_TEAM), EP_ARGS}};
-static IpsPlan staff_employer_plans[2] = {{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL), EP_ARGS},
-{NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM), EP_ARGS}};
+static IpsPlan staff_employer_plans[2][2] = {
+	{{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL, ALL_KNOWN), EP_ARGS}, {NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM, ALL_KNOWN), EP_ARGS}},
+	{{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL, KNOWN), EP_ARGS}, {NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM, KNOWN), EP_ARGS}}};
 static IpsPlan staff_meeting_plans[2] = {{NULL, Q_STAFF_MEETING(ST_SEL_ALL), EP_ARGS},
 {NULL, Q_STAFF_MEETING(ST_SEL_TEAM), EP_ARGS}};
 
@@ -938,11 +948,11 @@ ReadEpisodes(Engine *en, Datum *args)
 
 	ep_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine episode", ALLOCSET_DEFAULT_SIZES);
 	StreamOpen(&eps, &episodes_plans[sel], args);
-	StreamOpen(&hist, &history_plans[sel], args);
+	StreamOpen(&hist, &history_plans[en->known][sel], args);
 	StreamOpen(&asg, &assign_plans[sel], args);
-	StreamOpen(&con, en->alerts ? &contact_last_plans[sel] : &contact_plans[sel], args);
-	StreamOpen(&emp, en->alerts ? &employer_last_plans[sel] : &employer_plans[sel], args);
-	StreamOpen(&job, &job_plans[sel], args);
+	StreamOpen(&con, en->alerts ? &contact_last_plans[en->known][sel] : &contact_plans[en->known][sel], args);
+	StreamOpen(&emp, en->alerts ? &employer_last_plans[en->known][sel] : &employer_plans[en->known][sel], args);
+	StreamOpen(&job, &job_plans[en->known][sel], args);
 	StreamOpen(&care, &care_plans[sel], args);
 	StreamOpen(&cons, &consent_plans[sel], args);
 
@@ -1099,7 +1109,7 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 				old;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine specialist", ALLOCSET_DEFAULT_SIZES);
-	StreamOpen(&emp, &staff_employer_plans[team], args);
+	StreamOpen(&emp, &staff_employer_plans[en->known][team], args);
 	StreamOpen(&mtg, &staff_meeting_plans[team], args);
 	for (int k = 0; k < en->nstaff; k++)
 	{
@@ -1252,7 +1262,10 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 		TimestampTz known;
 
 		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		{
 			known = PG_GETARG_TIMESTAMPTZ(5);
+			en.known = 1;
+		}
 		else
 			TIMESTAMP_NOEND(known);
 		args[4] = TimestampTzGetDatum(known);
