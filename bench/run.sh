@@ -192,6 +192,78 @@ tps_ips=$(tps "$BENCH_DIR/insert_ips_contact.pgbench")
 tps_ref=$(tps "$BENCH_DIR/insert_reference.pgbench")
 tps_fn=$(tps "$BENCH_DIR/record_contact.pgbench")
 
+# ---------------------------------------------------------------- the ledger (issue 14)
+# Contact inserts with fsync = on (as on every production server), 1 and 8 writers,
+# into ips.contact and into the constraints-only copy; a sealer runs ips.seal() every
+# second meanwhile (its longest seal and the entries it sealed are reported).  Then
+# verify_change_log() over the whole region: time and the backend's peak memory.
+ips_log "the ledger: contact inserts with fsync = on, 1 and 8 writers; ips.seal() every second"
+q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+tps_n() {	# tps_n CLIENTS SCRIPT
+	pgbench -n -M prepared -c "$1" -j "$(( $1 < 2 ? 1 : 2 ))" -T "$secs" -D ntarget="$n_target" -f "$2" 2>"$work/pgbench.err" \
+		| sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | grep . || { cat "$work/pgbench.err" >&2; return 1; }
+}
+q -c "SELECT ips.seal()" >/dev/null
+( while :; do
+	psql -qXAt -c '\timing on' -c 'SELECT ips.seal()' 2>/dev/null | tr '\n' ' '; echo
+	sleep 1
+  done ) >"$work/sealer.log" &
+sealer_pid=$!
+q -c "CHECKPOINT" >/dev/null
+wal_per_tx() {	# wal_per_tx LSN-BEFORE TPS: WAL bytes per transaction of the run just done
+	q -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$1') / ($2 * $secs))"
+}
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# pairs CLIENTS N: N alternating runs of the copy and of ips.contact (the machine is
+# shared: alternating spreads its noise over both); prints the two medians
+pairs() {
+	local a=() b=()
+	for _ in $(seq "$2"); do
+		a+=("$(tps_n "$1" "$BENCH_DIR/insert_fk.pgbench")")
+		b+=("$(tps_n "$1" "$BENCH_DIR/insert_ips_contact.pgbench")")
+	done
+	echo "$(median "${a[@]}") $(median "${b[@]}")"
+}
+lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_fk.pgbench"); wal_fk1=$(wal_per_tx "$lsn" "$t")
+lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_ips_contact.pgbench"); wal_ips1=$(wal_per_tx "$lsn" "$t")
+read -r tps_on_fk1 tps_on_ips1 <<<"$(pairs 1 3)"
+read -r tps_on_fk8 tps_on_ips8 <<<"$(pairs 8 3)"
+q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+read -r tps_off_fk4 tps_off_ips4 <<<"$(pairs 4 3)"
+kill "$sealer_pid" 2>/dev/null; wait "$sealer_pid" 2>/dev/null || true
+# the sealer's lines: "<entries> Time: <ms> ms"
+read -r seal_n seal_max_ms seal_max_entries <<<"$(awk '/Time:/ {n++; for (i = 1; i <= NF; i++) if ($i == "Time:") t = $(i + 1);
+	if (t + 0 > m) {m = t + 0; e = $1}} END {printf "%d %.1f %d\n", n, m, e}' "$work/sealer.log")"
+pending_after=$(q -c "SELECT count(*) FROM ips.ledger_pending")
+n_log=$(q -c "SELECT count(*) FROM ips.change_log")
+ips_log "verify_change_log() over $n_log entries"
+# its memory: VmHWM of the backend (includes the shared buffers it touched), and the
+# peak of its memory contexts (pg_log_backend_memory_contexts every 0.2 s, "Grand total")
+q -c "ALTER SYSTEM SET log_min_messages = log" -c "SELECT pg_reload_conf()" >/dev/null
+printf '%s\n' "SET application_name = 'ips_verify_bench';" '\timing on' 'SELECT count(*) FROM ips.verify_change_log();' '\timing off' \
+	"SELECT 'hwm', (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s*(\d+)'))[1];" \
+	"SELECT 'shm', (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'RssShmem:\s*(\d+)'))[1];" \
+	| psql -qXAt -v ON_ERROR_STOP=1 >"$work/verify.out" 2>"$work/err" &
+verify_job=$!
+verify_pid=
+while kill -0 "$verify_job" 2>/dev/null; do
+	[ -n "$verify_pid" ] || verify_pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'ips_verify_bench'")
+	[ -n "$verify_pid" ] && q -c "SELECT pg_log_backend_memory_contexts($verify_pid)" >/dev/null 2>&1
+	sleep 0.2
+done
+wait "$verify_job" || { cat "$work/err" >&2; exit 1; }
+q -c "ALTER SYSTEM RESET log_min_messages" -c "SELECT pg_reload_conf()" >/dev/null
+verify_problems=$(sed -n 1p "$work/verify.out")
+verify_ms=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$work/verify.out")
+verify_kb=$(sed -n 's/^hwm|//p' "$work/verify.out")
+verify_shm_kb=$(sed -n 's/^shm|//p' "$work/verify.out")
+verify_ctx_kb=$(grep -a "\[$verify_pid\].*Grand total: [0-9]* bytes" "$IPS_WORK/server.log" 2>/dev/null \
+	| sed -n 's/.*Grand total: \([0-9]*\) bytes.*/\1/p' | sort -n | tail -n 1)
+verify_ctx_kb=$(( ${verify_ctx_kb:-0} / 1024 ))
+digest_ms=$(time_ms "SELECT ips.change_log_digest()")
+
 # ---------------------------------------------------------------- the table
 pct() { printf '%+.0f %%' "$(echo "($1 / $2 - 1) * 100" | bc -l)"; }
 x() { printf '%.2f×' "$(ratio "$1" "$2")"; }
@@ -218,6 +290,15 @@ if [ -n "$import_ok" ]; then
 	fi
 	row "ipsctl import, the whole document (generate | import)" "$(printf %.0f "$(ratio "$n_contacts" "$import_s")") contacts/s" "elapsed" "$(printf %.0f "$import_s") s" "$n_contacts contacts, $n_emp employer contacts, every episode's events" "" "info"
 fi
+row "ledger, fsync = on: contact INSERT into ips.contact, 8 writers" "$(printf %.0f "$tps_on_ips8") tps" "constraints-only copy, 8 writers" "$(printf %.0f "$tps_on_fk8") tps" "$(x "$tps_on_ips8" "$tps_on_fk8") its rate" "≥ 0.8×" "$(verdict "$tps_on_ips8 / $tps_on_fk8 >= 0.8")"
+row "  ips.contact, 8 writers vs 1 writer (fsync = on)" "$(printf %.0f "$tps_on_ips8") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips8" "$tps_on_ips1") its rate" "≥ 1.5×" "$(verdict "$tps_on_ips8 / $tps_on_ips1 >= 1.5")"
+row "  constraints-only copy, 1 writer (fsync = on)" "$(printf %.0f "$tps_on_fk1") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips1" "$tps_on_fk1") the copy's rate" "" "info"
+row "  WAL per contact INSERT (1 writer, incl. the sealer's)" "$wal_ips1 B" "constraints-only copy" "$wal_fk1 B" "$(x "$wal_ips1" "$wal_fk1") the copy's" "" "info"
+row "ledger, fsync = off: ips.contact over the constraints-only copy (4 writers)" "$(printf %.0f "$tps_off_ips4") tps" "copy with CHECK + foreign keys" "$(printf %.0f "$tps_off_fk4") tps" "overhead $(pct "$tps_off_fk4" "$tps_off_ips4") time/row" "≤ +40 %" "$(verdict "$tps_off_fk4 / $tps_off_ips4 - 1 <= 0.40")"
+row "  ips.seal() every 1 s during these runs" "$seal_max_ms ms" "longest seal ($seal_max_entries entries), $seal_n seals" "$pending_after pending after" "lag ≤ 1 s + seal time" "" "info"
+row "verify_change_log(), whole region" "$(printf %.0f "$verify_ms") ms" "$n_log entries, $verify_problems problems" "$(printf %.0f "$(echo "$n_log / ($verify_ms / 1000)" | bc -l)") entries/s" "" "" "info"
+row "  its peak memory: memory contexts (sampled every 0.2 s)" "$verify_ctx_kb kB" "VmHWM / of it shared buffers (RssShmem) / idle backend" "$((verify_kb / 1024)) / $((verify_shm_kb / 1024)) / $((mem_base / 1024)) MB" "beyond shared buffers: $(( (verify_kb - verify_shm_kb) / 1024 )) MB" "≤ 64 MB" "$(verdict "($verify_kb - $verify_shm_kb) / 1024 <= 64 && $verify_ctx_kb / 1024 <= 64")"
+row "  ips.change_log_digest() (seals first)" "$(printf %.1f "$digest_ms") ms" "" "" "" "" "info"
 row "peak backend memory (VmHWM), contact_alerts" "$((mem_alerts / 1024)) MB" "SQL reference / idle backend" "$((mem_ref / 1024)) / $((mem_base / 1024)) MB" "$(x "$mem_alerts" "$mem_ref") the reference" "" "info"
 
 echo
@@ -225,7 +306,7 @@ echo "ips benchmark: $n_clients clients, $n_teams teams, $n_contacts contacts, a
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r), PostgreSQL $(q -c 'SHOW server_version')"
 echo "data: $gen_note"
 echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster)"
+echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster); the ledger rows: medians of 3 runs alternating the copy and ips.contact, -c 1 / -c 8 -j 2 with fsync = on, -c 4 -j 2 with fsync = off"
 echo
 {
 	printf 'measure\tips\tbaseline\tbaseline value\tratio\ttarget\tverdict\n'

@@ -1096,6 +1096,443 @@ COMMENT ON FUNCTION ips.fidelity_summary(bigint, date, date) IS
     'Total of the scored items, how many are scored, and the band once all 25 are; from the frozen result of the closed review of exactly that period if there is one, else computed now. Runs as owner (it shows no person-level data), for any team the caller may see (ips.team_visible), else P0002.';
 
 -- ===== the ledger: change log and access log (issue 14)
+-- Entries unchained with their transaction id; blocks sealed after commit; the
+-- chain of 1.0/1.1 is carried over as each log's first ("legacy") block by the
+-- ips.seal() at the end of this section (docs/ledger.md).
+DROP TRIGGER change_log_seal ON ips.change_log;
+DROP TRIGGER change_log_no_truncate ON ips.change_log;
+DROP TRIGGER access_log_seal ON ips.access_log;
+DROP TRIGGER access_log_no_truncate ON ips.access_log;
+DROP FUNCTION ips.log_seal();
+ALTER TABLE ips.change_log ALTER COLUMN prev_hash DROP NOT NULL, ADD COLUMN xid xid8;
+ALTER TABLE ips.access_log ALTER COLUMN prev_hash DROP NOT NULL, ADD COLUMN xid xid8;
+COMMENT ON TABLE ips.change_log IS 'Append-only log of every change to person-level tables (who, when, table, key, old and new row); each entry hashed with SHA-256, committed transactions sealed into ips.ledger_block; check it with ips.verify_change_log().';
+COMMENT ON COLUMN ips.change_log.seq IS 'Position of the entry: increasing, with gaps where a transaction rolled back (ips.change_log_seq).';
+COMMENT ON COLUMN ips.change_log.db_role IS 'The role on whose behalf the change ran (ips.caller(), also inside SECURITY DEFINER functions).';
+COMMENT ON COLUMN ips.change_log.prev_hash IS 'Entries of 1.0/1.1 only: hash of the entry before (32 zero bytes for the first); NULL for entries of 1.2, which blocks chain.';
+COMMENT ON COLUMN ips.change_log.hash IS 'SHA-256 of the entry''s canonical content (docs/ledger.md); for entries of 1.0/1.1 prev_hash included.';
+COMMENT ON COLUMN ips.change_log.xid IS 'The writing transaction (pg_current_xact_id()); NULL for entries of 1.0/1.1.';
+COMMENT ON TABLE ips.access_log IS 'Append-only log of who viewed which client''s record, when, why and what was shown; each entry hashed with SHA-256, sealed into ips.ledger_block; see ips.access_report() and ips.verify_access_log().';
+COMMENT ON COLUMN ips.access_log.prev_hash IS 'Entries of 1.0/1.1 only: hash of the entry before; NULL for entries of 1.2.';
+COMMENT ON COLUMN ips.access_log.hash IS 'SHA-256 of the entry''s canonical content (docs/ledger.md).';
+COMMENT ON COLUMN ips.access_log.xid IS 'The writing transaction; NULL for entries of 1.0/1.1.';
+CREATE SEQUENCE ips.change_log_seq CACHE 32;
+COMMENT ON SEQUENCE ips.change_log_seq IS 'Positions of ips.change_log entries.';
+SELECT pg_catalog.setval('ips.change_log_seq', coalesce((SELECT max(seq) FROM ips.change_log), 0) + 1, false);
+CREATE SEQUENCE ips.access_log_seq CACHE 32;
+COMMENT ON SEQUENCE ips.access_log_seq IS 'Positions of ips.access_log entries.';
+SELECT pg_catalog.setval('ips.access_log_seq', coalesce((SELECT max(seq) FROM ips.access_log), 0) + 1, false);
+
+-- Transactions that wrote entries and are not sealed yet (one row per transaction and log).
+CREATE TABLE ips.ledger_pending (
+    log       text NOT NULL CHECK (log IN ('change_log', 'access_log')),
+    xid       xid8 NOT NULL,
+    first_seq bigint NOT NULL
+);
+COMMENT ON TABLE ips.ledger_pending IS 'Transactions that wrote log entries and are not sealed yet: written by the writer in the same transaction as its entries, taken by ips.seal() once committed.';
+
+-- Sealed blocks: committed transactions chained by hash, in sealing order.
+CREATE TABLE ips.ledger_block (
+    log         text NOT NULL CHECK (log IN ('change_log', 'access_log')),
+    block_id    bigint NOT NULL CHECK (block_id > 0),
+    sealed_at   timestamptz NOT NULL,
+    prev_hash   bytea NOT NULL,
+    first_seq   bigint NOT NULL,
+    last_seq    bigint NOT NULL,
+    entries     bigint NOT NULL CHECK (entries >= 0),
+    xids        xid8[] NOT NULL,
+    legacy      boolean NOT NULL,
+    root        bytea NOT NULL,
+    hash        bytea NOT NULL,
+    archived_at timestamptz,
+    PRIMARY KEY (log, block_id)
+);
+CREATE INDEX ledger_block_seq_idx ON ips.ledger_block (log, first_seq);
+COMMENT ON TABLE ips.ledger_block IS 'The sealed blocks of the change log and the access log: each covers the entries of the transactions it lists (xids, seq range), with their Merkle root (RFC 9162) and a hash chained to the block before; written only by ips.seal().';
+COMMENT ON COLUMN ips.ledger_block.legacy IS 'true: the chain of 1.0/1.1 carried over by ALTER EXTENSION UPDATE (root = the hash of its last entry).';
+COMMENT ON COLUMN ips.ledger_block.archived_at IS 'When ips.archive_blocks() removed the block''s entries from the live table (the block stays in the chain).';
+
+-- The ledger in C.
+CREATE FUNCTION ips.ledger_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_ledger_guard' LANGUAGE C;
+COMMENT ON FUNCTION ips.ledger_guard() IS 'Trigger: refuses INSERT, UPDATE, DELETE and TRUNCATE on the ledger''s tables to every role (42501); only the writer, ips.seal() and ips.archive_blocks() write them.';
+COMMENT ON FUNCTION ips.change_log_row() IS 'Trigger: appends the rows a statement changed in a person-level table to ips.change_log, from the statement''s transition tables ips_old/ips_new (arguments: the key columns).';
+CREATE FUNCTION ips.access_log_append(accessed_at timestamptz, db_role name, staff_id bigint, client_id bigint,
+                                      purpose text, shown jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'ips_access_log_append' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ips.access_log_append(timestamptz, name, bigint, bigint, text, jsonb) IS
+    'Internal (the extension owner only): appends one entry to ips.access_log in the calling transaction; returns its seq.';
+CREATE FUNCTION ips.seal() RETURNS bigint AS 'MODULE_PATHNAME', 'ips_ledger_seal' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ips.seal() IS
+    'Seals the committed, unsealed transactions of both logs into one new block each; returns the entries sealed. Run it every 30 s (pg_cron) or let the digests and verifiers do it.';
+CREATE FUNCTION ips.ledger_verify(log text, digest jsonb, since boolean, OUT seq bigint, OUT problem text) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'ips_ledger_verify' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ips.ledger_verify(text, jsonb, boolean) IS
+    'Internal: seals, then checks a log''s blocks and entries in constant memory (against a digest when given; only after it when since).';
+CREATE FUNCTION ips.archive_blocks(log text, through_block bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'ips_archive_blocks' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ips.archive_blocks(text, bigint) IS
+    'Retention (the extension owner only): removes the entries of the log''s blocks up to through_block from the live table after they were exported; the blocks stay in the chain, marked archived. Returns the entries removed.';
+
+CREATE TRIGGER change_log_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.change_log
+    FOR EACH ROW EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER change_log_no_truncate BEFORE TRUNCATE ON ips.change_log
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER access_log_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.access_log
+    FOR EACH ROW EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON ips.access_log
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER ledger_pending_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.ledger_pending
+    FOR EACH ROW EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER ledger_pending_no_truncate BEFORE TRUNCATE ON ips.ledger_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER ledger_block_guard BEFORE INSERT OR UPDATE OR DELETE ON ips.ledger_block
+    FOR EACH ROW EXECUTE FUNCTION ips.ledger_guard();
+CREATE TRIGGER ledger_block_no_truncate BEFORE TRUNCATE ON ips.ledger_block
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.ledger_guard();
+
+-- Digests: what a DBA keeps outside the database.
+CREATE FUNCTION ips.ledger_digest(log text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d jsonb;
+BEGIN
+    IF log IS NULL OR log NOT IN ('change_log', 'access_log') THEN
+        RAISE EXCEPTION '"%" is not a log of ips', log
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give change_log or access_log.';
+    END IF;
+    PERFORM ips.seal();
+    SELECT jsonb_build_object('log', ledger_digest.log, 'database', current_database(),
+                              'block_id', coalesce(max(b.block_id), 0),
+                              'hash', coalesce((SELECT encode(h.hash, 'hex') FROM ips.ledger_block h
+                                                 WHERE h.log = ledger_digest.log ORDER BY h.block_id DESC LIMIT 1),
+                                               repeat('0', 64)),
+                              'sealed_at', max(b.sealed_at),
+                              'entries', coalesce(sum(b.entries), 0),
+                              'last_seq', max(b.last_seq),
+                              'archived_through', coalesce(max(b.block_id) FILTER (WHERE b.archived_at IS NOT NULL), 0),
+                              'taken_at', clock_timestamp())
+      INTO d
+      FROM ips.ledger_block b WHERE b.log = ledger_digest.log;
+    RETURN d;
+END $$;
+COMMENT ON FUNCTION ips.ledger_digest(text) IS 'Internal: seals, then the digest of a log (its newest block''s id and hash).';
+
+CREATE FUNCTION ips.change_log_digest() RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$ SELECT ips.ledger_digest('change_log') $$;
+COMMENT ON FUNCTION ips.change_log_digest() IS
+    'Seals, then returns the digest of ips.change_log (newest block id and hash, entries, time): covers every entry committed before it was taken; keep it outside the database and check it with ips.verify_change_log(digest).';
+CREATE FUNCTION ips.access_log_digest() RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$ SELECT ips.ledger_digest('access_log') $$;
+COMMENT ON FUNCTION ips.access_log_digest() IS
+    'Seals, then returns the digest of ips.access_log: keep it outside the database and check it with ips.verify_access_log(digest).';
+
+CREATE OR REPLACE FUNCTION ips.verify_change_log() RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('change_log', NULL, false) v
+$$;
+COMMENT ON FUNCTION ips.verify_change_log() IS 'Seals, then checks every block and entry of ips.change_log (seq, problem); no rows while the log is intact.';
+CREATE FUNCTION ips.verify_change_log(digest jsonb) RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('change_log', digest, false) v
+$$;
+COMMENT ON FUNCTION ips.verify_change_log(jsonb) IS 'As ips.verify_change_log(), and checks that the log extends the digest (kept outside): every entry the digest covers is unchanged, none removed, inserted or re-ordered.';
+CREATE FUNCTION ips.verify_change_log_since(digest jsonb) RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('change_log', digest, true) v
+$$;
+COMMENT ON FUNCTION ips.verify_change_log_since(jsonb) IS 'Incremental: checks that the digest''s block is unchanged and verifies only the blocks sealed after it and their entries.';
+
+CREATE OR REPLACE FUNCTION ips.verify_access_log() RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('access_log', NULL, false) v
+$$;
+COMMENT ON FUNCTION ips.verify_access_log() IS 'Seals, then checks every block and entry of ips.access_log (seq, problem); no rows while the log is intact.';
+CREATE FUNCTION ips.verify_access_log(digest jsonb) RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('access_log', digest, false) v
+$$;
+COMMENT ON FUNCTION ips.verify_access_log(jsonb) IS 'As ips.verify_access_log(), and checks that the log extends the digest (kept outside).';
+CREATE FUNCTION ips.verify_access_log_since(digest jsonb) RETURNS TABLE (seq bigint, problem text)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT v.seq, v.problem FROM ips.ledger_verify('access_log', digest, true) v
+$$;
+COMMENT ON FUNCTION ips.verify_access_log_since(jsonb) IS 'Incremental: checks that the digest''s block is unchanged and verifies only the blocks sealed after it and their entries.';
+
+DROP FUNCTION ips.log_first_break(regclass);
+
+SELECT pg_catalog.pg_extension_config_dump('ips.ledger_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.ledger_block', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.change_log_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.access_log_seq', '');
+
+-- the grants of the ledger's tables and functions (90_security.sql; also edited by issue 13)
+CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
+    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
+    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
+    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
+    -- tables with their own rules below
+    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
+    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
+    definer_grants constant jsonb := '{
+        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
+        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
+        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
+        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
+        "log_access": "", "access_report": "ips_admin, ips_supervisor",
+        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
+    -- invoker functions that only the owner (a superuser) runs
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
+    ips_ns constant oid := 'ips'::regnamespace;
+    t record;
+    f record;
+    s record;
+    has_client boolean;
+    has_episode boolean;
+    has_team boolean;
+    has_review boolean;
+    team_pred text;
+    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
+    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
+    key_cols text;
+    roles text;
+BEGIN
+    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
+    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
+    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
+              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
+    END LOOP;
+
+    -- Tables.
+    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
+    LOOP
+        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
+               bool_or(a.attname = 'review_id')
+          INTO has_client, has_episode, has_team, has_review
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
+          FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE i.indrelid = t.oid AND i.indisprimary;
+
+        -- drop the policies this function made before, so that it can run again
+        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
+        END LOOP;
+
+        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
+            -- written only by the ledger (docs/ledger.md); read by ips_admin
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
+            CONTINUE;
+        ELSIF has_client OR has_episode THEN
+            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
+            team_pred := CASE
+                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
+                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            IF t.relname = 'employer_contact' THEN
+                -- the job-development log: the team reads its contacts; a contact is recorded in the
+                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
+                -- of the team or of none
+                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
+                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                     || ' USING (' || own_pred || ')'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSIF t.relname = 'episode' THEN
+                -- a new episode: in the caller's team, for a client the caller sees already (checked
+                -- before unique and foreign keys: another team's client answers like none); an
+                -- episode keeps its client (ips.episode_guard), so an update checks the team only
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
+            ELSIF t.relname = 'contact' THEN
+                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
+            ELSE
+                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
+                               t.relname, team_pred, team_pred);
+            END IF;
+            IF has_client THEN
+                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
+                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
+                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
+            END IF;
+            IF t.relname = 'contact' THEN
+                -- clinicians record their own care-team contacts for the clients shared with them
+                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
+                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
+                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
+                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
+            END IF;
+            roles := CASE t.relname
+                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
+                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
+                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
+                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
+                ELSE 'SELECT, INSERT, UPDATE' END;
+            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
+        ELSIF has_team AND NOT t.relname = ANY (special) THEN
+            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
+                           t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
+            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
+                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            IF t.relname = 'fidelity_frozen' THEN
+                -- written by ips.close_review() only (as definer), never changed
+                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
+            ELSE
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+            END IF;
+        ELSIF t.relname = 'team_meeting' THEN
+            -- attendance: the team reads; a specialist records their own, a supervisor the team's
+            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
+            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
+                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
+                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
+        ELSIF t.relname = 'host_attachment' THEN
+            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
+        ELSE
+            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
+                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            IF t.relname = 'employer' THEN
+                -- job development: specialists and supervisors add and update employers
+                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
+            END IF;
+        END IF;
+
+        -- every change of person-level, team-level and staff rows goes to the change log
+        IF has_client OR has_episode OR has_team OR has_review THEN
+            -- one trigger per event, per statement, over the transition tables: a statement
+            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
+            -- (1.0 had one row trigger, zz_change_log, for all three events)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
+                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
+            END IF;
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
+                           ' REFERENCING NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
+        END IF;
+
+        -- the sequences of a table: for whoever inserts into it
+        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
+                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                  WHERE q.relkind = 'S'
+        LOOP
+            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
+             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
+            IF roles IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- Views: aggregates keep the owner's rights and are the analysts' only data;
+    -- every other view runs with the caller's rights, so that row-level security applies.
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
+    LOOP
+        IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSE
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+        END IF;
+    END LOOP;
+
+    -- Functions: invoker functions for every ips role (the table privileges and
+    -- policies decide); definer functions as listed; trigger functions for nobody.
+    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
+               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
+    LOOP
+        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
+            CONTINUE;
+        ELSIF f.prosecdef THEN
+            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
+                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
+            roles := 'ips_admin';
+        ELSE
+            roles := all_roles;
+        END IF;
+        IF roles <> '' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.apply_security() IS
+    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+
+-- the chain of 1.0/1.1 becomes block 1 of each log
+SELECT ips.seal();
+
 
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
 -- 1.1's ips.log_access(client_id, purpose, shown) was executable by staff and took
@@ -1124,9 +1561,9 @@ BEGIN
         RAISE EXCEPTION 'purpose must not be blank'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'A purpose has 1 to 500 characters.';
     END IF;
-    INSERT INTO ips.access_log (accessed_at, db_role, staff_id, client_id, purpose, shown)
-    VALUES (log_access.accessed_at, log_access.db_role, log_access.staff_id, log_access.client_id,
-            log_access.purpose, coalesce(log_access.shown, '{}'));
+    -- through the ledger's writer (docs/ledger.md): direct INSERTs into the log are refused
+    PERFORM ips.access_log_append(log_access.accessed_at, log_access.db_role, log_access.staff_id,
+                                  log_access.client_id, log_access.purpose, coalesce(log_access.shown, '{}'));
 END $$;
 COMMENT ON FUNCTION ips.log_access(bigint, text, jsonb, timestamptz, name, bigint) IS
     'Internal: appends one entry to ips.access_log (reader''s role and staff id as given); run only by the autonomous writer of ips.client_record(), executable by no ips role.';

@@ -24,4 +24,35 @@
 #define IPS_BGW_CONNECT_FLAGS 0
 #endif
 
+/*
+ * The ledger (ledger_writer.c, ledger_legacy.c): executor and index-scan
+ * calls whose signatures change between majors.
+ */
+#if PG_VERSION_NUM >= 180000
+#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable), NIL, NULL)
+#elif PG_VERSION_NUM >= 160000
+#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable), NIL)
+#else
+#define IpsExecInitRangeTable(estate, rtable) ExecInitRangeTable((estate), (rtable))
+#endif
+#if PG_VERSION_NUM >= 160000
+#define IpsExecInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define IpsExecInsertIndexTuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+#if PG_VERSION_NUM >= 180000
+#define IpsIndexBeginScan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), NULL, (nkeys), (norderbys))
+#else
+#define IpsIndexBeginScan(heap, index, snap, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snap), (nkeys), (norderbys))
+#endif
+#if PG_VERSION_NUM >= 170000
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define IpsRelationGetPrimaryKeyIndex(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
 #endif							/* IPS_COMPAT_H */

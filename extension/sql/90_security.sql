@@ -129,7 +129,7 @@ DECLARE
         "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
         "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
     -- invoker functions that only the owner (a superuser) runs
-    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
     ips_ns constant oid := 'ips'::regnamespace;
     t record;
     f record;
@@ -176,8 +176,8 @@ BEGIN
             EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
         END LOOP;
 
-        IF t.relname IN ('change_log', 'access_log') THEN
-            -- written only by the C triggers and ips.log_access(); read by ips_admin
+        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
+            -- written only by the ledger (docs/ledger.md); read by ips_admin
             EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
             CONTINUE;
         ELSIF has_client OR has_episode THEN
@@ -344,7 +344,8 @@ BEGIN
             CONTINUE;
         ELSIF f.prosecdef THEN
             roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
-        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break') THEN
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
+                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
             roles := 'ips_admin';
         ELSE
             roles := all_roles;

@@ -32,6 +32,8 @@ SELECT t || '.' || c, w
     -- the logs: written only by their own triggers and functions (the ledger, issue 14)
     ('change_log', '{logged_at,table_name,operation}', 'written by ips.change_log_row() only'),
     ('access_log', '{accessed_at,purpose}', 'written by ips.log_access() only'),
+    ('ledger_block', '{log,sealed_at,archived_at}', 'written by ips.seal() and ips.archive_blocks() only (log: CHECK IN (...))'),
+    ('ledger_pending', '{log}', 'written by the ledger''s writer only (CHECK log IN (...))'),
     -- the owner's
     ('host_attachment', '{host_table,key_type,attached_at}', 'written by ips.attach_host_table() (owner only)'),
     -- issue 16 (89_records_bounds.sql): staff days on the team, dated terms, job payer and plans

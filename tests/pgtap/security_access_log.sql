@@ -2,7 +2,7 @@
 -- ips.client_record() is logged in the same transaction; the report shows
 -- exactly those accesses, and nothing of another client.
 BEGIN;
-SELECT plan(15);
+SELECT plan(20);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.access_log), 0::bigint, 'no accesses yet');
@@ -36,12 +36,22 @@ SELECT is(pg_temp.try_as(:'spec', format('SELECT ips.client_record(%s, NULL)', :
 SELECT is(pg_temp.try_as(:'spec', format('SELECT ips.client_record(%s, ''  '')', :c1)), '22023', 'a blank purpose is refused');
 SELECT is((SELECT count(*) FROM ips.access_log), 4::bigint, 'refused calls wrote nothing');
 
--- Append-only and chained like the change log.
+-- Nobody writes the log by hand, the owner and superusers (this session) included.
+SELECT throws_ok($$INSERT INTO ips.access_log (seq, accessed_at, db_role, client_id, purpose, shown, hash)
+                   VALUES (999999, now(), 'x', 1, 'x', '{}', '\x00')$$, '42501', NULL, 'a superuser''s INSERT into the access log is refused');
+SELECT throws_ok('UPDATE ips.access_log SET purpose = ''x''', '42501', NULL, 'UPDATE is refused');
+SELECT throws_ok('DELETE FROM ips.access_log', '42501', NULL, 'DELETE is refused');
+SELECT throws_ok('TRUNCATE ips.access_log', '42501', NULL, 'TRUNCATE is refused');
+SELECT is((SELECT count(*) FROM ips.access_log WHERE xid IS NOT NULL AND xid <> pg_current_xact_id() AND prev_hash IS NULL), 4::bigint,
+          'the reads were appended by the ledger''s writer, each in a transaction of its own (the autonomous writer), unchained');
+
+-- Append-only and hashed like the change log.
 SAVEPOINT tamper;
 SET LOCAL session_replication_role = replica;
-UPDATE ips.access_log SET purpose = 'nothing to see' WHERE seq = 2;
+SELECT seq AS second FROM ips.access_log ORDER BY seq OFFSET 1 LIMIT 1 \gset
+UPDATE ips.access_log SET purpose = 'nothing to see' WHERE seq = :second;
 SET LOCAL session_replication_role = origin;
-SELECT is((SELECT seq FROM ips.verify_access_log()), 2::bigint, 'a changed purpose is found by verify_access_log()');
+SELECT is((SELECT seq FROM ips.verify_access_log()), :second::bigint, 'a changed purpose is found by verify_access_log()');
 ROLLBACK TO tamper;
 
 SELECT * FROM finish();

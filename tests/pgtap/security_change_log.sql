@@ -1,17 +1,17 @@
 -- ips.change_log: every change of a person-level row with who, when, table,
--- key, old and new row; a SHA-256 chain that ips.verify_change_log() checks.
+-- key, old and new row; each entry hashed, sealed into blocks after commit
+-- (tests/t/031_ledger.pl tests the sealed side); ips.verify_change_log() checks.
 BEGIN;
-SELECT plan(31);
+SELECT plan(38);
 \ir security_setup.psql
 
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain of the set-up is intact');
-SELECT is((SELECT array_agg(seq ORDER BY seq) = array_agg(n ORDER BY n)
-             FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS n FROM ips.change_log) x), true,
-          'entries are numbered 1, 2, 3, ... without gaps');
-SELECT is((SELECT prev_hash FROM ips.change_log WHERE seq = 1), '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea,
-          'the first entry chains to 32 zero bytes');
-SELECT is((SELECT count(*) FROM ips.change_log a JOIN ips.change_log b ON b.seq = a.seq + 1 WHERE b.prev_hash <> a.hash), 0::bigint,
-          'each entry carries the hash of the one before');
+SELECT is((SELECT bool_and(xid = pg_current_xact_id()) FROM ips.change_log), true,
+          'every entry carries the transaction id of its writer');
+SELECT is((SELECT count(*) FROM ips.change_log WHERE prev_hash IS NOT NULL), 0::bigint,
+          'entries are written unchained: no writer reads another''s entry or waits for its lock');
+SELECT is((SELECT count(*) FROM ips.ledger_pending WHERE log = 'change_log' AND xid = pg_current_xact_id()), 1::bigint,
+          'the transaction marked itself pending once, for the sealer');
 
 -- A specialist's contact: who, table, key, new row.
 SELECT pg_temp.do_as(:'spec', format('SELECT ips.record_contact(%s, %s, ''2024-02-10 09:30+02'', ''client'', minutes => 45)', :e1, :s_spec)) AS ct9 \gset
@@ -36,6 +36,9 @@ SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'the chain 
 SELECT throws_ok('UPDATE ips.change_log SET db_role = ''someone'' WHERE seq = 3', '42501', NULL, 'UPDATE of the change log is refused, even to a superuser');
 SELECT throws_ok('DELETE FROM ips.change_log WHERE seq = 3', '42501', NULL, 'DELETE is refused');
 SELECT throws_ok('TRUNCATE ips.change_log', '42501', NULL, 'TRUNCATE is refused');
+SELECT throws_ok($$INSERT INTO ips.change_log (seq, logged_at, db_role, table_name, operation, hash)
+                   VALUES (999999, now(), 'x', 'ips.contact', 'INSERT', '\x00')$$, '42501', NULL,
+                 'a superuser''s INSERT is refused too (1.1 chained it as if genuine)');
 SELECT is(pg_temp.try_as(:'adm', 'UPDATE ips.change_log SET db_role = ''x'''), '42501', 'ips_admin may read the log, not change it');
 SELECT is(pg_temp.try_as(:'spec', 'INSERT INTO ips.change_log (logged_at, db_role, table_name, operation) VALUES (now(), ''x'', ''x'', ''INSERT'')'),
           '42501', 'nobody inserts into the log directly');
@@ -52,12 +55,15 @@ SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
 ROLLBACK TO tamper;
 SELECT is((SELECT count(*) FROM ips.verify_change_log()), 0::bigint, 'intact again after the rollback');
 
+-- A forged append around the guard: no writer marked its transaction pending, no block sealed it.
 SAVEPOINT tamper;
 SET LOCAL session_replication_role = replica;
-DELETE FROM ips.change_log WHERE seq = 5;
+INSERT INTO ips.change_log (seq, logged_at, db_role, table_name, operation, hash, xid)
+VALUES (:last + 1000, now(), 'forger', 'ips.contact', 'INSERT', sha256('x'), '12345');
 SET LOCAL session_replication_role = origin;
 SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
-          row(6, 'entry 6 follows entry 4: entries are missing or renumbered')::text, 'a deleted entry is found at the gap');
+          row(:last + 1000, 'entry is in no sealed block and its transaction is not pending: it was written around the ledger writer')::text,
+          'a forged append is found');
 ROLLBACK TO tamper;
 
 SAVEPOINT tamper;
@@ -68,14 +74,19 @@ SET LOCAL session_replication_role = origin;
 SELECT is((SELECT seq FROM ips.verify_change_log()), 7::bigint, 'a forged entry with a made-up hash is found at the entry');
 ROLLBACK TO tamper;
 
-SAVEPOINT tamper;
-SET LOCAL session_replication_role = replica;
-UPDATE ips.change_log SET prev_hash = sha256(prev_hash) WHERE seq = 9;
-SET LOCAL session_replication_role = origin;
-SELECT is((SELECT row(seq, problem)::text FROM ips.verify_change_log()),
-          row(9, 'prev_hash does not match the hash of the entry before: the chain is broken here')::text,
-          'a broken link is found at the entry that carries it');
-ROLLBACK TO tamper;
+-- A digest that is not one: a specific SQLSTATE and a hint, nothing checked against it.
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log('{"log": "access_log", "block_id": 1, "hash": "00"}')$$, '22023',
+                 'the digest is not one of ips.change_log', 'a digest of the other log is refused');
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log('[1, 2]')$$, '22023',
+                 'the digest is not a digest of the ips ledger', 'a digest that is no object is refused');
+SELECT throws_ok($$SELECT * FROM ips.verify_change_log_since('{"log": "change_log", "block_id": 1, "hash": "xyz"}')$$, '22023',
+                 'the digest is not a digest of the ips ledger', 'a digest whose hash is not 64 hex digits is refused');
+
+-- The sealer's tables are guarded like the logs.
+SELECT throws_ok('DELETE FROM ips.ledger_pending', '42501', NULL, 'nobody takes a transaction off the pending list by hand');
+SELECT throws_ok($$INSERT INTO ips.ledger_block VALUES ('change_log', 1, now(), '\x00', 1, 1, 1, '{}', false, '\x00', '\x00')$$,
+                 '42501', NULL, 'nor writes a block');
+SELECT throws_ok('TRUNCATE ips.ledger_block', '42501', NULL, 'nor truncates the blocks');
 
 -- Appends after a rolled-back subtransaction continue the chain correctly.
 SAVEPOINT s1;
@@ -118,6 +129,15 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT ON (row_key) row_key, new_row F
                                   WHERE table_name IN ('ips.episode') AND new_row IS NOT NULL ORDER BY row_key, seq DESC) l
              JOIN ips.episode r ON r.episode_id = (l.row_key ->> 'episode_id')::bigint AND l.new_row IS DISTINCT FROM to_jsonb(r)),
           0::bigint, 'no episode''s newest entry differs from the row');
+
+-- The writer keeps each table's row converter for the backend; a changed table gets a new one.
+SAVEPOINT alter_t;
+UPDATE ips.staff SET fte = fte WHERE staff_id = (SELECT min(staff_id) FROM ips.staff);
+ALTER TABLE ips.staff ADD COLUMN ledger_probe text DEFAULT 'probe';
+UPDATE ips.staff SET fte = fte WHERE staff_id = (SELECT min(staff_id) FROM ips.staff);
+SELECT is((SELECT new_row ->> 'ledger_probe' FROM ips.change_log ORDER BY seq DESC LIMIT 1), 'probe',
+          'a column added to a logged table is in its next entry');
+ROLLBACK TO alter_t;
 
 -- Text that JSON must escape (quotes, backslash, newline, tab, a control character) and
 -- non-ASCII letters: the entry's jsonb and the text the chain hashes agree with PostgreSQL's.

@@ -24,16 +24,18 @@
 -- Cells marked "other branch" state what issue 13 requires of work done on another
 -- branch; they are todo() here until that branch is merged.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 \ir security_setup.psql
 
 CREATE TEMP TABLE expect_rel (rel text PRIMARY KEY, adm text, sup text, spec text, clin text, an text);
 INSERT INTO expect_rel VALUES
     --                          admin   superv. special. clinic. analyst
-    -- the logs: read by ips_admin, written by their triggers and ips.log_access() only
-    -- (the owner's and superusers' direct writes: the ledger branch)
+    -- the ledger: read by ips_admin, written by the ledger's writer and sealer only (its
+    -- guard refuses direct writes to the owner and superusers too: docs/ledger.md)
     ('access_log',             'a---', '----', '----', '----', '----'),
     ('change_log',             'a---', '----', '----', '----', '----'),
+    ('ledger_block',           'a---', '----', '----', '----', '----'),
+    ('ledger_pending',         'a---', '----', '----', '----', '----'),
     -- person-level: the team's rows for specialists and supervisors (no DELETE: facts are
     -- corrected, not deleted), the shared clients' rows for clinicians, nothing for
     -- ips_admin and analysts
@@ -196,8 +198,6 @@ INSERT INTO expect_fn VALUES
     ('ips.local_date(timestamp with time zone)',                                                           'xxxxx'),
     ('ips.local_midnight(date)',                                                                           'xxxxx'),
     ('ips.log_access(bigint,text,jsonb,timestamp with time zone,name,bigint)',                             '-----'),
-    ('ips.log_first_break(regclass)',                                                                      'x----'),
-    ('ips.log_seal()',                                                                                     '-----'),
     ('ips.my_teams()',                                                                                     '-xxx-'),
     ('ips.not_found(text,bigint)',                                                                         'xxxxx'),
     ('ips.open_review(bigint,date,date,date)',                                                             'xxxxx'),
@@ -242,6 +242,18 @@ INSERT INTO expect_fn VALUES
     ('ips.transition_time(ips.episode,date)',                                                              'xxxxx'),
     ('ips.verify_access_log()',                                                                            'x----'),
     ('ips.verify_change_log()',                                                                            'x----'),
+    ('ips.access_log_append(timestamp with time zone,name,bigint,bigint,text,jsonb)',                      '-----'),
+    ('ips.access_log_digest()',                                                                            'x----'),
+    ('ips.archive_blocks(text,bigint)',                                                                    '-----'),
+    ('ips.change_log_digest()',                                                                            'x----'),
+    ('ips.ledger_digest(text)',                                                                            'x----'),
+    ('ips.ledger_guard()',                                                                                 '-----'),
+    ('ips.ledger_verify(text,jsonb,boolean)',                                                              'x----'),
+    ('ips.seal()',                                                                                         'x----'),
+    ('ips.verify_access_log(jsonb)',                                                                       'x----'),
+    ('ips.verify_access_log_since(jsonb)',                                                                 'x----'),
+    ('ips.verify_change_log(jsonb)',                                                                       'x----'),
+    ('ips.verify_change_log_since(jsonb)',                                                                 'x----'),
     ('ips.withdraw_consent(bigint,text,date)',                                                             'xxxxx');
 
 -- The roles, in the order of the codes, and a login of each (security_setup.psql).
@@ -327,8 +339,8 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,t
           'ips.log_access: executable by no ips role');
 
 -- The size of the matrix, and the refusals in it.
-SELECT is((SELECT count(*)::int FROM rel_cell), 780, 'relation cells tried: 39 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 780, 'function cells tried: 156 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM rel_cell), 820, 'relation cells tried: 41 relations x 5 roles x 4 operations');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 830, 'function cells tried: 166 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
