@@ -29,22 +29,24 @@ case $lang in
 	fi) h_case="Asiakasmäärä työhönvalmentajittain"; h_state="Jaksot tiloittain"; h_team="tiimi"; h_spec="työhönvalmentaja"
 	    h_act="aktiivisia asiakkaita"; h_fte="htv"; h_per="asiakasta / htv"; h_st="tila"; h_n="jaksoja"
 	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"; h_na="hälytyksiä"
-	    h_fid="IPS-laatuarviointi (IPS-25)"; h_out="Tulokset neljännesvuosittain" ;;
+	    h_out="Tulokset neljännesvuosittain" ;;
 	sv) h_case="Klienter per arbetstränare"; h_state="Perioder per tillstånd"; h_team="team"; h_spec="arbetstränare"
 	    h_act="aktiva klienter"; h_fte="årsverken"; h_per="klienter / årsverke"; h_st="tillstånd"; h_n="perioder"
 	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"; h_na="larm"
-	    h_fid="IPS-kvalitetsbedömning (IPS-25)"; h_out="Resultat per kvartal" ;;
+	    h_out="Resultat per kvartal" ;;
 	*)  h_case="Caseload per employment specialist"; h_state="Episodes per state"; h_team="team"; h_spec="specialist"
 	    h_act="active clients"; h_fte="fte"; h_per="clients per fte"; h_st="state"; h_n="episodes"
 	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"; h_na="alerts"
-	    h_fid="Fidelity (IPS-25)"; h_out="Outcomes per quarter" ;;
+	    h_out="Outcomes per quarter" ;;
 esac
 
 q() { psql -X -v ON_ERROR_STOP=1 -v lang="$lang" -P footer=off "$@"; }
+# the review has one name, the label the report prints (IPS-laatuarviointi / IPS-kvalitetsbedömning)
+h_fid=$(psql -XAtc "SELECT ips.label('fidelity_title', '$lang')")
 
 echo; echo "== $h_case"
 q -c "SELECT t.name AS \"$h_team\", c.display_name AS \"$h_spec\", c.active_clients AS \"$h_act\",
-             c.fte AS \"$h_fte\", c.clients_per_fte AS \"$h_per\"
+             ips.number_text(c.fte, '$lang') AS \"$h_fte\", ips.number_text(c.clients_per_fte, '$lang') AS \"$h_per\"
         FROM ips.caseload c JOIN ips.team t USING (team_id)
        ORDER BY t.name, c.display_name"
 
@@ -102,8 +104,9 @@ if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" 
 	esac
 	IFS='|' read -r o1 o2 o3 o4 o4b o5 o6 o7 <<<"$o"
 	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
-	             employment_rate AS \"$o4\", employment_rate_out_of_work AS \"$o4b\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
-	             retention_90_rate AS \"$o7\"
+	             ips.number_text(employment_rate, '$lang') AS \"$o4\", ips.number_text(employment_rate_out_of_work, '$lang') AS \"$o4b\",
+	             job_starts AS \"$o5\", ips.number_text(median_days_to_first_job::numeric, '$lang') AS \"$o6\",
+	             ips.number_text(retention_90_rate, '$lang') AS \"$o7\"
 	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
 	case $lang in
 		fi) echo "Vertailuarvot (IPS Employment Center): 31 % vähimmäis, 41 % keskimäärin, 50 % erinomainen." ;;
