@@ -97,17 +97,8 @@ esac
 echo
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
 	echo "== $h_out"
-	case $lang in
-		fi) o="neljännes|asiakkaita|työssä|työllisyys %|työllisyys %, työttömänä aloittaneet|työhön aloituksia|mediaani pv ensimmäiseen työhön|90 pv pysyvyys %" ;;
-		sv) o="kvartal|klienter|i arbete|sysselsättning %|sysselsättning %, utan arbete vid start|jobbstarter|median dagar till första jobb|kvar efter 90 d %" ;;
-		*)  o="quarter|clients served|working|employment rate %|rate %, out of work at entry|job starts|median days to first job|90-day retention %" ;;
-	esac
-	IFS='|' read -r o1 o2 o3 o4 o4b o5 o6 o7 <<<"$o"
-	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
-	             ips.number_text(employment_rate, '$lang') AS \"$o4\", ips.number_text(employment_rate_out_of_work, '$lang') AS \"$o4b\",
-	             job_starts AS \"$o5\", ips.number_text(median_days_to_first_job::numeric, '$lang') AS \"$o6\",
-	             ips.number_text(retention_90_rate, '$lang') AS \"$o7\"
-	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
+	# the same report, words and decimal marks as ipsctl outcomes gives a team leader
+	ipsctl outcomes --lang "$lang"
 	case $lang in
 		fi) echo "Vertailuarvot (IPS Employment Center): 31 % vähimmäis, 41 % keskimäärin, 50 % erinomainen." ;;
 		sv) echo "Jämförelsevärden (IPS Employment Center): 31 % minimum, 41 % genomsnitt, 50 % utmärkt." ;;
