@@ -8,7 +8,10 @@
 set -uo pipefail
 . "$(dirname "$0")/cluster.sh"
 set -e
-ips_setup
+# the build's and the cluster's messages (in English, for developers) are shown only if they fail
+setup_log=$(mktemp /tmp/ips-demo-setup.XXXXXX)
+{ ips_setup; } 2>"$setup_log" || { cat "$setup_log" >&2; rm -f "$setup_log"; exit 1; }
+rm -f "$setup_log"
 
 case "${LANG:-en}" in
 	fi*) lang=fi ;;
@@ -20,9 +23,18 @@ psql -qX -d postgres -c "CREATE DATABASE ips_demo" >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION ips" >/dev/null
 
 seed=${DEMO_SEED:-42}
-ips_log "loading a synthetic region: ipsctl generate --clients 100 --seed $seed | ipsctl import -"
 ipsctl generate --clients 100 --seed "$seed" --start "${DEMO_END:-2026-10-31}" >"$IPS_WORK/region.json"
-ipsctl import "$IPS_WORK/region.json"
+ipsctl import -q "$IPS_WORK/region.json"
+# what was loaded, in the chosen language
+read -r n_team n_staff n_client n_ep n_contact n_emp n_job <<<"$(psql -XAt -F ' ' -c "SELECT
+	(SELECT count(*) FROM ips.team), (SELECT count(*) FROM ips.staff), (SELECT count(*) FROM ips.client),
+	(SELECT count(*) FROM ips.episode), (SELECT count(*) FROM ips.contact),
+	(SELECT count(*) FROM ips.employer_contact), (SELECT count(*) FROM ips.job)")"
+case $lang in
+	fi) echo "Synteettinen alue ladattu (ipsctl generate --seed $seed | ipsctl import): $n_team tiimiä, $n_staff työntekijää, $n_client asiakasta, $n_ep jaksoa, $n_contact yhteydenottoa, $n_emp työnantajatapaamista, $n_job työsuhdetta." ;;
+	sv) echo "Syntetiskt område inläst (ipsctl generate --seed $seed | ipsctl import): $n_team team, $n_staff anställda, $n_client klienter, $n_ep perioder, $n_contact kontakter, $n_emp arbetsgivarmöten, $n_job anställningar." ;;
+	*)  echo "A synthetic region loaded (ipsctl generate --seed $seed | ipsctl import): $n_team teams, $n_staff staff, $n_client clients, $n_ep episodes, $n_contact contacts, $n_emp employer contacts, $n_job jobs." ;;
+esac
 
 # headers in the chosen language
 case $lang in
