@@ -18,6 +18,7 @@
 
 #include "ips.h"
 #include "autonomous.h"
+#include "ledger.h"
 
 PG_MODULE_MAGIC;
 
@@ -62,6 +63,7 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	IpsAutonomousInit();
+	IpsSealWorkerInit();
 	MarkGUCPrefixReserved("ips");
 }
 

@@ -151,4 +151,7 @@ extern bool ledger_internal_write;
 /* Seal the committed, unsealed transactions of a log; returns the entries sealed. */
 extern int64 LedgerSeal(LedgerLogId log);
 
+/* ledger_worker.c: the settings of the background sealer; registers it when preloaded */
+extern void IpsSealWorkerInit(void);
+
 #endif							/* IPS_LEDGER_H */
