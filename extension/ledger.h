@@ -10,6 +10,7 @@
  *	ledger_seal.c		chains committed transactions into sealed blocks;
  *						digests; retention
  *	ledger_verify.c		streams the blocks and entries and reports problems
+ *	ledger_worker.c		the background sealer (shared_preload_libraries)
  *	ledger_legacy.c		the chained writer and checker of 1.0 and 1.1, for a
  *						database that runs this library before ALTER EXTENSION
  *						UPDATE
