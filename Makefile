@@ -1,7 +1,7 @@
 # ips: PostgreSQL extension for IPS (Individual Placement and Support).
 #
 # DBAs:       make && sudo make install && psql -c 'CREATE EXTENSION ips'
-#             make installcheck            (pg_regress against your own server)
+#             make installcheck            (pg_regress and pgTAP against your own server)
 # Developers: make demo | make test | make bench   (throw-away cluster, see README)
 
 EXTENSION   = ips
@@ -19,10 +19,13 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
 # version equals a fresh install of the current one.
 SQL_PARTS   = $(sort $(wildcard extension/sql/*.sql))
 DATA_built  = extension/ips--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql))
+DATA        = $(filter-out $(DATA_built),$(wildcard extension/ips--*.sql)) $(wildcard extension/ips--*.control)
 
 REGRESS     = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=ips --encoding=UTF8
+# make installcheck runs pg_regress (installcheck-regress) and the pgTAP suite
+# against the server the PG* variables name (scripts/installcheck.sh)
+NO_INSTALLCHECK = 1
 
 PG_CPPFLAGS = -I$(srcdir)/extension
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
@@ -39,15 +42,31 @@ extension/ips--$(EXTVERSION).sql: $(SQL_PARTS) ips.control
 
 $(OBJS): extension/ips.h extension/ips_compat.h
 
-# ipsctl, the command-line client (libpq + cJSON), built and installed beside the
-# extension (NO_IPSCTL=1 builds the extension alone).
+.PHONY: installcheck installcheck-regress
+installcheck-regress: submake
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+installcheck:
+	@PG_CONFIG=$(PG_CONFIG) scripts/installcheck.sh
+
+# ipsctl, the command-line client (libpq + cJSON), built beside the extension
+# and installed on the ordinary PATH (not in PostgreSQL's bindir), with its
+# manual page ipsctl(1); NO_IPSCTL=1 builds the extension alone.  A package
+# sets prefix_ipsctl=/usr.
+prefix_ipsctl ?= /usr/local
+bindir_ipsctl ?= $(prefix_ipsctl)/bin
+mandir_ipsctl ?= $(prefix_ipsctl)/share/man
 ifneq ($(NO_IPSCTL),1)
 all: cli/ipsctl
-cli/ipsctl: $(wildcard cli/*.c cli/*.h) cli/Makefile
+cli/ipsctl: $(wildcard cli/*.c cli/*.h) cli/Makefile ips.control
 	$(MAKE) -C cli PG_CONFIG=$(PG_CONFIG)
 install: install-ipsctl
 install-ipsctl: cli/ipsctl
-	$(INSTALL_PROGRAM) cli/ipsctl '$(DESTDIR)$(bindir)/ipsctl'
+	$(MKDIR_P) '$(DESTDIR)$(bindir_ipsctl)' '$(DESTDIR)$(mandir_ipsctl)/man1'
+	$(INSTALL_PROGRAM) cli/ipsctl '$(DESTDIR)$(bindir_ipsctl)/ipsctl'
+	$(INSTALL_DATA) cli/ipsctl.1 '$(DESTDIR)$(mandir_ipsctl)/man1/ipsctl.1'
+uninstall: uninstall-ipsctl
+uninstall-ipsctl:
+	rm -f '$(DESTDIR)$(bindir_ipsctl)/ipsctl' '$(DESTDIR)$(mandir_ipsctl)/man1/ipsctl.1'
 clean: clean-ipsctl
 clean-ipsctl:
 	$(MAKE) -C cli clean
@@ -56,10 +75,11 @@ endif
 # The two commands of the README, and the benchmark.  Each installs what is
 # missing (Debian packages), builds, starts a throw-away cluster as the
 # postgres user, does its work, and stops and removes the cluster.
-.PHONY: demo test bench deps install-ipsctl clean-ipsctl
+.PHONY: demo test bench deps install-ipsctl uninstall-ipsctl clean-ipsctl
 deps:
-	@scripts/ensure-deps.sh
-demo: deps
+	@scripts/ensure-deps.sh test
+demo:
+	@scripts/ensure-deps.sh demo
 	@scripts/demo.sh
 test: deps
 	@scripts/run-tests.sh

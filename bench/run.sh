@@ -2,7 +2,7 @@
 # make bench: build, start a throw-away cluster, build a synthetic country
 # (ipsctl generate --clients ${BENCH_SCALE:-100000} --seed 1 | ipsctl import -),
 # and print one table of figures, each beside its baseline measured in the
-# same run, with the ratio and the target.  See docs/performance.md.
+# same run, with the ratio and the target.  See docs/benchmarks.md.
 #
 #   BENCH_SCALE=2000 make bench      quick run (under 3 minutes)
 #   BENCH_SECONDS=N                  length of each pgbench run (default 20; 8 below 20 000 clients)

@@ -8,20 +8,166 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #define PIPE_SYNC_EVERY		2000	/* statements between sync points */
 #define PIPE_MAX_QUEUED		20000	/* wait for results beyond this */
 
-/* Connects with a conninfo string ("" = PG* environment); NULL on failure. */
+ConnOptions conn_opts;
+
+/* Takes the value of a connection option: "-hX", "-h X", "--host=X", "--host X". */
+static int
+conn_value(int argc, char **argv, int i, size_t skip, const char **val)
+{
+	if (argv[i][skip] != '\0')
+	{
+		*val = argv[i] + skip + (argv[i][skip] == '=' ? 1 : 0);
+		return 1;
+	}
+	if (i + 1 >= argc)
+		return -1;
+	*val = argv[i + 1];
+	return 2;
+}
+
+/*
+ * Removes psql's connection options from anywhere on the command line (before
+ * or after the command) into conn_opts: -h/--host, -p/--port, -U/--username,
+ * -d/--dbname, -W/--password, -w/--no-password.  Returns false on a missing
+ * value (a usage error).
+ */
+bool
+take_conn_options(int *argc, char **argv)
+{
+	static const struct
+	{
+		char		sh;
+		const char *lng;
+		const char **dst;
+	}			valued[] = {
+		{'h', "--host", &conn_opts.host},
+		{'p', "--port", &conn_opts.port},
+		{'U', "--username", &conn_opts.user},
+		{'d', "--dbname", &conn_opts.dbname},
+	};
+	int			i = 1;
+
+	while (i < *argc)
+	{
+		const char *a = argv[i];
+		int			used = 0;
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strcmp(a, "-W") == 0 || strcmp(a, "--password") == 0)
+		{
+			conn_opts.prompt_password = true;
+			used = 1;
+		}
+		else if (strcmp(a, "-w") == 0 || strcmp(a, "--no-password") == 0)
+		{
+			conn_opts.no_password = true;
+			used = 1;
+		}
+		else
+			for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]) && used == 0; k++)
+			{
+				size_t		ll = strlen(valued[k].lng);
+
+				if (a[0] == '-' && a[1] == valued[k].sh)
+					used = conn_value(*argc, argv, i, 2, valued[k].dst);
+				else if (strncmp(a, valued[k].lng, ll) == 0 && (a[ll] == '\0' || a[ll] == '='))
+					used = conn_value(*argc, argv, i, ll, valued[k].dst);
+				if (used < 0)
+				{
+					usage_error(NULL, "option \"%s\" needs a value", a);
+					return false;
+				}
+			}
+		if (used == 0)
+		{
+			i++;
+			continue;
+		}
+		memmove(argv + i, argv + i + used, (*argc - i - used + 1) * sizeof(char *));
+		*argc -= used;
+	}
+	return true;
+}
+
+/* Reads a password from the terminal without echo; NULL if there is none. */
+static char *
+prompt_password(void)
+{
+	FILE	   *tty = fopen("/dev/tty", "r+");
+	struct termios old,
+				quiet;
+	static char buf[1024];
+	bool		restore = false;
+
+	if (tty == NULL)
+		return NULL;
+	/* echo off before the prompt shows, so that nothing typed after it is echoed */
+	if (tcgetattr(fileno(tty), &old) == 0)
+	{
+		quiet = old;
+		quiet.c_lflag &= ~ECHO;
+		restore = tcsetattr(fileno(tty), TCSANOW, &quiet) == 0;
+	}
+	fputs("Password: ", tty);
+	fflush(tty);
+	if (fgets(buf, sizeof(buf), tty) == NULL)
+		buf[0] = '\0';
+	if (restore)
+		tcsetattr(fileno(tty), TCSANOW, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf;
+}
+
+/*
+ * Connects like psql: the options of conn_opts (a dbname may be a connection
+ * string or URI), then the PG* environment, PGSERVICE and ~/.pgpass; asks
+ * for a password with -W, or when the server wants one and there is a terminal
+ * (not with -w).  conninfo is a command's own -d (kept for the commands).
+ */
 PGconn *
 ips_connect(const char *conninfo, int *exit_code)
 {
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *vals[] = {conninfo ? conninfo : "", "ipsctl", NULL};
+	const char *keys[7];
+	const char *vals[7];
+	const char *password = NULL;
 	PGconn	   *conn;
+	int			n;
 
-	/* expand_dbname = 1: dbname may be a connection string or URI, as in psql */
-	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn_opts.prompt_password)
+		password = prompt_password();
+	for (;;)
+	{
+		n = 0;
+		keys[n] = "host", vals[n++] = conn_opts.host;
+		keys[n] = "port", vals[n++] = conn_opts.port;
+		keys[n] = "user", vals[n++] = conn_opts.user;
+		keys[n] = "password", vals[n++] = password;
+		keys[n] = "dbname", vals[n++] = conn_opts.dbname ? conn_opts.dbname : (conninfo && *conninfo ? conninfo : NULL);
+		keys[n] = "fallback_application_name", vals[n++] = "ipsctl";
+		keys[n] = NULL, vals[n] = NULL;
+		/* expand_dbname = 1: dbname may be a connection string or URI, as in psql */
+		conn = PQconnectdbParams(keys, vals, 1);
+		if (conn && PQstatus(conn) == CONNECTION_BAD && PQconnectionNeedsPassword(conn) &&
+			password == NULL && !conn_opts.no_password)
+		{
+			password = prompt_password();
+			if (password != NULL)
+			{
+				PQfinish(conn);
+				continue;
+			}
+		}
+		break;
+	}
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
 	{
 		fprintf(stderr, "%s: could not connect to the database: %s", progname,
@@ -185,6 +331,8 @@ pipe_pump(Pipeline *p, bool wait)
 			{
 				if (it->target && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 					*it->target = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+				if (it->text && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+					*it->text = strdup(PQgetvalue(res, 0, 0));
 			}
 			else if (st == PGRES_FATAL_ERROR)
 				pipe_fail(p, it, res);
@@ -227,11 +375,15 @@ pipe_sync(Pipeline *p)
 	it = &p->items[(p->head + p->count) % p->cap];
 	it->is_sync = true;
 	it->target = NULL;
+	it->text = NULL;
 	it->path[0] = '\0';
 	p->count++;
 	p->since_sync = 0;
 	return true;
 }
+
+static bool pipe_send_any(Pipeline *p, const char *stmt, int nparams, const char *const *values,
+						  const char *path, int64_t *target, char **text);
 
 /*
  * Queues one prepared statement; its single bigint result (if any) goes to
@@ -241,6 +393,23 @@ pipe_sync(Pipeline *p)
 bool
 pipe_send(Pipeline *p, const char *stmt, int nparams,
 		  const char *const *values, const char *path, int64_t *target)
+{
+	return pipe_send_any(p, stmt, nparams, values, path, target, NULL);
+}
+
+/* Queues one prepared statement whose single text result (if any) goes to *text (malloc'd). */
+bool
+pipe_send_text(Pipeline *p, const char *stmt, int nparams,
+			   const char *const *values, const char *path, char **text)
+{
+	*text = NULL;
+	return pipe_send_any(p, stmt, nparams, values, path, NULL, text);
+}
+
+/* Queues one prepared statement with its result targets. */
+static bool
+pipe_send_any(Pipeline *p, const char *stmt, int nparams, const char *const *values,
+			  const char *path, int64_t *target, char **text)
 {
 	PipeItem   *it;
 
@@ -259,6 +428,7 @@ pipe_send(Pipeline *p, const char *stmt, int nparams,
 	it = &p->items[(p->head + p->count) % p->cap];
 	it->is_sync = false;
 	it->target = target;
+	it->text = text;
 	snprintf(it->path, sizeof(it->path), "%s", path);
 	p->count++;
 	p->sent++;

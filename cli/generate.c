@@ -1070,7 +1070,7 @@ write_team_meetings(const Gen *g, FILE *out)
 
 static const char *generate_help =
 "ipsctl generate: write a deterministic synthetic IPS region to stdout as an\n"
-"import document (see docs/ipsctl.md).\n"
+"import document (see man ipsctl).\n"
 "\n"
 "Usage:\n"
 "  ipsctl generate --clients N --seed S [--teams T] [--start DATE] [--months M]\n"

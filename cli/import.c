@@ -334,6 +334,8 @@ typedef struct Import
 				employers,
 				episodes;
 	Counts		n;
+	bool		merge;			/* --merge: a daily feed; match, add what is new */
+	long long	unchanged;		/* --merge: elements and facts already on record */
 	char		error[4096];	/* the first error, with its JSON path */
 	bool		failed;
 	/* progress */
@@ -344,6 +346,7 @@ typedef struct Import
 	/* episodes waiting for their ids */
 	cJSON	   *batch[EPISODE_BATCH];
 	Entry	   *batch_entry[EPISODE_BATCH];
+	cJSON	   *batch_facts[EPISODE_BATCH];	/* --merge: what the record holds */
 	long		batch_index[EPISODE_BATCH];
 	int			nbatch;
 	/* contacts and employer contacts go to the guarded tables with COPY */
@@ -690,6 +693,67 @@ send_stmt(Import *im, const char *stmt, int n, const char *const *vals, const ch
 
 /* Text of an id. */
 #define ID_TEXT(buf, id) (snprintf((buf), sizeof(buf), "%lld", (long long) (id)), (buf))
+
+/*
+ * --merge: runs a look-up statement and waits for its single text result
+ * (*out = NULL when there is no row; the caller frees it).
+ */
+static bool
+lookup(Import *im, const char *stmt, int n, const char *const *vals, const char *path, char **out)
+{
+	if (!pipe_send_text(&im->pipe, stmt, n, vals, path, out) || !pipe_drain(&im->pipe))
+	{
+		free(*out);
+		*out = NULL;
+		if (!im->pipe.failed)
+			return fail(im, path, "the connection failed");
+		return false;
+	}
+	return true;
+}
+
+/* --merge: looks up an element by its keys; sets e->id when the record has it. */
+static bool
+lookup_id(Import *im, const char *stmt, int n, const char *const *vals, const char *path, Entry *e, bool *found)
+{
+	char	   *t = NULL;
+
+	if (!lookup(im, stmt, n, vals, path, &t))
+		return false;
+	*found = t != NULL;
+	if (t)
+	{
+		e->id = strtoll(t, NULL, 10);
+		im->unchanged++;
+	}
+	free(t);
+	return true;
+}
+
+/* --merge: true when a JSON array of strings holds s. */
+static bool
+facts_have(const cJSON *facts, const char *list, const char *s)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(facts, list))
+		if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
+		return true;
+	return false;
+}
+
+/* --merge: the string of a JSON array that starts with prefix, or NULL. */
+static const char *
+facts_find(const cJSON *facts, const char *list, const char *prefix)
+{
+	const cJSON *it;
+	size_t		len = strlen(prefix);
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(facts, list))
+		if (cJSON_IsString(it) && strncmp(it->valuestring, prefix, len) == 0)
+		return it->valuestring;
+	return NULL;
+}
 
 /* True when s is one of the NULL-terminated codes. */
 static bool
@@ -1107,8 +1171,12 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 			{
 				const char *v[2] = {get_str(o, "name"), get_str(o, "region")};
 
+				bool		found = false;
+
 				if ((e = define_key(im, &im->teams, o, path)) == NULL)
 					return false;
+				if (im->merge && (!lookup_id(im, "m_team", 2, v, path, e, &found) || found))
+					return found;
 				im->n.teams++;
 				return send_stmt(im, "add_team", 2, v, path, &e->id);
 			}
@@ -1135,6 +1203,13 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 					v[5] = "1.0";
 				if (!v[6])
 					v[6] = "37.5";
+				if (im->merge)
+				{
+					bool		found = false;
+
+					if (!lookup_id(im, "m_staff", 3, v, path, e, &found) || found)
+						return found;
+				}
 				im->n.staff++;
 				return send_stmt(im, "add_staff", 7, v, path, &e->id);
 			}
@@ -1147,6 +1222,13 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 				v[0] = get_str(o, "host_ref");
 				v[1] = get_num(o, "birth_year", b1, sizeof(b1));
 				v[2] = get_str(o, "municipality");
+				if (im->merge)
+				{
+					bool		found = false;
+
+					if (!lookup_id(im, "m_client", 1, v, path, e, &found) || found)
+						return found;
+				}
 				im->n.clients++;
 				return send_stmt(im, "add_client", 3, v, path, &e->id);
 			}
@@ -1160,6 +1242,34 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 				v[1] = get_str(o, "unit");
 				v[2] = get_str(o, "started_on");
 				v[3] = get_str(o, "ended_on");
+				if (im->merge)
+				{
+					char	   *t = NULL;
+					char	   *bar;
+					bool		ok = true;
+
+					if (!lookup(im, "m_care", 3, v, path, &t))
+						return false;
+					if (t != NULL)
+					{
+						bar = strchr(t, '|');
+						if (bar && strcmp(bar + 1, v[3] ? v[3] : "") == 0)
+							im->unchanged++;
+						else if (bar && bar[1] == '\0' && v[3])
+						{
+							const char *ev[2] = {t, v[3]};
+
+							*bar = '\0';
+							im->n.care++;
+							ok = send_stmt(im, "end_care", 2, ev, path, NULL);
+						}
+						else
+							ok = fail(im, path, "conflicts with the record: this care relationship %s on %s there",
+									  bar && bar[1] ? "ended" : "has not ended", bar && bar[1] ? bar + 1 : "any day");
+						free(t);
+						return ok;
+					}
+				}
 				im->n.care++;
 				return send_stmt(im, v[3] ? "start_end_care" : "start_care", v[3] ? 4 : 3, v, path, NULL);
 			}
@@ -1172,6 +1282,31 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 				v[0] = ID_TEXT(b1, r1->id);
 				v[1] = get_str(o, "scope");
 				v[2] = get_str(o, "given_on");
+				if (im->merge)
+				{
+					char	   *t = NULL;
+					const char *w = get_str(o, "withdrawn_on");
+					bool		ok = true;
+
+					if (!lookup(im, "m_consent", 3, v, path, &t))
+						return false;
+					if (t != NULL)
+					{
+						if (strcmp(t, w ? w : "") == 0)
+							im->unchanged++;
+						else if (t[0] == '\0' && w)
+						{
+							v[2] = w;
+							im->n.consents++;
+							ok = send_stmt(im, "withdraw_consent", 3, v, path, NULL);
+						}
+						else
+							ok = fail(im, path, "conflicts with the record: this consent %s%s there",
+									  t[0] ? "was withdrawn on " : "is not withdrawn", t);
+						free(t);
+						return ok;
+					}
+				}
 				im->n.consents++;
 				if (!send_stmt(im, "give_consent", 3, v, path, NULL))
 					return false;
@@ -1183,8 +1318,12 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 			{
 				const char *v[3] = {get_str(o, "name"), get_str(o, "business_id"), get_str(o, "industry")};
 
+				bool		found = false;
+
 				if ((e = define_key(im, &im->employers, o, path)) == NULL)
 					return false;
+				if (im->merge && (!lookup_id(im, "m_employer", 2, v, path, e, &found) || found))
+					return found;
 				im->n.employers++;
 				return send_stmt(im, "add_employer", 3, v, path, &e->id);
 			}
@@ -1212,6 +1351,20 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 				{
 					return fail(im, path, "a contact made by the client (by_client) needs \"episode\"");
 				}
+				if (im->merge)
+				{
+					char	   *t = NULL;
+					const char *lv[4] = {v[0], v[1], v[2], v[4]};
+
+					if (!lookup(im, "m_empcontact", 4, lv, path, &t))
+						return false;
+					if (t != NULL)
+					{
+						free(t);
+						im->unchanged++;
+						return true;
+					}
+				}
 				im->n.empcontacts++;
 				return copy_row(im, C_EMPCONTACT, 7, v, im->section_index, -1);
 			}
@@ -1220,6 +1373,7 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 				const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "attendees");
 				const cJSON *k;
 				int			i = 0;
+				bool		sent = false;
 				char		sub[256];
 
 				if ((r1 = resolve(im, &im->teams, o, "team", path)) == NULL)
@@ -1239,10 +1393,25 @@ import_simple(Import *im, Section s, const cJSON *o, const char *path)
 						return false;
 					v[0] = ID_TEXT(b5, st->id);
 					v[1] = get_str(o, "met_on");
+					if (im->merge)
+					{
+						char	   *t = NULL;
+
+						if (!lookup(im, "m_meeting", 2, v, sub, &t))
+							return false;
+						free(t);
+						if (t != NULL)
+						{
+							im->unchanged++;
+							continue;
+						}
+					}
 					if (!send_stmt(im, "team_meeting", 2, v, sub, NULL))
 						return false;
+					sent = true;
 				}
-				im->n.meetings++;
+				if (sent)
+					im->n.meetings++;
 				return true;
 			}
 		default:
@@ -1333,9 +1502,118 @@ collect(Import *im, Action **acts, int *n, int *cap, const cJSON *ep, const char
 	return true;
 }
 
-/* Sends everything of one episode (its id is known) in time order. */
+/*
+ * --merge: decides one fact of an episode on record: 1 it is on record
+ * already, 0 it is new, -1 it contradicts the record (the import stops with
+ * its JSON path).
+ */
+static int
+merge_fact(Import *im, const cJSON *facts, const Action *a, long index)
+{
+	const cJSON *it = a->item;
+	char		path[256],
+				key[256];
+	const char *found;
+	int64_t		at = 0;
+	Entry	   *r1,
+			   *r2;
+
+	switch (a->type)
+	{
+		case A_ASSIGN:
+			snprintf(path, sizeof(path), "$.episodes[%ld].specialists[%d]", index, a->index);
+			if ((r1 = resolve(im, &im->staff, it, "staff", path)) == NULL || !need_id(im, r1))
+				return -1;
+			snprintf(key, sizeof(key), "%lld|%s", (long long) r1->id, get_str(it, "from_on"));
+			return facts_have(facts, "assign", key) ? 1 : 0;
+		case A_EVENT:
+			{
+				const cJSON *last = cJSON_GetObjectItemCaseSensitive(facts, "last");
+
+				snprintf(path, sizeof(path), "$.episodes[%ld].events[%d]", index, a->index);
+				parse_timestamp(get_str(it, "at"), &at);
+				snprintf(key, sizeof(key), "%s|%lld", get_str(it, "to"), (long long) at);
+				if (facts_have(facts, "history", key))
+					return 1;
+				if (cJSON_IsNumber(last) && at <= (int64_t) last->valuedouble)
+				{
+					fail(im, path, "conflicts with the record: the episode's state history has no change to %s "
+						 "at %s, and a later change is on record (a feed adds only what comes after the latest "
+						 "change; correct the record or the document)", get_str(it, "to"), get_str(it, "at"));
+					return -1;
+				}
+				return 0;
+			}
+		case A_CAREER:
+			{
+				const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(facts, "career"));
+
+				snprintf(path, sizeof(path), "$.episodes[%ld].career_profile_on", index);
+				if (c == NULL)
+					return 0;
+				if (strcmp(c, get_str(it, "career_profile_on")) == 0)
+					return 1;
+				fail(im, path, "conflicts with the record: the career profile was completed on %s there", c);
+				return -1;
+			}
+		case A_CONTACT:
+			snprintf(path, sizeof(path), "$.episodes[%ld].contacts[%d]", index, a->index);
+			if ((r1 = resolve(im, &im->staff, it, "staff", path)) == NULL || !need_id(im, r1))
+				return -1;
+			parse_timestamp(get_str(it, "at"), &at);
+			snprintf(key, sizeof(key), "%lld|%lld|%s", (long long) r1->id, (long long) at, get_str(it, "kind"));
+			return facts_have(facts, "contacts", key) ? 1 : 0;
+		case A_EMPCONTACT:
+			snprintf(path, sizeof(path), "$.episodes[%ld].employer_contacts[%d]", index, a->index);
+			if ((r1 = resolve(im, &im->staff, it, "staff", path)) == NULL ||
+				(r2 = resolve(im, &im->employers, it, "employer", path)) == NULL ||
+				!need_id(im, r1) || !need_id(im, r2))
+				return -1;
+			parse_timestamp(get_str(it, "at"), &at);
+			snprintf(key, sizeof(key), "%lld|%lld|%lld", (long long) r1->id, (long long) r2->id, (long long) at);
+			return facts_have(facts, "empcontacts", key) ? 1 : 0;
+		case A_JOB_START:
+		case A_JOB_END:
+			snprintf(path, sizeof(path), "$.episodes[%ld].jobs[%d]", index, a->index);
+			if ((r1 = resolve(im, &im->employers, it, "employer", path)) == NULL || !need_id(im, r1))
+				return -1;
+			snprintf(key, sizeof(key), "%lld|%s|", (long long) r1->id, get_str(it, "starts_on"));
+			found = facts_find(facts, "jobs", key);
+			if (a->type == A_JOB_START || found == NULL)
+				return found ? 1 : 0;
+			found += strlen(key);
+			if (strcmp(found, get_str(it, "ends_on")) == 0)
+				return 1;
+			if (found[0] == '\0')
+				return 0;
+			fail(im, path, "conflicts with the record: this job ended on %s there", found);
+			return -1;
+		case A_STUDY_START:
+		case A_STUDY_END:
+			snprintf(path, sizeof(path), "$.episodes[%ld].studies[%d]", index, a->index);
+			snprintf(key, sizeof(key), "%s|", get_str(it, "starts_on"));
+			found = facts_find(facts, "studies", key);
+			if (a->type == A_STUDY_START || found == NULL)
+				return found ? 1 : 0;
+			found += strlen(key);
+			if (strcmp(found, get_str(it, "ends_on")) == 0)
+				return 1;
+			if (found[0] == '\0')
+				return 0;
+			fail(im, path, "conflicts with the record: these studies ended on %s there", found);
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sends everything of one episode (its id is known) in time order.  With
+ * --merge, facts is what the record holds (NULL for a new episode): a fact on
+ * record is skipped, a new one added, and one that contradicts the record
+ * stops the import.
+ */
 static bool
-import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index)
+import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index, const cJSON *facts)
 {
 	Action	   *acts = NULL;
 	int			n = 0,
@@ -1407,6 +1685,21 @@ import_episode_facts(Import *im, const cJSON *ep, Entry *ee, long index)
 				   *r2;
 
 		v[0] = b1;
+		if (facts)
+		{
+			int			m = merge_fact(im, facts, &acts[k], index);
+
+			if (m < 0)
+			{
+				ok = false;
+				break;
+			}
+			if (m > 0)
+			{
+				im->unchanged++;
+				continue;
+			}
+		}
 		switch (acts[k].type)
 		{
 			case A_ASSIGN:
@@ -1566,6 +1859,38 @@ flush_episodes(Import *im)
 		v[2] = get_str(ep, "referred_on");
 		v[3] = get_str(ep, "source");
 		v[4] = get_bool(ep, "out_of_work_at_entry", NULL);
+		im->batch_facts[k] = NULL;
+		if (im->merge)
+		{
+			bool		found = false;
+
+			/* an episode is the client's referral to the team on that day */
+			if (!lookup_id(im, "m_episode", 3, v, path, im->batch_entry[k], &found))
+			{
+				ok = false;
+				break;
+			}
+			if (found)
+			{
+				char	   *f = NULL;
+				const char *fv[1] = {ID_TEXT(b2, im->batch_entry[k]->id)};
+
+				if (!lookup(im, "m_facts", 1, fv, path, &f))
+				{
+					ok = false;
+					break;
+				}
+				im->batch_facts[k] = f ? cJSON_Parse(f) : NULL;
+				free(f);
+				if (im->batch_facts[k] == NULL)
+				{
+					ok = fail(im, path, "could not read the episode's record");
+					break;
+				}
+				im->n.episodes--;	/* counted as unchanged, its facts as they come */
+				continue;
+			}
+		}
 		ok = send_stmt(im, "refer", 5, v, path, &im->batch_entry[k]->id);
 	}
 	if (ok && im->nbatch > 0 && !pipe_drain(&im->pipe))
@@ -1578,10 +1903,14 @@ flush_episodes(Import *im)
 			ok = fail(im, path, "the referral returned no episode id");
 			break;
 		}
-		ok = import_episode_facts(im, im->batch[k], im->batch_entry[k], im->batch_index[k]);
+		ok = import_episode_facts(im, im->batch[k], im->batch_entry[k], im->batch_index[k], im->batch_facts[k]);
 	}
 	for (int k = 0; k < im->nbatch; k++)
+	{
 		cJSON_Delete(im->batch[k]);
+		cJSON_Delete(im->batch_facts[k]);
+		im->batch_facts[k] = NULL;
+	}
 	im->nbatch = 0;
 	return ok;
 }
@@ -1715,6 +2044,43 @@ static const char *const statements[][2] = {
 	{"end_studies", "SELECT ips.end_studies((SELECT s.study_id FROM ips.study s WHERE s.episode_id = $1::bigint"
 		" AND s.starts_on = $2::date AND s.ends_on IS NULL ORDER BY s.study_id LIMIT 1), $3::date)"},
 	{"team_meeting", "SELECT ips.record_team_meeting($1::bigint, $2::date)"},
+	{"end_care", "SELECT ips.end_care_relationship($1::bigint, $2::date)"},
+	/* --merge: what the record holds, by the keys the document carries */
+	{"m_meeting", "SELECT 1 FROM ips.team_meeting m WHERE m.staff_id = $1::bigint AND m.met_on = $2::date"},
+	{"m_team", "SELECT t.team_id FROM ips.team t WHERE t.name = $1::text AND t.region = $2::text"},
+	{"m_staff", "SELECT s.staff_id FROM ips.staff s WHERE s.team_id = $1::bigint AND s.display_name = $2::text"
+	" AND s.role = $3::text ORDER BY s.staff_id LIMIT 1"},
+	{"m_client", "SELECT c.client_id FROM ips.client c WHERE c.host_ref = $1::text"},
+	{"m_employer", "SELECT e.employer_id FROM ips.employer e WHERE CASE WHEN $2::text IS NULL"
+		" THEN e.name = $1::text AND e.business_id IS NULL ELSE e.business_id::text = $2::text END"
+	" ORDER BY e.employer_id LIMIT 1"},
+	{"m_care", "SELECT r.care_relationship_id || '|' || coalesce(to_char(r.ended_on, 'YYYY-MM-DD'), '')"
+		" FROM ips.care_relationship r WHERE r.client_id = $1::bigint AND r.unit = $2::text"
+	" AND r.started_on = $3::date ORDER BY r.care_relationship_id LIMIT 1"},
+	{"m_consent", "SELECT coalesce(to_char(c.withdrawn_on, 'YYYY-MM-DD'), '') FROM ips.consent c"
+		" WHERE c.client_id = $1::bigint AND c.scope = $2::text AND c.given_on = $3::date"
+	" ORDER BY c.consent_id LIMIT 1"},
+	{"m_empcontact", "SELECT 1 FROM ips.employer_contact x WHERE x.staff_id = $1::bigint"
+		" AND x.employer_id = $2::bigint AND x.at = $3::timestamptz"
+	" AND x.episode_id IS NOT DISTINCT FROM $4::bigint LIMIT 1"},
+	{"m_episode", "SELECT e.episode_id FROM ips.episode e WHERE e.client_id = $1::bigint AND e.team_id = $2::bigint"
+	" AND e.referred_on = $3::date ORDER BY e.episode_id LIMIT 1"},
+	{"m_facts", "SELECT pg_catalog.jsonb_build_object("
+		"'assign', (SELECT coalesce(jsonb_agg(a.staff_id || '|' || to_char(a.from_on, 'YYYY-MM-DD')), '[]')"
+		" FROM ips.specialist_assignment a WHERE a.episode_id = $1::bigint),"
+		"'history', (SELECT coalesce(jsonb_agg(h.to_state || '|' || floor(extract(epoch FROM h.at))::bigint), '[]')"
+		" FROM ips.episode_state_history h WHERE h.episode_id = $1::bigint),"
+		"'last', (SELECT floor(extract(epoch FROM max(h.at)))::bigint FROM ips.episode_state_history h"
+		" WHERE h.episode_id = $1::bigint),"
+		"'career', (SELECT to_char(e.career_profile_on, 'YYYY-MM-DD') FROM ips.episode e WHERE e.episode_id = $1::bigint),"
+		"'contacts', (SELECT coalesce(jsonb_agg(c.staff_id || '|' || floor(extract(epoch FROM c.at))::bigint || '|' || c.kind), '[]')"
+		" FROM ips.contact c WHERE c.episode_id = $1::bigint),"
+		"'empcontacts', (SELECT coalesce(jsonb_agg(x.staff_id || '|' || x.employer_id || '|' || floor(extract(epoch FROM x.at))::bigint), '[]')"
+		" FROM ips.employer_contact x WHERE x.episode_id = $1::bigint),"
+		"'jobs', (SELECT coalesce(jsonb_agg(j.employer_id || '|' || to_char(j.starts_on, 'YYYY-MM-DD') || '|'"
+		" || coalesce(to_char(j.ends_on, 'YYYY-MM-DD'), '') ORDER BY j.job_id), '[]') FROM ips.job j WHERE j.episode_id = $1::bigint),"
+		"'studies', (SELECT coalesce(jsonb_agg(to_char(s.starts_on, 'YYYY-MM-DD') || '|'"
+		" || coalesce(to_char(s.ends_on, 'YYYY-MM-DD'), '') ORDER BY s.study_id), '[]') FROM ips.study s WHERE s.episode_id = $1::bigint))::text"},
 };
 
 /* Prepares every statement; false (with the server's message) on failure. */
@@ -1841,14 +2207,20 @@ print_timing(const Import *im, double commit_secs, double total_secs)
 }
 
 static const char *import_help =
-"ipsctl import: load an import document (docs/ipsctl.md) in one transaction.\n"
+"ipsctl import: load an import document (man ipsctl) in one transaction.\n"
 "\n"
 "Usage:\n"
 "  ipsctl import [OPTIONS] FILE|-\n"
 "\n"
 "Options:\n"
-"  -d, --dbname=CONNINFO  database to connect to (default: PG* environment)\n"
 "  -q, --quiet            no progress bar and no summary\n"
+"  --merge                a daily feed: match teams (name, region), staff (team,\n"
+"                         name, role), clients (host_ref), employers (business\n"
+"                         id, else name), episodes (client, team, referral day)\n"
+"                         and their facts with the record; add what is new and\n"
+"                         change nothing else (the same document twice: nothing\n"
+"                         the second time); a fact that contradicts the record\n"
+"                         stops the import with its JSON path\n"
 "  --timing               after the import, the time and rate of each section\n"
 "                         and of the two COPY loads, on stderr (lines\n"
 "                         \"timing: WHAT: N in S s (R/s)\")\n"
@@ -1859,6 +2231,8 @@ static const char *import_help =
 "import with the JSON path of the element and the reason (e.g.\n"
 "$.episodes[3].events[2]: the server refused it: ...); the transaction is\n"
 "rolled back, so the database stays exactly as it was.\n"
+"\n"
+"Connection options as in psql: -h HOST -p PORT -U USER -d DBNAME -W.\n"
 "\n"
 "Exit codes: 0 imported, 1 bad data (nothing imported), 2 usage, 3 connection.\n";
 
@@ -1912,6 +2286,7 @@ cmd_import(int argc, char **argv)
 		{"dbname", required_argument, NULL, 'd'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"timing", no_argument, NULL, 256},
+		{"merge", no_argument, NULL, 257},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -1919,6 +2294,7 @@ cmd_import(int argc, char **argv)
 	const char *file;
 	bool		quiet = false;
 	bool		timing = false;
+	bool		merge = false;
 	FILE	   *in;
 	int			c,
 				rc;
@@ -1941,6 +2317,9 @@ cmd_import(int argc, char **argv)
 				break;
 			case 256:
 				timing = true;
+				break;
+			case 257:
+				merge = true;
 				break;
 			case 'h':
 				fputs(import_help, stdout);
@@ -1982,6 +2361,7 @@ cmd_import(int argc, char **argv)
 	im->episodes.section = "episodes";
 	js_init(&im->js, in);
 	im->timing = timing;
+	im->merge = merge;
 	im->progress = !quiet && isatty(fileno(stderr));
 	for (int k = 0; k < 2; k++)
 	{
@@ -2067,7 +2447,14 @@ cmd_import(int argc, char **argv)
 	secs = now_seconds() - im->started;
 	if (im->timing)
 		print_timing(im, now_seconds() - commit_start, secs);
-	if (!quiet)
+	if (!quiet && merge)
+		printf("merged: added %lld teams, %lld staff, %lld clients, %lld care relationships, %lld consents, "
+			   "%lld employers, %lld episodes, %lld transitions, %lld contacts, %lld employer contacts, "
+			   "%lld jobs, %lld studies, %lld team meetings; %lld were on record already (%.1f s)\n",
+			   im->n.teams, im->n.staff, im->n.clients, im->n.care, im->n.consents, im->n.employers,
+			   im->n.episodes, im->n.transitions, im->n.contacts, im->n.empcontacts, im->n.jobs,
+			   im->n.studies, im->n.meetings, im->unchanged, secs);
+	else if (!quiet)
 		printf("imported %lld teams, %lld staff, %lld clients, %lld care relationships, %lld consents, "
 			   "%lld employers, %lld episodes, %lld transitions, %lld contacts, %lld employer contacts, "
 			   "%lld jobs, %lld studies, %lld team meetings in %.1f s (%.0f contacts/s)\n",

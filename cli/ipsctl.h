@@ -23,13 +23,16 @@
 #include <libpq-fe.h>
 #include <cjson/cJSON.h>
 
-/* Exit codes (documented in docs/ipsctl.md and --help) */
+/* Exit codes (documented in docs/ipsctl.md, ipsctl(1) and --help) */
 #define EXIT_OK			0
 #define EXIT_DATA		1		/* bad input data, or the server refused it */
 #define EXIT_USAGE		2		/* bad command line */
 #define EXIT_CONN		3		/* could not connect */
 
-#define IPSCTL_VERSION "1.0"
+/* the extension's version, from ips.control (cli/Makefile) */
+#ifndef IPSCTL_VERSION
+#error "IPSCTL_VERSION is defined by cli/Makefile from ips.control"
+#endif
 
 /* main.c */
 extern const char *progname;
@@ -37,7 +40,19 @@ extern void usage_error(const char *cmd, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 extern bool parse_int_arg(const char *s, long long min, long long max, long long *out);
 
-/* conn.c */
+/* conn.c: psql's connection options, taken from anywhere on the command line */
+typedef struct ConnOptions
+{
+	const char *host;
+	const char *port;
+	const char *user;
+	const char *dbname;			/* a name, a connection string or a URI */
+	bool		prompt_password;	/* -W */
+	bool		no_password;	/* -w */
+} ConnOptions;
+
+extern ConnOptions conn_opts;
+extern bool take_conn_options(int *argc, char **argv);
 extern PGconn *ips_connect(const char *conninfo, int *exit_code);
 extern void print_pg_error(const char *what, const PGresult *res, PGconn *conn);
 extern bool extension_present(PGconn *conn);
@@ -48,6 +63,7 @@ typedef struct PipeItem
 {
 	char		path[128];		/* JSON path of the input that caused it */
 	int64_t    *target;			/* where to store the bigint result, or NULL */
+	char	  **text;			/* where to store the text result (malloc'd), or NULL */
 	bool		is_sync;
 } PipeItem;
 
@@ -67,6 +83,8 @@ typedef struct Pipeline
 extern bool pipe_begin(Pipeline *p, PGconn *conn);
 extern bool pipe_send(Pipeline *p, const char *stmt, int nparams,
 					  const char *const *values, const char *path, int64_t *target);
+extern bool pipe_send_text(Pipeline *p, const char *stmt, int nparams,
+						   const char *const *values, const char *path, char **text);
 extern bool pipe_drain(Pipeline *p);
 extern void pipe_end(Pipeline *p);
 
@@ -83,6 +101,9 @@ extern int	helsinki_offset_minutes(int days);
 /* json_util.c: UTF-8 */
 extern bool utf8_valid(const char *s, size_t len, size_t *bad_at);
 extern size_t utf8_width(const char *s);
+
+/* report.c: stored text made safe for a terminal (malloc'd) */
+extern char *text_escape(const char *s);
 
 /* json_util.c: writer */
 extern void json_put_string(FILE *out, const char *s);

@@ -27,9 +27,15 @@ static const char *main_help =
 "  fidelity   IPS-25 fidelity items of a team (ips.fidelity)\n"
 "  outcomes   quarterly outcomes (ips.outcomes_quarterly)\n"
 "\n"
-"Connection (like psql): -d CONNINFO (a connection string or URI, or a\n"
-"database name); without it the PG* environment variables (PGHOST, PGPORT,\n"
-"PGDATABASE, PGUSER, PGPASSWORD, ...) and ~/.pgpass apply.\n"
+"Connection options (as in psql, before or after the command):\n"
+"  -h, --host=HOST         database server host or socket directory\n"
+"  -p, --port=PORT         database server port\n"
+"  -U, --username=USER     database user name\n"
+"  -d, --dbname=DBNAME     database name, or a connection string or URI\n"
+"  -W, --password          ask for the password\n"
+"  -w, --no-password       never ask for a password\n"
+"Without them the PG* environment variables (PGHOST, PGPORT, PGDATABASE,\n"
+"PGUSER, PGSERVICE, ...), ~/.pg_service.conf and ~/.pgpass apply.\n"
 "\n"
 "Exit codes:\n"
 "  0  success\n"
@@ -37,7 +43,7 @@ static const char *main_help =
 "  2  usage error: bad command line\n"
 "  3  connection error\n"
 "\n"
-"See docs/ipsctl.md for the import format.\n";
+"The manual: man ipsctl (docs/ipsctl.md in the source).\n";
 
 /* Prints a usage error for a command; the caller exits with EXIT_USAGE. */
 void
@@ -81,6 +87,13 @@ main(int argc, char **argv)
 		usage_error(NULL, "no command given");
 		return EXIT_USAGE;
 	}
+	if (!take_conn_options(&argc, argv))
+		return EXIT_USAGE;
+	if (argc < 2)
+	{
+		usage_error(NULL, "no command given");
+		return EXIT_USAGE;
+	}
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-?") == 0 ||
 		strcmp(cmd, "help") == 0)
@@ -90,7 +103,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0)
 	{
-		printf("ipsctl %s\n", IPSCTL_VERSION);
+		printf("ipsctl (ips) %s\n", IPSCTL_VERSION);
 		return EXIT_OK;
 	}
 	if (strcmp(cmd, "generate") == 0)

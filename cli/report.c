@@ -19,36 +19,56 @@ typedef enum
 /* Column headings in fi, sv, en for the columns we know; others print as named. */
 static const char *const headings[][4] = {
 	{"episode_id", "jakso", "period", "episode"},
-	{"staff_id", "työntekijä", "personal", "staff"},
-	{"rule", "sääntö", "regel", "rule"},
+	{"staff_id", "työntekijä nro", "personal nr", "staff id"},
+	{"rule", "sääntö (koodi)", "regel (kod)", "rule code"},
 	{"rule_label", "sääntö", "regel", "rule"},
 	{"due_on", "määräpäivä", "förfallodag", "due on"},
 	{"days_overdue", "myöhässä pv", "dagar försenad", "days overdue"},
-	{"severity", "vakavuus", "allvarlighet", "severity"},
+	{"severity", "vakavuus (koodi)", "allvarlighet (kod)", "severity code"},
+	{"severity_label", "vakavuus", "allvarlighet", "severity"},
+	{"client_ref", "asiakas", "klient", "client"},
+	{"specialist", "työhönvalmentaja", "arbetstränare", "specialist"},
 	{"item", "osio", "punkt", "item"},
-	{"item_label", "osio", "punkt", "item"},
+	{"item_label", "osion nimi", "punktens namn", "item name"},
 	{"score", "pisteet", "poäng", "score"},
 	{"source", "lähde", "källa", "source"},
 	{"measure", "mittari", "mått", "measure"},
 	{"evidence", "näyttö", "underlag", "evidence"},
-	{"team_id", "tiimi", "team", "team"},
-	{"quarter", "neljännes", "kvartal", "quarter"},
 	{"total", "yhteensä", "totalt", "total"},
 	{"items_scored", "pisteytetyt osiot", "bedömda punkter", "items scored"},
 	{"band", "taso", "nivå", "band"},
-	{"client_ref", "asiakas", "klient", "client"},
-	{"specialist", "työhönvalmentaja", "arbetstränare", "specialist"},
-	{"severity_label", "vakavuus", "allvarlighet", "severity"},
+	{"team_id", "tiimi nro", "team nr", "team id"},
 	{"team_name", "tiimi", "team", "team"},
+	{"region", "hyvinvointialue", "välfärdsområde", "region"},
+	{"quarter", "neljännes", "kvartal", "quarter"},
+	{"quarter_start", "alkaa", "börjar", "quarter start"},
+	{"quarter_end", "päättyy", "slutar", "quarter end"},
 	{"clients_served", "asiakkaita", "klienter", "served"},
 	{"clients_working", "työssä", "i arbete", "working"},
 	{"employment_rate", "työllisyys %", "sysselsättning %", "employment %"},
+	{"clients_served_out_of_work", "asiakkaita, työttömänä aloittaneet", "klienter utan arbete vid start", "served, out of work at entry"},
+	{"clients_working_out_of_work", "työssä, työttömänä aloittaneet", "i arbete, utan arbete vid start", "working, out of work at entry"},
 	{"employment_rate_out_of_work", "työttömänä aloittaneet %", "utan arbete vid start %", "out of work at entry %"},
+	{"benchmark_minimal", "vertailu vähimmäis %", "jämförelse minimum %", "benchmark minimal %"},
+	{"benchmark_average", "vertailu keskimäärin %", "jämförelse genomsnitt %", "benchmark average %"},
+	{"benchmark_excellent", "vertailu erinomainen %", "jämförelse utmärkt %", "benchmark excellent %"},
+	{"benchmark_uk", "vertailu UK %", "jämförelse UK %", "benchmark UK %"},
 	{"job_starts", "aloitetut työt", "jobbstarter", "job starts"},
 	{"clients_first_job", "ensimmäinen työ", "första jobb", "first jobs"},
 	{"median_days_to_first_job", "mediaani pv", "median dagar", "median days to job"},
+	{"education_starts", "aloitetut opinnot", "studiestarter", "education starts"},
+	{"jobs_90_days_known", "työt, 90 pv kulunut", "jobb, 90 d förflutna", "jobs past 90 days"},
+	{"jobs_retained_90_days", "työssä 90 pv", "kvar efter 90 d", "jobs kept 90 days"},
 	{"retention_90_rate", "90 pv pysyvyys %", "kvar 90 d %", "90-day retention %"},
 	{"closures", "päättyneet", "avslutade", "closures"},
+	{"closed_stable_employment", "päättyi: vakiintunut työ", "avslutad: stabil anställning", "closed: stable employment"},
+	{"closed_client_choice", "päättyi: asiakkaan valinta", "avslutad: klientens val", "closed: client's choice"},
+	{"closed_moved", "päättyi: muutti", "avslutad: flyttade", "closed: moved"},
+	{"closed_referred_elsewhere", "päättyi: ohjattu muualle", "avslutad: hänvisad vidare", "closed: referred elsewhere"},
+	{"closed_disengaged", "päättyi: yhteys katkesi", "avslutad: kontakten bröts", "closed: disengaged"},
+	{"closed_deceased", "päättyi: kuollut", "avslutad: avliden", "closed: deceased"},
+	{"closed_never_engaged", "päättyi: ei aloittanut", "avslutad: påbörjade aldrig", "closed: never engaged"},
+	{"small_cell_threshold", "pienten lukujen raja", "gräns för små tal", "small-cell threshold"},
 };
 
 /* The heading of a column in a language (0 = fi, 1 = sv, 2 = en). */
@@ -90,29 +110,73 @@ put_padded(FILE *out, const char *s, size_t width, bool right)
 			putc(' ', out);
 }
 
-/* A cell for text output: cut to max display columns (on a character boundary). */
-static char *
-text_cell(const char *s, size_t max)
+/*
+ * Stored text made safe for a terminal: control characters (C0, DEL and the
+ * C1 range U+0080..U+009F, which some terminals obey as well) are written as
+ * escapes (\n, \t, \r, \xHH, \u0080), so that an escape sequence stored in
+ * the database never reaches the terminal raw.  The result is malloc'd.
+ */
+char *
+text_escape(const char *s)
 {
 	size_t		len = strlen(s);
-	char	   *r = malloc(len + 4);
-	size_t		cols = 0,
-				i;
+	char	   *r = malloc(len * 6 + 1);
+	char	   *o = r;
 
 	if (r == NULL)
 		return NULL;
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if (*p == '\n')
+			o += sprintf(o, "\\n");
+		else if (*p == '\t')
+			o += sprintf(o, "\\t");
+		else if (*p == '\r')
+			o += sprintf(o, "\\r");
+		else if (*p < 0x20 || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+		{
+			o += sprintf(o, "\\u%04x", p[1]);
+			p++;
+		}
+		else
+			*o++ = (char) *p;
+	}
+	*o = '\0';
+	return r;
+}
+
+/* A cell for text output: escaped, cut to max display columns (on a character boundary). */
+static char *
+text_cell(const char *raw, size_t max)
+{
+	char	   *s = text_escape(raw);
+	size_t		len;
+	char	   *r;
+	size_t		cols = 0,
+				i;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	r = malloc(len + 4);
+	if (r == NULL)
+	{
+		free(s);
+		return NULL;
+	}
 	for (i = 0; s[i]; i++)
 	{
 		if (((unsigned char) s[i] & 0xC0) != 0x80 && ++cols > max)
 			break;
-		r[i] = (s[i] == '\n' || s[i] == '\t') ? ' ' : s[i];
+		r[i] = s[i];
 	}
 	if (s[i])
-	{
 		memcpy(r + i, "…", strlen("…") + 1);
-		return r;
-	}
-	r[i] = '\0';
+	else
+		r[i] = '\0';
+	free(s);
 	return r;
 }
 
@@ -222,11 +286,13 @@ format_json(FILE *out, const PGresult *res, const PGresult *summary)
 	putc('\n', out);
 }
 
-/* A CSV field, quoted when needed (RFC 4180). */
+/* A CSV field, quoted when needed (RFC 4180, with the separator sep). */
 static void
-csv_field(FILE *out, const char *s)
+csv_field(FILE *out, const char *s, char sep)
 {
-	if (strpbrk(s, ",\"\r\n") == NULL)
+	const char	special[] = {sep, '"', '\r', '\n', '\0'};
+
+	if (strpbrk(s, special) == NULL)
 	{
 		fputs(s, out);
 		return;
@@ -241,25 +307,49 @@ csv_field(FILE *out, const char *s)
 	putc('"', out);
 }
 
-/* CSV with a header row of column names. */
+/*
+ * CSV with a header row.  In English: RFC 4180 with commas and the column
+ * names.  In Finnish and Swedish as their spreadsheets open it: a UTF-8 byte
+ * order mark (so that ä and å are read as UTF-8), ';' between values, decimal
+ * commas, and the headings in that language.
+ */
 static void
-format_csv(FILE *out, const PGresult *res)
+format_csv(FILE *out, const PGresult *res, int lang)
 {
+	bool		local = lang != 2;
+	char		sep = local ? ';' : ',';
+
+	if (local)
+		fputs("\xEF\xBB\xBF", out);
 	for (int f = 0; f < PQnfields(res); f++)
 	{
 		if (f)
-			putc(',', out);
-		csv_field(out, PQfname(res, f));
+			putc(sep, out);
+		csv_field(out, local ? heading(PQfname(res, f), lang) : PQfname(res, f), sep);
 	}
 	fputs("\r\n", out);
 	for (int r = 0; r < PQntuples(res); r++)
 	{
 		for (int f = 0; f < PQnfields(res); f++)
 		{
+			const char *v = PQgetvalue(res, r, f);
+
 			if (f)
-				putc(',', out);
-			if (!PQgetisnull(res, r, f))
-				csv_field(out, PQgetvalue(res, r, f));
+				putc(sep, out);
+			if (PQgetisnull(res, r, f))
+				continue;
+			if (local && is_numeric_type(PQftype(res, f)) && strchr(v, '.'))
+			{
+				char	   *d = strdup(v);
+
+				if (d == NULL)
+					continue;
+				*strchr(d, '.') = ',';
+				csv_field(out, d, sep);
+				free(d);
+			}
+			else
+				csv_field(out, v, sep);
 		}
 		fputs("\r\n", out);
 	}
@@ -291,114 +381,416 @@ html_text(FILE *out, const char *s)
 	}
 }
 
-/* The column number of a name, or -1. */
-static int
-column(const PGresult *res, const char *name)
+/* The words of the review sheet in fi, sv, en. */
+enum
 {
-	return PQfnumber(res, name);
-}
+	W_PERIOD, W_LIVE, W_OPEN, W_CLOSED, W_REVIEWED_ON, W_CLOSED_ON, W_REVIEWERS,
+	W_ITEM, W_SCORE, W_SOURCE, W_ANCHOR, W_EVIDENCE, W_TOTAL, W_SCORED, W_BAND,
+	W_LEGEND, W_LEGEND_SCORE, W_LEGEND_SOURCE, W_LEGEND_ANCHOR, W_PLAN, W_ACTION,
+	W_RESPONSIBLE, W_DUE, W_DONE, W_NO_ACTIONS, W_S, W_O, W_V, W_APPENDIX,
+	W_APPENDIX_NOTE, W_PRINTED, W_BANDS, W_NOTE, W_NOT_SCORED, W_TEAM, W_ITEMS
+};
 
-/* A horizontal bar chart of the item scores (1..5) as inline SVG. */
+static const char *const sheet_words[][3] = {
+	[W_PERIOD] = {"Arviointijakso", "Bedömningsperiod", "Period"},
+	[W_LIVE] = {"Ajantasaiset luvut: laskettu kirjauksista tulostuspäivänä, ei suljettua arviointia",
+	"Aktuella siffror: beräknade ur journalerna på utskriftsdagen, ingen avslutad bedömning",
+	"Live figures: computed from the records on the day printed; no closed review"},
+	[W_OPEN] = {"Arviointi kesken (ei vielä suljettu): luvut laskettu kirjauksista tulostuspäivänä",
+	"Bedömningen pågår (inte avslutad): siffrorna beräknade ur journalerna på utskriftsdagen",
+	"Review open (not yet closed): figures computed from the records on the day printed"},
+	[W_CLOSED] = {"Suljettu arviointi: luvut sellaisina kuin ne lukittiin", "Avslutad bedömning: siffrorna som de låstes",
+	"Closed review: the figures as they were frozen"},
+	[W_REVIEWED_ON] = {"arviointipäivä", "bedömningsdag", "reviewed on"},
+	[W_CLOSED_ON] = {"suljettu", "avslutad", "closed on"},
+	[W_REVIEWERS] = {"Arvioijat", "Bedömare", "Reviewers"},
+	[W_ITEM] = {"Osio", "Punkt", "Item"},
+	[W_SCORE] = {"Pisteet", "Poäng", "Score"},
+	[W_SOURCE] = {"Lähde", "Källa", "Source"},
+	[W_ANCHOR] = {"Saavutettu taso", "Uppnådd nivå", "Anchor reached"},
+	[W_EVIDENCE] = {"Näyttö", "Underlag", "Evidence"},
+	[W_TOTAL] = {"Yhteensä", "Totalt", "Total"},
+	[W_SCORED] = {"pisteytettyjä osioita", "poängsatta punkter", "items scored"},
+	[W_BAND] = {"Taso", "Nivå", "Band"},
+	[W_LEGEND] = {"Selitteet", "Förklaringar", "Legend"},
+	[W_LEGEND_SCORE] = {"Pisteet 1–5 (5 = täysi menetelmäuskollisuus); väri pisteiden mukaan:",
+	"Poäng 1–5 (5 = full metodtrohet); färg efter poäng:",
+	"Scores 1–5 (5 = full fidelity); colour by score:"},
+	[W_LEGEND_SOURCE] = {"Lähde: laskettu = kirjauksista laskettu, arvioitu = arvioijien pisteyttämä, puuttuu = ei vielä pisteytetty (–).",
+	"Källa: beräknad = ur journalerna, bedömd = poängsatt av bedömarna, saknas = ännu inte poängsatt (–).",
+	"Source: computed = from the records, rated = scored by the reviewers, missing = not scored yet (–)."},
+	[W_LEGEND_ANCHOR] = {"Saavutettu taso: asteikon raja, jonka laskettu mittari saavutti.",
+	"Uppnådd nivå: skalans gräns som det beräknade måttet nådde.",
+	"Anchor reached: the scale's bound that the computed measure met."},
+	[W_PLAN] = {"Toimenpidesuunnitelma", "Åtgärdsplan", "Action plan"},
+	[W_ACTION] = {"Toimenpide", "Åtgärd", "Action"},
+	[W_RESPONSIBLE] = {"Vastuuhenkilö", "Ansvarig", "Responsible"},
+	[W_DUE] = {"Määräaika", "Senast", "Due"},
+	[W_DONE] = {"Tehty", "Klar", "Done"},
+	[W_NO_ACTIONS] = {"Ei kirjattuja toimenpiteitä.", "Inga åtgärder registrerade.", "No actions recorded."},
+	[W_S] = {"Henkilöstö", "Personal", "Staffing"},
+	[W_O] = {"Organisaatio", "Organisation", "Organisation"},
+	[W_V] = {"Palvelut", "Tjänster", "Services"},
+	[W_APPENDIX] = {"Liite: näytön yksityiskohdat", "Bilaga: underlagets detaljer", "Appendix: the evidence in detail"},
+	[W_APPENDIX_NOTE] = {"(ei tulosteta)", "(skrivs inte ut)", "(not printed)"},
+	[W_PRINTED] = {"Tulostettu", "Utskriven", "Printed"},
+	[W_BANDS] = {"Tasot", "Nivåer", "Bands"},
+	[W_NOTE] = {"huom.", "anm.", "note"},
+	[W_NOT_SCORED] = {"ei pisteytetty", "inte poängsatt", "not scored"},
+	[W_TEAM] = {"Tiimi", "Team", "Team"},
+	[W_ITEMS] = {"Osiot", "Punkter", "Items"},
+};
+
+/*
+ * The anchor a computed item reached, in the sheet's language: the anchors of
+ * ips.fidelity_anchor are numbers with a unit (written here per language), and
+ * V12's are words.
+ */
 static void
-fidelity_svg(FILE *out, const PGresult *res)
+anchor_text(FILE *out, const char *item, int score, const char *anchor, int lang)
 {
-	int			ci = column(res, "item"),
-				cl = column(res, "item_label"),
-				cs = column(res, "score"),
-				cr = column(res, "source");
-	int			nt = PQntuples(res);
-	int			bar = 18,
-				gap = 6,
-				left = 330,
-				unit = 80;
-	int			height = nt * (bar + gap) + 40;
+	static const char *const v12[6][3] = {
+		{"", "", ""},
+		{"ei tukea 1. kuukauden jälkeen", "inget stöd efter månad 1", NULL},
+		{"< puolet saa tukea ≥ 4 kk", "< hälften får stöd ≥ 4 mån", NULL},
+		{"≥ puolet saa tukea ≥ 4 kk", "≥ hälften får stöd ≥ 4 mån", NULL},
+		{"1. kk viikoittain + kuukausittain ≥ 4 kk", "månad 1 varje vecka + varje månad ≥ 4 mån", NULL},
+		{"täysi tukimalli", "fullt stödmönster", NULL},
+	};
+	static const char *const unit_s1[] = {"asiakasta / htv", "klienter / årsverke", "clients per FTE"};
+	static const char *const unit_v6[] = {"työnantajakontaktia / valmentaja / viikko",
+	"arbetsgivarkontakter / arbetstränare / vecka", "employer contacts per specialist per week"};
+	static const char *const unit_days[] = {"pv", "dagar", "days"};
+	size_t		len = strlen(anchor);
 
-	if (ci < 0 || cs < 0)
-		return;
-	fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\""
-			" aria-label=\"IPS-25 item scores\" font-family=\"sans-serif\" font-size=\"12\">\n",
-			left + 5 * unit + 40, height);
-	for (int s = 0; s <= 5; s++)
-		fprintf(out, "<line x1=\"%d\" y1=\"0\" x2=\"%d\" y2=\"%d\" stroke=\"#ccc\"/>"
-				"<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%d</text>\n",
-				left + s * unit, left + s * unit, nt * (bar + gap), left + s * unit, nt * (bar + gap) + 16, s);
-	for (int r = 0; r < nt; r++)
+	if (strcmp(item, "V12") == 0 && score >= 1 && score <= 5 && v12[score][lang] != NULL)
+		html_text(out, v12[score][lang]);
+	else if (strcmp(item, "V4") == 0 && len > 2 && strcmp(anchor + len - 2, " d") == 0)
 	{
-		int			y = r * (bar + gap);
-		int			score = PQgetisnull(res, r, cs) ? 0 : atoi(PQgetvalue(res, r, cs));
-		const char *src = cr >= 0 ? PQgetvalue(res, r, cr) : "";
-		const char *color = strcmp(src, "computed") == 0 ? "#2b6cb0" :
-			strcmp(src, "rated") == 0 ? "#2f855a" : "#a0aec0";
+		char	   *a = strdup(anchor);
 
-		fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 8, y + bar - 5);
-		html_text(out, PQgetvalue(res, r, ci));
-		if (cl >= 0 && strcmp(PQgetvalue(res, r, cl), PQgetvalue(res, r, ci)) != 0)
-		{
-			char	   *c = text_cell(PQgetvalue(res, r, cl), 40);
-
-			fputs(" ", out);
-			html_text(out, c ? c : "");
-			free(c);
-		}
-		fputs("</text>\n", out);
-		if (score > 0)
-			fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"><title>%d</title></rect>"
-					"<text x=\"%d\" y=\"%d\">%d</text>\n",
-					left, y, score * unit, bar, color, score, left + score * unit + 4, y + bar - 5, score);
-		else
-			fprintf(out, "<text x=\"%d\" y=\"%d\" fill=\"#718096\">–</text>\n", left + 4, y + bar - 5);
+		if (a == NULL)
+			return;
+		a[len - 2] = '\0';
+		html_text(out, a);
+		fprintf(out, " %s", unit_days[lang]);
+		free(a);
 	}
-	fputs("</svg>\n", out);
+	else
+	{
+		html_text(out, anchor);
+		if (strcmp(item, "S1") == 0)
+			fprintf(out, " %s", unit_s1[lang]);
+		else if (strcmp(item, "V6") == 0)
+			fprintf(out, " %s", unit_v6[lang]);
+	}
 }
 
-/* A self-contained HTML page: optional chart, the table, the summary. */
+/* A string member of a JSON object, or "" (NULL for a JSON null when nullable). */
+static const char *
+jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* An integer member of a JSON object, or -1. */
+static int
+jint(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
+/* The colour of a score (1..5), grey for none. */
+static const char *
+score_colour(int score)
+{
+	static const char *const c[] = {"#d9d9d9", "#d7301f", "#fc8d59", "#fee08b", "#91cf60", "#1a9850"};
+
+	return c[score >= 1 && score <= 5 ? score : 0];
+}
+
+/*
+ * The review sheet for THL's review meeting as one self-contained HTML page
+ * (no scripts, no external files): the team and region, the period, live or
+ * closed (date, reviewers), a legend, the 25 items (score, anchor reached,
+ * one line of evidence), total and band, the action plan; the evidence in
+ * detail in an appendix shown on screen only.  Print CSS keeps it to at most
+ * two A4 pages.
+ */
 static void
-format_html(FILE *out, const PGresult *res, const PGresult *summary, const char *title, int lang, bool chart)
+format_sheet(FILE *out, const cJSON *sh, int lang, const char *today)
 {
 	static const char *const langs[] = {"fi", "sv", "en"};
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(sh, "items");
+	const cJSON *reviewers = cJSON_GetObjectItemCaseSensitive(sh, "reviewers");
+	const cJSON *actions = cJSON_GetObjectItemCaseSensitive(sh, "actions");
+	const cJSON *bands = cJSON_GetObjectItemCaseSensitive(sh, "bands");
+	const cJSON *it;
+	const char *status = jstr(sh, "status");
+	char		section = 0;
+	int			n;
 
+#define W(w) sheet_words[w][lang]
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n<title>", langs[lang]);
-	html_text(out, title);
-	fputs("</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-		  "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td.n{text-align:right}</style>\n"
-		  "</head>\n<body>\n<h1>", out);
-	html_text(out, title);
-	fputs("</h1>\n", out);
-	if (summary && PQntuples(summary) == 1)
+	html_text(out, jstr(sh, "title"));
+	fputs(": ", out);
+	html_text(out, jstr(sh, "team"));
+	fputs("</title>\n<style>\n"
+		  "@page{size:A4;margin:11mm 12mm}\n"
+		  "body{font-family:'DejaVu Sans',Arial,sans-serif;font-size:9.5pt;color:#111;margin:1.5em;max-width:62em}\n"
+		  "h1{font-size:15pt;margin:0 0 .2em}h2{font-size:11pt;margin:.8em 0 .3em}\n"
+		  "p{margin:.2em 0}.meta{color:#333}.sum{font-size:10.5pt;margin:.5em 0;padding:.3em .5em;border:1px solid #999}\n"
+		  "table{border-collapse:collapse;width:100%}th,td{border:1px solid #bbb;padding:1.5px 4px;text-align:left;vertical-align:top}\n"
+		  "th{background:#eee}td.c{text-align:center;white-space:nowrap}tr.sec td{background:#f4f4f4;font-weight:bold}\n"
+		  "td.code{white-space:nowrap;font-weight:bold}.sw{display:inline-block;width:1.1em;height:.9em;border:1px solid #777;vertical-align:middle;margin:0 .15em 0 .5em}\n"
+		  "td.ev{font-size:8.5pt}.legend{font-size:8.5pt;color:#222}.appendix pre{white-space:pre-wrap;font-size:8pt}\n"
+		  "@media print{body{margin:0;font-size:8.4pt;max-width:none}h1{font-size:13pt}h2{font-size:10pt;margin:.5em 0 .2em}"
+		  "td.ev,.legend{font-size:7.6pt}.appendix{display:none}tr{break-inside:avoid}"
+		  "td.ev div,td.act div{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;overflow:hidden}"
+		  "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n"
+		  "</style>\n</head>\n<body>\n<h1>", out);
+	html_text(out, jstr(sh, "title"));
+	fputs(": ", out);
+	html_text(out, jstr(sh, "team"));
+	fputs(" (", out);
+	html_text(out, jstr(sh, "region"));
+	fputs(")</h1>\n<p class=\"meta\">", out);
+	fprintf(out, "%s: <b>%s – %s</b> · %s: %s</p>\n<p class=\"meta\"><b>", W(W_PERIOD),
+			jstr(sh, "period_start"), jstr(sh, "period_end"), W(W_PRINTED), today);
+	if (strcmp(status, "closed") == 0)
 	{
-		fputs("<p>", out);
-		for (int f = 0; f < PQnfields(summary); f++)
+		fprintf(out, "%s</b> (#%d; %s %s, %s %s)", W(W_CLOSED), jint(sh, "review_id"),
+				W(W_REVIEWED_ON), jstr(sh, "reviewed_on"), W(W_CLOSED_ON), jstr(sh, "closed_on"));
+	}
+	else if (strcmp(status, "open") == 0)
+		fprintf(out, "%s</b> (#%d; %s %s)", W(W_OPEN), jint(sh, "review_id"), W(W_REVIEWED_ON), jstr(sh, "reviewed_on"));
+	else
+		fprintf(out, "%s</b>", W(W_LIVE));
+	fputs("</p>\n", out);
+	if (cJSON_GetArraySize(reviewers) > 0)
+	{
+		fprintf(out, "<p class=\"meta\">%s: ", W(W_REVIEWERS));
+		n = 0;
+		cJSON_ArrayForEach(it, reviewers)
 		{
-			fputs(f ? " · " : "", out);
-			html_text(out, heading(PQfname(summary, f), lang));
-			fputs(": <b>", out);
-			html_text(out, PQgetisnull(summary, 0, f) ? "–" : PQgetvalue(summary, 0, f));
-			fputs("</b>", out);
+			fputs(n++ ? ", " : "", out);
+			html_text(out, jstr(it, "reviewer"));
+			if (*jstr(it, "organisation"))
+			{
+				fputs(" (", out);
+				html_text(out, jstr(it, "organisation"));
+				fputs(")", out);
+			}
 		}
 		fputs("</p>\n", out);
 	}
-	if (chart)
-		fidelity_svg(out, res);
-	fputs("<table>\n<tr>", out);
-	for (int f = 0; f < PQnfields(res); f++)
+	fprintf(out, "<p class=\"sum\">%s: <b>%d</b> / %d · %d/%d %s · %s: <b>", W(W_TOTAL), jint(sh, "total"),
+			5 * jint(sh, "items_total"), jint(sh, "items_scored"), jint(sh, "items_total"), W(W_SCORED), W(W_BAND));
+	html_text(out, jstr(sh, "band_label"));
+	fputs("</b></p>\n", out);
+
+	/* legend */
+	fprintf(out, "<div class=\"legend\"><b>%s.</b> %s", W(W_LEGEND), W(W_LEGEND_SCORE));
+	for (int sc = 5; sc >= 1; sc--)
+		fprintf(out, "<span class=\"sw\" style=\"background:%s\"></span>%d", score_colour(sc), sc);
+	fprintf(out, "<span class=\"sw\" style=\"background:%s\"></span>– %s. %s %s %s:",
+			score_colour(0), W(W_NOT_SCORED), W(W_LEGEND_SOURCE), W(W_LEGEND_ANCHOR), W(W_BANDS));
+	n = 0;
+	cJSON_ArrayForEach(it, bands)
 	{
-		fputs("<th>", out);
-		html_text(out, heading(PQfname(res, f), lang));
-		fputs("</th>", out);
+		fprintf(out, "%s %d–%d ", n++ ? ";" : "", jint(it, "min"), jint(it, "max"));
+		html_text(out, jstr(it, "label"));
 	}
-	fputs("</tr>\n", out);
-	for (int r = 0; r < PQntuples(res); r++)
+	fputs(".</div>\n", out);
+
+	/* the items */
+	fprintf(out, "<h2>%s</h2>\n<table>\n<tr><th colspan=\"2\">%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
+			W(W_ITEMS), W(W_ITEM), W(W_SCORE), W(W_SOURCE), W(W_ANCHOR), W(W_EVIDENCE));
+	cJSON_ArrayForEach(it, items)
 	{
-		fputs("<tr>", out);
-		for (int f = 0; f < PQnfields(res); f++)
+		const char *code = jstr(it, "item");
+		int			score = jint(it, "score");
+
+		if (code[0] != section)
 		{
-			fputs(is_numeric_type(PQftype(res, f)) ? "<td class=\"n\">" : "<td>", out);
-			html_text(out, PQgetvalue(res, r, f));
-			fputs("</td>", out);
+			section = code[0];
+			fprintf(out, "<tr class=\"sec\"><td colspan=\"6\">%s</td></tr>\n",
+					W(section == 'S' ? W_S : section == 'O' ? W_O : W_V));
 		}
-		fputs("</tr>\n", out);
+		fputs("<tr><td class=\"code\">", out);
+		html_text(out, code);
+		fputs("</td><td>", out);
+		html_text(out, jstr(it, "name"));
+		fprintf(out, "</td><td class=\"c\" style=\"background:%s\">", score_colour(score));
+		if (score > 0)
+			fprintf(out, "<b>%d</b>", score);
+		else
+			fputs("–", out);
+		fputs("</td><td>", out);
+		html_text(out, jstr(it, "source_label"));
+		fputs("</td><td>", out);
+		if (*jstr(it, "anchor"))
+			anchor_text(out, code, score, jstr(it, "anchor"), lang);
+		fputs("</td><td class=\"ev\"><div>", out);
+		html_text(out, jstr(it, "evidence_line"));
+		if (*jstr(it, "note"))
+		{
+			fprintf(out, "%s<i>%s: ", *jstr(it, "evidence_line") ? "; " : "", W(W_NOTE));
+			html_text(out, jstr(it, "note"));
+			fputs("</i>", out);
+		}
+		fputs("</div></td></tr>\n", out);
 	}
-	fputs("</table>\n</body>\n</html>\n", out);
+	fputs("</table>\n", out);
+
+	/* the action plan */
+	fprintf(out, "<h2>%s</h2>\n", W(W_PLAN));
+	if (cJSON_GetArraySize(actions) == 0)
+		fprintf(out, "<p>%s</p>\n", W(W_NO_ACTIONS));
+	else
+	{
+		fprintf(out, "<table>\n<tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
+				W(W_ACTION), W(W_ITEM), W(W_RESPONSIBLE), W(W_DUE), W(W_DONE));
+		cJSON_ArrayForEach(it, actions)
+		{
+			const char *cols[] = {"action", "item", "responsible", "due_on", "done_on"};
+
+			fputs("<tr>", out);
+			for (int k = 0; k < 5; k++)
+			{
+				fputs(k ? "<td class=\"c\">" : "<td class=\"act\"><div>", out);
+				html_text(out, jstr(it, cols[k]));
+				fputs(k ? "</td>" : "</div></td>", out);
+			}
+			fputs("</tr>\n", out);
+		}
+		fputs("</table>\n", out);
+	}
+
+	/* the evidence in detail: on screen only */
+	fprintf(out, "<div class=\"appendix\">\n<h2>%s %s</h2>\n", W(W_APPENDIX), W(W_APPENDIX_NOTE));
+	cJSON_ArrayForEach(it, items)
+	{
+		const cJSON *ev = cJSON_GetObjectItemCaseSensitive(it, "evidence");
+		char	   *txt;
+
+		if (ev == NULL || cJSON_IsNull(ev))
+			continue;
+		txt = cJSON_Print(ev);
+		fputs("<details><summary>", out);
+		html_text(out, jstr(it, "item"));
+		fputs(" ", out);
+		html_text(out, jstr(it, "name"));
+		fputs("</summary><pre>", out);
+		html_text(out, txt ? txt : "");
+		fputs("</pre></details>\n", out);
+		free(txt);
+	}
+	fputs("</div>\n</body>\n</html>\n", out);
+#undef W
+}
+
+/* Prints stored text escaped for a terminal. */
+static void
+put_escaped(FILE *out, const char *s)
+{
+	char	   *e = text_escape(s);
+
+	fputs(e ? e : "", out);
+	free(e);
+}
+
+/*
+ * The review sheet as text for a terminal, from the same ips.review_sheet as
+ * the printed one: title, live or closed (date, reviewers), one line per item
+ * (score, source, evidence, note), total, band, the action plan.
+ */
+static void
+format_sheet_text(FILE *out, const cJSON *sh, int lang)
+{
+	const cJSON *it;
+	const char *status = jstr(sh, "status");
+	int			n = 0;
+
+#define W(w) sheet_words[w][lang]
+	put_escaped(out, jstr(sh, "title"));
+	fputs(": ", out);
+	put_escaped(out, jstr(sh, "team"));
+	fputs(" (", out);
+	put_escaped(out, jstr(sh, "region"));
+	fprintf(out, ") · %s %s – %s\n", W(W_PERIOD), jstr(sh, "period_start"), jstr(sh, "period_end"));
+	if (strcmp(status, "closed") == 0)
+		fprintf(out, "%s (#%d; %s %s, %s %s)\n", W(W_CLOSED), jint(sh, "review_id"),
+				W(W_REVIEWED_ON), jstr(sh, "reviewed_on"), W(W_CLOSED_ON), jstr(sh, "closed_on"));
+	else if (strcmp(status, "open") == 0)
+		fprintf(out, "%s (#%d; %s %s)\n", W(W_OPEN), jint(sh, "review_id"), W(W_REVIEWED_ON), jstr(sh, "reviewed_on"));
+	else
+		fprintf(out, "%s\n", W(W_LIVE));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "reviewers"))
+	{
+		fputs(n++ ? ", " : W(W_REVIEWERS), out);
+		fputs(n == 1 ? ": " : "", out);
+		put_escaped(out, jstr(it, "reviewer"));
+		if (*jstr(it, "organisation"))
+		{
+			fputs(" (", out);
+			put_escaped(out, jstr(it, "organisation"));
+			fputs(")", out);
+		}
+	}
+	if (n)
+		fputs("\n", out);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "items"))
+	{
+		int			score = jint(it, "score");
+
+		fprintf(out, "%-4s ", jstr(it, "item"));
+		put_escaped(out, jstr(it, "name"));
+		if (score > 0)
+			fprintf(out, ": %d (", score);
+		else
+			fputs(": – (", out);
+		put_escaped(out, jstr(it, "source_label"));
+		fputs(")", out);
+		if (*jstr(it, "evidence_line") || *jstr(it, "note"))
+			fputs(" — ", out);
+		put_escaped(out, jstr(it, "evidence_line"));
+		if (*jstr(it, "note"))
+		{
+			fprintf(out, "%s%s: ", *jstr(it, "evidence_line") ? "; " : "", W(W_NOTE));
+			put_escaped(out, jstr(it, "note"));
+		}
+		fputs("\n", out);
+	}
+	fprintf(out, "%s: %d (%d/%d %s)\n%s: ", W(W_TOTAL), jint(sh, "total"), jint(sh, "items_scored"),
+			jint(sh, "items_total"), W(W_SCORED), W(W_BAND));
+	put_escaped(out, jstr(sh, "band_label"));
+	fputs("\n", out);
+	n = 0;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(sh, "actions"))
+	{
+		if (n++ == 0)
+			fprintf(out, "%s:\n", W(W_PLAN));
+		fputs("  - ", out);
+		put_escaped(out, jstr(it, "action"));
+		fputs(" (", out);
+		put_escaped(out, jstr(it, "item"));
+		if (*jstr(it, "responsible"))
+		{
+			fputs(", ", out);
+			put_escaped(out, jstr(it, "responsible"));
+		}
+		if (*jstr(it, "due_on"))
+			fprintf(out, ", %s %s", W(W_DUE), jstr(it, "due_on"));
+		if (*jstr(it, "done_on"))
+			fprintf(out, ", %s %s", W(W_DONE), jstr(it, "done_on"));
+		fputs(")\n", out);
+	}
+#undef W
 }
 
 static const char *report_help =
@@ -410,18 +802,19 @@ static const char *report_help =
 "  ipsctl outcomes [OPTIONS] [--team N]\n"
 "\n"
 "Options:\n"
-"  -d, --dbname=CONNINFO   database to connect to (default: PG* environment)\n"
-"  --format=text|json|csv|html   output format (default text; html draws the\n"
-"                          fidelity items as an inline SVG bar chart)\n"
-"  --lang=fi|sv|en         language of labels and headings (default en)\n"
+"  --format=text|json|csv|html   output format (default text; html: the\n"
+"                          fidelity review sheet to print, at most 2 A4 pages)\n"
+"  --lang=fi|sv|en         language of labels and headings (default en); csv\n"
+"                          in fi and sv: ';' between values, decimal commas\n"
+"  (and psql's connection options: -h HOST -p PORT -U USER -d DBNAME -W)\n"
 "  --as-of=DATE            alerts: the day to evaluate (default today)\n"
 "  --team=N                only team N\n"
 "  --from=DATE --to=DATE   fidelity: the review period\n"
 "  --help                  show this help\n"
 "\n"
-"Sources: ips.contact_alerts(as_of, team_id), ips.fidelity(team, from, to) and\n"
-"ips.fidelity_summary(...), the view ips.outcomes_quarterly; labels from\n"
-"ips.label(code, lang).\n"
+"Sources: ips.contact_alerts(as_of, team_id), ips.fidelity(team, from, to),\n"
+"ips.fidelity_summary(...), ips.review_sheet(...) (text and html),\n"
+"the view ips.outcomes_quarterly; labels from ips.label(code, lang).\n"
 "\n"
 "Exit codes: 0 ok, 1 data or server error, 2 usage, 3 connection.\n";
 
@@ -567,15 +960,26 @@ cmd_report(const char *which, int argc, char **argv)
 	{
 		const char *p[4] = {team, from, to, langs[lang]};
 
-		if (fmt == FMT_TEXT)
+		if (fmt == FMT_HTML || fmt == FMT_TEXT)
 		{
-			/* the printed review sheet of the extension, line by line */
-			res = PQexecParams(conn, "SELECT r FROM ips.fidelity_report($1::bigint, $2::date, $3::date, $4) r",
+			/* the review sheet, to print or to read: everything from ips.review_sheet */
+			res = PQexecParams(conn, "SELECT ips.review_sheet($1::bigint, $2::date, $3::date, $4)::text,"
+							   " to_char(ips.local_date(now()), 'YYYY-MM-DD')",
 							   4, NULL, p, NULL, NULL, 0);
 			if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			{
-				for (int i = 0; i < PQntuples(res); i++)
-					printf("%s\n", PQgetvalue(res, i, 0));
+				cJSON	   *sh = cJSON_Parse(PQgetvalue(res, 0, 0));
+
+				if (sh == NULL)
+				{
+					fprintf(stderr, "%s: fidelity: the server's review sheet is not JSON\n", progname);
+					goto done;
+				}
+				if (fmt == FMT_HTML)
+					format_sheet(stdout, sh, lang, PQgetvalue(res, 0, 1));
+				else
+					format_sheet_text(stdout, sh, lang);
+				cJSON_Delete(sh);
 				rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
 				goto done;
 			}
@@ -609,7 +1013,13 @@ cmd_report(const char *which, int argc, char **argv)
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		print_pg_error(which, res, conn);
+		if (alerts && state && strcmp(state, "42501") == 0)
+			fprintf(stderr, "%s: alerts name clients and specialists: they are for the staff of a team "
+					"(ips_specialist, ips_supervisor, ips_clinician); ips_analyst reads fidelity and outcomes\n",
+					progname);
 		goto done;
 	}
 	if (summary && PQresultStatus(summary) != PGRES_TUPLES_OK)
@@ -631,15 +1041,9 @@ cmd_report(const char *which, int argc, char **argv)
 			format_json(stdout, res, summary);
 			break;
 		case FMT_CSV:
-			format_csv(stdout, res);
+			format_csv(stdout, res, lang);
 			break;
-		case FMT_HTML:
-			{
-				char		title[160];
-
-				snprintf(title, sizeof(title), "IPS-25 fidelity: team %s, %s – %s", team, from, to);
-				format_html(stdout, res, summary, title, lang, true);
-			}
+		case FMT_HTML:			/* fidelity only, written above */
 			break;
 	}
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;

@@ -12,8 +12,10 @@
 #include "catalog/pg_type.h"
 #include "parser/scansup.h"
 #include "pgtime.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/datetime.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 
 #include "ips.h"
@@ -23,7 +25,7 @@
 PG_MODULE_MAGIC;
 
 char	   *ips_language = NULL;
-bool		ips_restoring = false;
+static bool ips_restoring_setting = false;
 
 const char *const ips_state_names[STATE_COUNT] = {
 	"referred", "engaged", "job_search", "employed", "studying", "on_hold", "closed"
@@ -57,7 +59,7 @@ _PG_init(void)
 	DefineCustomBoolVariable("ips.restoring",
 							 "Lets pg_restore load ips rows without the guard triggers' checks.",
 							 "Set it for the restoring session only: PGOPTIONS='-c ips.restoring=on' pg_restore ...",
-							 &ips_restoring,
+							 &ips_restoring_setting,
 							 false,
 							 PGC_SUSET,
 							 0,
@@ -65,6 +67,19 @@ _PG_init(void)
 	IpsAutonomousInit();
 	IpsSealWorkerInit();
 	MarkGUCPrefixReserved("ips");
+}
+
+/*
+ * True while rows are being restored: ips.restoring is on, or the session is a
+ * superuser's restore from pg_dump output, which pg_restore and a plain
+ * pg_dump script set up with row_security = off and check_function_bodies =
+ * false (so a restore without the option works, and never stops half-way).
+ * Only a superuser gets the latter, and a superuser may set ips.restoring anyway.
+ */
+bool
+IpsRestoring(void)
+{
+	return ips_restoring_setting || (!row_security && !check_function_bodies && superuser());
 }
 
 /* Index of a state name, or -1. */

@@ -17,11 +17,13 @@
 extern char *ips_language;
 
 /*
- * GUC ips.restoring (superuser only): while on, the guard triggers let rows
- * through unchanged, so that pg_restore can load rows that were checked when
- * they were first written (PGOPTIONS='-c ips.restoring=on' pg_restore ...).
+ * Restoring (GUC ips.restoring, superuser only, or a superuser's session
+ * running pg_dump output): the guard triggers let rows through unchanged, so
+ * that pg_restore can load rows that were checked when they were first
+ * written.  Read as ips_restoring (a call of IpsRestoring(), ips.c).
  */
-extern bool ips_restoring;
+extern bool IpsRestoring(void);
+#define ips_restoring IpsRestoring()
 
 /* A prepared SPI plan kept for the life of the backend. */
 typedef struct IpsPlan

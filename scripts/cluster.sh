@@ -41,7 +41,7 @@ ips_build() {
 	make -C "$IPS_TOP" -s PG_CONFIG="$PG_CONFIG" ${NO_IPSCTL:+NO_IPSCTL=1} install DESTDIR="$IPS_INST" >>"$IPS_WORK/build.log" 2>&1 \
 		|| { cat "$IPS_WORK/build.log" >&2; return 1; }
 	IPS_BIN="$IPS_INST$bindir"
-	export PATH="$IPS_BIN:$PATH"
+	export PATH="$IPS_INST/usr/local/bin:$IPS_BIN:$PATH"	# ipsctl: make install puts it on the ordinary PATH
 }
 
 # ips_cluster_start: initdb and start a server as postgres on a private socket.

@@ -2,7 +2,9 @@
 # make demo: build, start a throw-away cluster, load a synthetic region
 # (ipsctl generate | ipsctl import: a few teams, about 100 clients, a year of
 # activity, seed 42, the same every time) through the public functions, and
-# print what a team leader wants to see first.  LANG=fi|sv|en (default en).
+# print what a team leader wants to see first: caseloads, episodes per state,
+# the alerts with each client's key and specialist, every team's review sheet
+# (text, and HTML to print into demo-out/), outcomes.  LANG=fi|sv|en (default en).
 set -uo pipefail
 . "$(dirname "$0")/cluster.sh"
 set -e
@@ -27,22 +29,24 @@ case $lang in
 	fi) h_case="Asiakasmäärä työhönvalmentajittain"; h_state="Jaksot tiloittain"; h_team="tiimi"; h_spec="työhönvalmentaja"
 	    h_act="aktiivisia asiakkaita"; h_fte="htv"; h_per="asiakasta / htv"; h_st="tila"; h_n="jaksoja"
 	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"; h_na="hälytyksiä"
-	    h_fid="Fideliteetti (IPS-25)"; h_out="Tulokset neljännesvuosittain" ;;
+	    h_out="Tulokset neljännesvuosittain" ;;
 	sv) h_case="Klienter per arbetstränare"; h_state="Perioder per tillstånd"; h_team="team"; h_spec="arbetstränare"
 	    h_act="aktiva klienter"; h_fte="årsverken"; h_per="klienter / årsverke"; h_st="tillstånd"; h_n="perioder"
 	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"; h_na="larm"
-	    h_fid="Programtrohet (IPS-25)"; h_out="Resultat per kvartal" ;;
+	    h_out="Resultat per kvartal" ;;
 	*)  h_case="Caseload per employment specialist"; h_state="Episodes per state"; h_team="team"; h_spec="specialist"
 	    h_act="active clients"; h_fte="fte"; h_per="clients per fte"; h_st="state"; h_n="episodes"
 	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"; h_na="alerts"
-	    h_fid="Fidelity (IPS-25)"; h_out="Outcomes per quarter" ;;
+	    h_out="Outcomes per quarter" ;;
 esac
 
 q() { psql -X -v ON_ERROR_STOP=1 -v lang="$lang" -P footer=off "$@"; }
+# the review has one name, the label the report prints (IPS-laatuarviointi / IPS-kvalitetsbedömning)
+h_fid=$(psql -XAtc "SELECT ips.label('fidelity_title', '$lang')")
 
 echo; echo "== $h_case"
 q -c "SELECT t.name AS \"$h_team\", c.display_name AS \"$h_spec\", c.active_clients AS \"$h_act\",
-             c.fte AS \"$h_fte\", c.clients_per_fte AS \"$h_per\"
+             ips.number_text(c.fte, '$lang') AS \"$h_fte\", ips.number_text(c.clients_per_fte, '$lang') AS \"$h_per\"
         FROM ips.caseload c JOIN ips.team t USING (team_id)
        ORDER BY t.name, c.display_name"
 
@@ -53,20 +57,44 @@ q -c "SELECT t.name AS \"$h_team\", ips.label(v.code, '$lang') AS \"$h_st\", cou
        WHERE v.category = 'state'
        GROUP BY t.name, v.code, v.ordinal ORDER BY t.name, v.ordinal"
 
+# The day the demo is "as of": the synthetic history ends on DEMO_END, and the
+# alerts are read as on the day of its latest recorded state change (read on
+# the real today, a year-old history would be nothing but overdue alerts).
 as_of=$(psql -XAtc "SELECT max(state_since)::date FROM ips.episode")
-if [ "$(psql -XAtc "SELECT to_regprocedure('ips.contact_alerts(date,bigint)') IS NOT NULL")" = t ]; then
-	echo "== $h_alerts ($as_of)"
-	q -c "SELECT t.name AS \"$h_team\", ips.label(a.rule, '$lang') AS \"$h_rule\", ips.label('severity:' || a.severity, '$lang') AS \"$h_sev\",
-	             count(*) AS \"$h_na\"
-	        FROM ips.contact_alerts('$as_of') a JOIN ips.staff s USING (staff_id) JOIN ips.team t ON t.team_id = s.team_id
-	       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-fi
-if [ "$(psql -XAtc "SELECT to_regprocedure('ips.fidelity_report(bigint,date,date,text)') IS NOT NULL")" = t ]; then
-	echo "== $h_fid"
-	q -At -c "SELECT * FROM ips.fidelity_report((SELECT min(team_id) FROM ips.team),
-	                                            ('$as_of'::date - interval '1 year')::date + 1, '$as_of'::date, '$lang')"
+case $lang in
+	fi) echo "Tilanne päivänä $as_of: synteettisen aineiston viimeisin kirjattu tilamuutos (aineisto päättyy siihen; tämän päivän mukaan kaikki olisi myöhässä)." ;;
+	sv) echo "Läget den $as_of: den senast registrerade tillståndsändringen i de syntetiska uppgifterna (de slutar där; räknat från i dag vore allt försenat)." ;;
+	*)  echo "As of $as_of: the day of the latest recorded state change in the synthetic data (the data end there; read as of today, everything would be overdue)." ;;
+esac
+case $lang in
+	fi) h_client="asiakas"; h_due="määräpäivä"; h_late="myöhässä pv" ;;
+	sv) h_client="klient"; h_due="förfallodag"; h_late="dagar försenad" ;;
+	*)  h_client="client"; h_due="due on"; h_late="days overdue" ;;
+esac
+echo; echo "== $h_alerts ($as_of)"
+q -c "SELECT t.name AS \"$h_team\", coalesce(a.specialist, '') AS \"$h_spec\", coalesce(a.client_ref, '') AS \"$h_client\",
+             a.rule_label AS \"$h_rule\", a.due_on AS \"$h_due\", a.days_overdue AS \"$h_late\", a.severity_label AS \"$h_sev\"
+        FROM ips.team t CROSS JOIN LATERAL ips.contact_alerts_labelled('$as_of', t.team_id, '$lang') a
+       ORDER BY t.name, a.specialist, a.due_on, a.client_ref"
+
+# Every team's review sheet for the year up to the as-of day: the text on the
+# terminal, the printable HTML (ipsctl fidelity --format html) into a folder.
+out=${DEMO_OUT:-$IPS_TOP/demo-out}
+mkdir -p "$out"
+from=$(psql -XAtc "SELECT ('$as_of'::date - interval '1 year')::date + 1")
+echo "== $h_fid ($from – $as_of)"
+for team in $(psql -XAtc "SELECT team_id FROM ips.team ORDER BY team_id"); do
 	echo
-fi
+	ipsctl fidelity --team "$team" --from "$from" --to "$as_of" --lang "$lang"
+	ipsctl fidelity --team "$team" --from "$from" --to "$as_of" --lang "$lang" --format html >"$out/fidelity-team-$team.html"
+done
+echo
+case $lang in
+	fi) echo "Tulostettavat arviointilomakkeet: $out/fidelity-team-*.html" ;;
+	sv) echo "Utskrivbara bedömningsblanketter: $out/fidelity-team-*.html" ;;
+	*)  echo "The printable review sheets: $out/fidelity-team-*.html" ;;
+esac
+echo
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
 	echo "== $h_out"
 	case $lang in
@@ -76,8 +104,9 @@ if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" 
 	esac
 	IFS='|' read -r o1 o2 o3 o4 o4b o5 o6 o7 <<<"$o"
 	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
-	             employment_rate AS \"$o4\", employment_rate_out_of_work AS \"$o4b\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
-	             retention_90_rate AS \"$o7\"
+	             ips.number_text(employment_rate, '$lang') AS \"$o4\", ips.number_text(employment_rate_out_of_work, '$lang') AS \"$o4b\",
+	             job_starts AS \"$o5\", ips.number_text(median_days_to_first_job::numeric, '$lang') AS \"$o6\",
+	             ips.number_text(retention_90_rate, '$lang') AS \"$o7\"
 	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
 	case $lang in
 		fi) echo "Vertailuarvot (IPS Employment Center): 31 % vähimmäis, 41 % keskimäärin, 50 % erinomainen." ;;
