@@ -20,6 +20,7 @@
 
 #include "ips.h"
 #include "autonomous.h"
+#include "ledger.h"
 
 PG_MODULE_MAGIC;
 
@@ -64,6 +65,7 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	IpsAutonomousInit();
+	IpsSealWorkerInit();
 	MarkGUCPrefixReserved("ips");
 }
 
