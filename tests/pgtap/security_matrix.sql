@@ -274,9 +274,11 @@ BEGIN
     IF kind = 'v' AND op <> 'SELECT' THEN
         RETURN CASE WHEN has_table_privilege(login, rel, op) THEN 'v' ELSE '-' END;
     END IF;
+    -- the first column, or for INSERT/UPDATE the first one the role holds the privilege on
+    -- (staff update ips.client's birth_year and municipality only)
     SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO col, typ
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-     ORDER BY a.attnum LIMIT 1;
+     ORDER BY op IN ('INSERT', 'UPDATE') AND has_column_privilege(login, rel, a.attnum, op) DESC, a.attnum LIMIT 1;
     q := CASE op WHEN 'SELECT' THEN format('SELECT 1 FROM %s LIMIT 0', rel)
                  WHEN 'INSERT' THEN format('INSERT INTO %s (%I) SELECT NULL::%s WHERE false', rel, col, typ)
                  WHEN 'UPDATE' THEN format('UPDATE %s SET %I = NULL WHERE false', rel, col)
