@@ -286,9 +286,10 @@ BEGIN
         ELSIF t.relname = 'host_attachment' THEN
             EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
         ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
+            -- reference data: the ips roles read (analysts neither the staff list nor the staff's
+            -- terms of employment), ips_admin writes
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
+                           CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
             EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
             IF t.relname = 'employer' THEN
                 -- job development: specialists and supervisors add and update employers

@@ -70,7 +70,7 @@ INSERT INTO expect_rel VALUES
     ('rule',                   'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('setting',                'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('staff',                  'aaaa', 'a---', 'a---', 'a---', '----'),
-    ('staff_terms',            'aaaa', 'a---', 'a---', 'a---', 'a---'),   -- dated FTE and hours by staff_id (issue 16); no names
+    ('staff_terms',            'aaaa', 'a---', 'a---', 'a---', '----'),   -- dated FTE and hours by staff_id (issue 16): as the staff list
     ('team',                   'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('vocabulary',             'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('host_attachment',        'a---', '----', '----', '----', '----'),
