@@ -20,9 +20,6 @@
 --
 -- Functions: one line per function, one letter per role in the same order: 'x'
 -- may execute, '-' may not (has_function_privilege).
---
--- Cells marked "other branch" state what issue 13 requires of work done on another
--- branch; they are todo() here until that branch is merged.
 BEGIN;
 SELECT plan(50);
 \ir security_setup.psql
