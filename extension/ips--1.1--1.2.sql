@@ -273,261 +273,57 @@ END $$;
 COMMENT ON FUNCTION ips.close_review(bigint) IS
     'Closes a review: its 25 rows (computed items included) are frozen as they stand now and no longer follow later corrections of the records.';
 
--- the policies: episodes for visible clients only, contacts and meetings in the caller's own name,
--- consent refusals and frozen results not writable by staff (90_security.sql; run at the end)
-CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+-- No existence oracle on host keys (issue 13 item 2): ips.add_client() of a key that is
+-- registered already registers the caller's team for that client and answers as for a
+-- new key (1.1 answered 23505); a client may be registered by several teams; staff
+-- update a client's birth year and municipality only, never its host key
+-- (apply_security, at the end).
+ALTER TABLE ips.client_intake DROP CONSTRAINT client_intake_pkey;
+ALTER TABLE ips.client_intake ADD CONSTRAINT client_intake_pkey PRIMARY KEY (client_id, team_id);
+CREATE INDEX client_intake_team_idx ON ips.client_intake (team_id, client_id);
+COMMENT ON TABLE ips.client_intake IS
+    'The teams whose specialist or supervisor registered a client with ips.add_client(), one row per team; each sees the client-level record (client, care relationships, consents, refusals) from then on, before and after its referral.';
+CREATE OR REPLACE FUNCTION ips.add_client(host_ref text, birth_year int DEFAULT NULL, municipality text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
-    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
-    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
-    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
-    -- tables with their own rules below
-    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
-    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
-    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
-    definer_grants constant jsonb := '{
-        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
-        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
-        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
-        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "", "access_report": "ips_admin, ips_supervisor",
-        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
-        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
-    -- invoker functions that only the owner (a superuser) runs
-    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
-    ips_ns constant oid := 'ips'::regnamespace;
-    t record;
-    f record;
-    s record;
-    has_client boolean;
-    has_episode boolean;
-    has_team boolean;
-    has_review boolean;
-    team_pred text;
-    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
-    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
-    key_cols text;
-    roles text;
+    id bigint;
 BEGIN
-    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
-    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
-    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
-              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
-    LOOP
-        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
-        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
-    END LOOP;
-
-    -- Tables.
-    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
-              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
-    LOOP
-        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
-               bool_or(a.attname = 'review_id')
-          INTO has_client, has_episode, has_team, has_review
-          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
-          FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-         WHERE i.indrelid = t.oid AND i.indisprimary;
-
-        -- drop the policies this function made before, so that it can run again
-        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
-            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
-        END LOOP;
-
-        IF t.relname IN ('change_log', 'access_log') THEN
-            -- written only by the C triggers and ips.log_access(); read by ips_admin
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
-            CONTINUE;
-        ELSIF has_client OR has_episode THEN
-            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
-            team_pred := CASE
-                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
-                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
-                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            IF t.relname = 'employer_contact' THEN
-                -- the job-development log: the team reads its contacts; a contact is recorded in the
-                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
-                -- of the team or of none
-                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
-                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
-                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                     || ' USING (' || own_pred || ')'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-            ELSIF t.relname = 'episode' THEN
-                -- a new episode: in the caller's team, for a client the caller sees already (checked
-                -- before unique and foreign keys: another team's client answers like none); an
-                -- episode keeps its client (ips.episode_guard), so an update checks the team only
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
-            ELSIF t.relname = 'contact' THEN
-                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
-            ELSE
-                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
-                               t.relname, team_pred, team_pred);
-            END IF;
-            IF has_client THEN
-                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
-                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
-                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
-            END IF;
-            IF t.relname = 'contact' THEN
-                -- clinicians record their own care-team contacts for the clients shared with them
-                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
-                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
-                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
-                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
-            END IF;
-            roles := CASE t.relname
-                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
-                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
-                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
-                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
-                ELSE 'SELECT, INSERT, UPDATE' END;
-            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
-        ELSIF has_team AND NOT t.relname = ANY (special) THEN
-            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
-                           t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
-            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
-                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            IF t.relname = 'fidelity_frozen' THEN
-                -- written by ips.close_review() only (as definer), never changed
-                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
-            ELSE
-                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-            END IF;
-        ELSIF t.relname = 'team_meeting' THEN
-            -- attendance: the team reads; a specialist records their own, a supervisor the team's
-            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
-            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
-                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
-                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
-        ELSIF t.relname = 'host_attachment' THEN
-            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
-        ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-            IF t.relname = 'employer' THEN
-                -- job development: specialists and supervisors add and update employers
-                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
-            END IF;
-        END IF;
-
-        -- every change of person-level, team-level and staff rows goes to the change log
-        IF has_client OR has_episode OR has_team OR has_review THEN
-            -- one trigger per event, per statement, over the transition tables: a statement
-            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
-            -- (1.0 had one row trigger, zz_change_log, for all three events)
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
-                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
-            END IF;
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
-                           ' REFERENCING NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
-        END IF;
-
-        -- the sequences of a table: for whoever inserts into it
-        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
-                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
-                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
-                  WHERE q.relkind = 'S'
-        LOOP
-            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
-             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
-            IF roles IS NOT NULL THEN
-                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
-            END IF;
-        END LOOP;
-    END LOOP;
-
-    -- Views: aggregates keep the owner's rights and are the analysts' only data;
-    -- every other view runs with the caller's rights, so that row-level security applies.
-    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
-    LOOP
-        IF t.relname = ANY (aggregate_views) THEN
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
-        ELSE
-            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-        END IF;
-    END LOOP;
-
-    -- Functions: invoker functions for every ips role (the table privileges and
-    -- policies decide); definer functions as listed; trigger functions for nobody.
-    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
-               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
-    LOOP
-        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
-            CONTINUE;
-        ELSIF f.prosecdef THEN
-            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
-        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break') THEN
-            roles := 'ips_admin';
-        ELSE
-            roles := all_roles;
-        END IF;
-        IF roles <> '' THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
-        END IF;
-    END LOOP;
+    PERFORM ips.require(host_ref, 'host_ref');
+    IF btrim(host_ref) = '' OR length(host_ref) > 200 THEN
+        RAISE EXCEPTION 'host_ref "%" is not a usable key', left(host_ref, 200)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the host system''s client key (1 to 200 characters), never a name or identity code.';
+    END IF;
+    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM ips.local_date(now()))) THEN
+        RAISE EXCEPTION 'birth year % is out of range', birth_year
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give a four-digit year in the past, or NULL.';
+    END IF;
+    IF length(municipality) > 200 THEN
+        RAISE EXCEPTION 'municipality of ips.client is % characters long, more than 200', length(municipality)
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'Give the municipality''s name (at most 200 characters), or NULL.';
+    END IF;
+    INSERT INTO ips.client AS c (host_ref, birth_year, municipality)
+    VALUES (add_client.host_ref, add_client.birth_year, add_client.municipality)
+    ON CONFLICT ON CONSTRAINT client_host_ref_key DO NOTHING
+    RETURNING c.client_id INTO id;
+    IF id IS NULL THEN
+        SELECT c.client_id INTO STRICT id FROM ips.client c WHERE c.host_ref = add_client.host_ref;
+        UPDATE ips.client c
+           SET birth_year = coalesce(c.birth_year, add_client.birth_year),
+               municipality = coalesce(c.municipality, add_client.municipality)
+         WHERE c.client_id = id
+           AND (c.birth_year IS NULL AND add_client.birth_year IS NOT NULL
+                OR c.municipality IS NULL AND add_client.municipality IS NOT NULL);
+        INSERT INTO ips.client_intake (client_id, team_id, registered_by)
+        SELECT id, s.team_id, ips.caller()
+          FROM ips.staff s WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN id;
 END $$;
-COMMENT ON FUNCTION ips.apply_security() IS
-    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+COMMENT ON FUNCTION ips.add_client(text, int, text) IS
+    'Registers a client in the caller''s team by the host system''s key and returns the client id; a key registered already (by any team) gives that client, exactly as a new one.';
+ALTER FUNCTION ips.add_client(text, int, text) SECURITY DEFINER;
 
 -- ===== bounded input and settings (issue 13)
 -- ips.not_found: a NULL id is a missing argument (22004); ips.check_code: a NULL code too (in C).
@@ -1273,262 +1069,6 @@ SELECT pg_catalog.pg_extension_config_dump('ips.ledger_pending', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.ledger_block', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.change_log_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.access_log_seq', '');
-
--- the grants of the ledger's tables and functions (90_security.sql; also edited by issue 13)
-CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
-    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
-    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
-    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
-    -- tables with their own rules below
-    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
-    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
-    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
-    definer_grants constant jsonb := '{
-        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
-        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
-        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
-        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "", "access_report": "ips_admin, ips_supervisor",
-        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
-        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
-    -- invoker functions that only the owner (a superuser) runs
-    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
-    ips_ns constant oid := 'ips'::regnamespace;
-    t record;
-    f record;
-    s record;
-    has_client boolean;
-    has_episode boolean;
-    has_team boolean;
-    has_review boolean;
-    team_pred text;
-    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
-    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
-    key_cols text;
-    roles text;
-BEGIN
-    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
-    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
-    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
-              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
-    LOOP
-        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
-        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
-    END LOOP;
-
-    -- Tables.
-    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
-              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
-    LOOP
-        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
-               bool_or(a.attname = 'review_id')
-          INTO has_client, has_episode, has_team, has_review
-          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
-          FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-         WHERE i.indrelid = t.oid AND i.indisprimary;
-
-        -- drop the policies this function made before, so that it can run again
-        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
-            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
-        END LOOP;
-
-        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
-            -- written only by the ledger (docs/ledger.md); read by ips_admin
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
-            CONTINUE;
-        ELSIF has_client OR has_episode THEN
-            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
-            team_pred := CASE
-                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
-                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
-                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            IF t.relname = 'employer_contact' THEN
-                -- the job-development log: the team reads its contacts; a contact is recorded in the
-                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
-                -- of the team or of none
-                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
-                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
-                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                     || ' USING (' || own_pred || ')'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-            ELSIF t.relname = 'episode' THEN
-                -- a new episode: in the caller's team, for a client the caller sees already (checked
-                -- before unique and foreign keys: another team's client answers like none); an
-                -- episode keeps its client (ips.episode_guard), so an update checks the team only
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
-            ELSIF t.relname = 'contact' THEN
-                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
-            ELSE
-                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
-                               t.relname, team_pred, team_pred);
-            END IF;
-            IF has_client THEN
-                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
-                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
-                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
-            END IF;
-            IF t.relname = 'contact' THEN
-                -- clinicians record their own care-team contacts for the clients shared with them
-                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
-                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
-                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
-                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
-            END IF;
-            roles := CASE t.relname
-                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
-                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
-                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
-                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
-                ELSE 'SELECT, INSERT, UPDATE' END;
-            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
-        ELSIF has_team AND NOT t.relname = ANY (special) THEN
-            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
-                           t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
-            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
-                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            IF t.relname = 'fidelity_frozen' THEN
-                -- written by ips.close_review() only (as definer), never changed
-                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
-            ELSE
-                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-            END IF;
-        ELSIF t.relname = 'team_meeting' THEN
-            -- attendance: the team reads; a specialist records their own, a supervisor the team's
-            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
-            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
-                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
-                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
-        ELSIF t.relname = 'host_attachment' THEN
-            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
-        ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-            IF t.relname = 'employer' THEN
-                -- job development: specialists and supervisors add and update employers
-                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
-            END IF;
-        END IF;
-
-        -- every change of person-level, team-level and staff rows goes to the change log
-        IF has_client OR has_episode OR has_team OR has_review THEN
-            -- one trigger per event, per statement, over the transition tables: a statement
-            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
-            -- (1.0 had one row trigger, zz_change_log, for all three events)
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
-                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
-            END IF;
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
-                           ' REFERENCING NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
-        END IF;
-
-        -- the sequences of a table: for whoever inserts into it
-        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
-                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
-                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
-                  WHERE q.relkind = 'S'
-        LOOP
-            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
-             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
-            IF roles IS NOT NULL THEN
-                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
-            END IF;
-        END LOOP;
-    END LOOP;
-
-    -- Views: aggregates keep the owner's rights and are the analysts' only data;
-    -- every other view runs with the caller's rights, so that row-level security applies.
-    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
-    LOOP
-        IF t.relname = ANY (aggregate_views) THEN
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
-        ELSE
-            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-        END IF;
-    END LOOP;
-
-    -- Functions: invoker functions for every ips role (the table privileges and
-    -- policies decide); definer functions as listed; trigger functions for nobody.
-    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
-               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
-    LOOP
-        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
-            CONTINUE;
-        ELSIF f.prosecdef THEN
-            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
-        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
-                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
-            roles := 'ips_admin';
-        ELSE
-            roles := all_roles;
-        END IF;
-        IF roles <> '' THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
-        END IF;
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION ips.apply_security() IS
-    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
 
 -- the chain of 1.0/1.1 becomes block 1 of each log
 SELECT ips.seal();
@@ -3203,4 +2743,266 @@ COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
 
 
 -- ===== grants, revokes and policies for new and changed objects
+-- ips.apply_security() of 1.2 (the one copy in this script: the grants and policies of every
+-- section above; equal to extension/sql/90_security.sql), then run
+CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
+    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
+    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
+    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
+    -- tables with their own rules below
+    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
+    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
+    definer_grants constant jsonb := '{
+        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
+        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
+        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
+        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
+        "log_access": "", "access_report": "ips_admin, ips_supervisor",
+        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
+    -- invoker functions that only the owner (a superuser) runs
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
+    ips_ns constant oid := 'ips'::regnamespace;
+    t record;
+    f record;
+    s record;
+    has_client boolean;
+    has_episode boolean;
+    has_team boolean;
+    has_review boolean;
+    team_pred text;
+    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
+    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
+    key_cols text;
+    roles text;
+BEGIN
+    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
+    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
+    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
+              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
+    END LOOP;
+
+    -- Tables.
+    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
+    LOOP
+        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
+               bool_or(a.attname = 'review_id')
+          INTO has_client, has_episode, has_team, has_review
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
+          FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE i.indrelid = t.oid AND i.indisprimary;
+
+        -- drop the policies this function made before, so that it can run again
+        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
+        END LOOP;
+
+        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
+            -- written only by the ledger (docs/ledger.md); read by ips_admin
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
+            CONTINUE;
+        ELSIF has_client OR has_episode THEN
+            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
+            team_pred := CASE
+                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                -- a team sees its own registrations only (not which other teams registered the client, nor who)
+                WHEN t.relname = 'client_intake' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
+                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            IF t.relname = 'employer_contact' THEN
+                -- the job-development log: the team reads its contacts; a contact is recorded in the
+                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
+                -- of the team or of none
+                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
+                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                     || ' USING (' || own_pred || ')'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSIF t.relname = 'episode' THEN
+                -- a new episode: in the caller's team, for a client the caller sees already (checked
+                -- before unique and foreign keys: another team's client answers like none); an
+                -- episode keeps its client (ips.episode_guard), so an update checks the team only
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
+            ELSIF t.relname = 'contact' THEN
+                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
+            ELSE
+                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
+                               t.relname, team_pred, team_pred);
+            END IF;
+            IF has_client THEN
+                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
+                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
+                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
+            END IF;
+            IF t.relname = 'contact' THEN
+                -- clinicians record their own care-team contacts for the clients shared with them
+                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
+                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
+                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
+                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
+            END IF;
+            roles := CASE t.relname
+                -- registered by ips.add_client(); the host key is never changed by staff (an UPDATE of it
+                -- would answer 23505 for a key another team registered: an existence oracle)
+                WHEN 'client' THEN 'SELECT, UPDATE (birth_year, municipality)'
+                WHEN 'client_intake' THEN 'SELECT'               -- written by ips.add_client() and its trigger on ips.client
+                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
+                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
+                ELSE 'SELECT, INSERT, UPDATE' END;
+            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
+        ELSIF has_team AND NOT t.relname = ANY (special) THEN
+            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
+                           t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
+            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
+                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            IF t.relname = 'fidelity_frozen' THEN
+                -- written by ips.close_review() only (as definer), never changed
+                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
+            ELSE
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+            END IF;
+        ELSIF t.relname = 'team_meeting' THEN
+            -- attendance: the team reads; a specialist records their own, a supervisor the team's
+            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
+            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
+                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
+                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
+        ELSIF t.relname = 'host_attachment' THEN
+            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
+        ELSE
+            -- reference data: the ips roles read (analysts neither the staff list nor the staff's
+            -- terms of employment), ips_admin writes
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
+                           CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            IF t.relname = 'employer' THEN
+                -- job development: specialists and supervisors add and update employers
+                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
+            END IF;
+        END IF;
+
+        -- every change of person-level, team-level and staff rows goes to the change log
+        IF has_client OR has_episode OR has_team OR has_review THEN
+            -- one trigger per event, per statement, over the transition tables: a statement
+            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
+            -- (1.0 had one row trigger, zz_change_log, for all three events)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
+                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
+            END IF;
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
+                           ' REFERENCING NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
+        END IF;
+
+        -- the sequences of a table: for whoever inserts into it
+        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
+                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                  WHERE q.relkind = 'S'
+        LOOP
+            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
+             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
+            IF roles IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- Views: aggregates keep the owner's rights and are the analysts' only data;
+    -- every other view runs with the caller's rights, so that row-level security applies.
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
+    LOOP
+        IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSE
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+        END IF;
+    END LOOP;
+
+    -- Functions: invoker functions for every ips role (the table privileges and
+    -- policies decide); definer functions as listed; trigger functions for nobody.
+    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
+               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
+    LOOP
+        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
+            CONTINUE;
+        ELSIF f.prosecdef THEN
+            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
+                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
+            roles := 'ips_admin';
+        ELSE
+            roles := all_roles;
+        END IF;
+        IF roles <> '' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.apply_security() IS
+    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+
 SELECT ips.apply_security();

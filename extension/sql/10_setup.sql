@@ -355,6 +355,14 @@ $$;
 COMMENT ON FUNCTION ips.staff_spans(bigint[]) IS
     'Internal: the days each staff member of the teams was on the team with the terms in force, as spans [from_on, to_on) (open ends are infinite).';
 
+-- Registers a client in the caller's team.  A host key names one person in the host
+-- system, so a key that is registered already (by any team) gives its existing
+-- client: the answer is the same as for a new key (no unique violation, an
+-- existence oracle on host keys in 1.1; docs/security.md).  Every argument is
+-- checked before either path.  The caller's team is recorded in ips.client_intake
+-- (by the trigger client_intake for a new client, here for an existing one): that is
+-- the team's client relationship, and it is in the change log.  Missing birth year
+-- and municipality are completed, recorded ones are kept.
 CREATE FUNCTION ips.add_client(host_ref text, birth_year int DEFAULT NULL, municipality text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -363,22 +371,38 @@ DECLARE
 BEGIN
     PERFORM ips.require(host_ref, 'host_ref');
     IF btrim(host_ref) = '' OR length(host_ref) > 200 THEN
-        RAISE EXCEPTION 'host_ref "%" is not a usable key', host_ref
+        RAISE EXCEPTION 'host_ref "%" is not a usable key', left(host_ref, 200)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the host system''s client key (1 to 200 characters), never a name or identity code.';
     END IF;
-    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM current_date)) THEN
+    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM ips.local_date(now()))) THEN
         RAISE EXCEPTION 'birth year % is out of range', birth_year
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give a four-digit year in the past, or NULL.';
     END IF;
-    INSERT INTO ips.client (host_ref, birth_year, municipality)
+    IF length(municipality) > 200 THEN
+        RAISE EXCEPTION 'municipality of ips.client is % characters long, more than 200', length(municipality)
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'Give the municipality''s name (at most 200 characters), or NULL.';
+    END IF;
+    INSERT INTO ips.client AS c (host_ref, birth_year, municipality)
     VALUES (add_client.host_ref, add_client.birth_year, add_client.municipality)
-    RETURNING client_id INTO id;
+    ON CONFLICT ON CONSTRAINT client_host_ref_key DO NOTHING
+    RETURNING c.client_id INTO id;
+    IF id IS NULL THEN
+        SELECT c.client_id INTO STRICT id FROM ips.client c WHERE c.host_ref = add_client.host_ref;
+        UPDATE ips.client c
+           SET birth_year = coalesce(c.birth_year, add_client.birth_year),
+               municipality = coalesce(c.municipality, add_client.municipality)
+         WHERE c.client_id = id
+           AND (c.birth_year IS NULL AND add_client.birth_year IS NOT NULL
+                OR c.municipality IS NULL AND add_client.municipality IS NOT NULL);
+        INSERT INTO ips.client_intake (client_id, team_id, registered_by)
+        SELECT id, s.team_id, ips.caller()
+          FROM ips.staff s WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN id;
-EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION 'a client with host_ref "%" exists already', host_ref
-        USING ERRCODE = 'unique_violation', HINT = 'Use the existing client id.';
 END $$;
-COMMENT ON FUNCTION ips.add_client(text, int, text) IS 'Adds a pseudonymous client by the host system''s key; returns the client id.';
+COMMENT ON FUNCTION ips.add_client(text, int, text) IS
+    'Registers a client in the caller''s team by the host system''s key and returns the client id; a key registered already (by any team) gives that client, exactly as a new one.';
 
 CREATE FUNCTION ips.start_care_relationship(client_id bigint, unit text, started_on date) RETURNS bigint
 LANGUAGE plpgsql

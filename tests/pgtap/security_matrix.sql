@@ -20,9 +20,6 @@
 --
 -- Functions: one line per function, one letter per role in the same order: 'x'
 -- may execute, '-' may not (has_function_privilege).
---
--- Cells marked "other branch" state what issue 13 requires of work done on another
--- branch; they are todo() here until that branch is merged.
 BEGIN;
 SELECT plan(50);
 \ir security_setup.psql
@@ -70,7 +67,7 @@ INSERT INTO expect_rel VALUES
     ('rule',                   'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('setting',                'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('staff',                  'aaaa', 'a---', 'a---', 'a---', '----'),
-    ('staff_terms',            'aaaa', 'a---', 'a---', 'a---', 'a---'),   -- dated FTE and hours by staff_id (issue 16); no names
+    ('staff_terms',            'aaaa', 'a---', 'a---', 'a---', '----'),   -- dated FTE and hours by staff_id (issue 16): as the staff list
     ('team',                   'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('vocabulary',             'aaaa', 'a---', 'a---', 'a---', 'a---'),
     ('host_attachment',        'a---', '----', '----', '----', '----'),
@@ -274,9 +271,11 @@ BEGIN
     IF kind = 'v' AND op <> 'SELECT' THEN
         RETURN CASE WHEN has_table_privilege(login, rel, op) THEN 'v' ELSE '-' END;
     END IF;
+    -- the first column, or for INSERT/UPDATE the first one the role holds the privilege on
+    -- (staff update ips.client's birth_year and municipality only)
     SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO col, typ
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-     ORDER BY a.attnum LIMIT 1;
+     ORDER BY op IN ('INSERT', 'UPDATE') AND has_column_privilege(login, rel, a.attnum, op) DESC, a.attnum LIMIT 1;
     q := CASE op WHEN 'SELECT' THEN format('SELECT 1 FROM %s LIMIT 0', rel)
                  WHEN 'INSERT' THEN format('INSERT INTO %s (%I) SELECT NULL::%s WHERE false', rel, col, typ)
                  WHEN 'UPDATE' THEN format('UPDATE %s SET %I = NULL WHERE false', rel, col)
