@@ -27,7 +27,6 @@ static const char *const headings[][4] = {
 	{"severity", "vakavuus (koodi)", "allvarlighet (kod)", "severity code"},
 	{"severity_label", "vakavuus", "allvarlighet", "severity"},
 	{"client_ref", "asiakas", "klient", "client"},
-	{"specialist", "työhönvalmentaja", "arbetstränare", "specialist"},
 	{"item", "osio", "punkt", "item"},
 	{"item_label", "osion nimi", "punktens namn", "item name"},
 	{"score", "pisteet", "poäng", "score"},
@@ -61,24 +60,117 @@ static const char *const headings[][4] = {
 	{"jobs_retained_90_days", "työssä 90 pv", "kvar efter 90 d", "jobs kept 90 days"},
 	{"retention_90_rate", "90 pv pysyvyys %", "kvar 90 d %", "90-day retention %"},
 	{"closures", "päättyneet", "avslutade", "closures"},
-	{"closed_stable_employment", "päättyi: vakiintunut työ", "avslutad: stabil anställning", "closed: stable employment"},
-	{"closed_client_choice", "päättyi: asiakkaan valinta", "avslutad: klientens val", "closed: client's choice"},
-	{"closed_moved", "päättyi: muutti", "avslutad: flyttade", "closed: moved"},
-	{"closed_referred_elsewhere", "päättyi: ohjattu muualle", "avslutad: hänvisad vidare", "closed: referred elsewhere"},
-	{"closed_disengaged", "päättyi: yhteys katkesi", "avslutad: kontakten bröts", "closed: disengaged"},
-	{"closed_deceased", "päättyi: kuollut", "avslutad: avliden", "closed: deceased"},
-	{"closed_never_engaged", "päättyi: ei aloittanut", "avslutad: påbörjade aldrig", "closed: never engaged"},
 	{"small_cell_threshold", "pienten lukujen raja", "gräns för små tal", "small-cell threshold"},
 };
+
+/*
+ * Headings the server has labels for (ips.label): a closing reason's column
+ * closed_<reason> is "<closed>: <reason>", the specialist column the role's
+ * label, so that ipsctl keeps no copy of the extension's vocabulary.  Filled
+ * by server_headings() for the columns of a result; NULL where none.
+ */
+static char **server_heading;
+static char **server_col;
+static int	server_heading_n;
 
 /* The heading of a column in a language (0 = fi, 1 = sv, 2 = en). */
 static const char *
 heading(const char *col, int lang)
 {
+	for (int i = 0; i < server_heading_n; i++)
+		if (server_heading[i] != NULL && strcmp(server_col[i], col) == 0)
+			return server_heading[i];
 	for (size_t i = 0; i < sizeof(headings) / sizeof(headings[0]); i++)
 		if (strcmp(headings[i][0], col) == 0)
 			return headings[i][lang + 1];
 	return col;
+}
+
+/* Frees the server's headings. */
+static void
+free_server_headings(void)
+{
+	for (int i = 0; i < server_heading_n; i++)
+	{
+		free(server_heading[i]);
+		free(server_col[i]);
+	}
+	free(server_heading);
+	free(server_col);
+	server_heading = NULL;
+	server_col = NULL;
+	server_heading_n = 0;
+}
+
+/*
+ * Asks the server for the headings it has labels of, for the columns of res:
+ * closed_<reason> as ips.label('closed') || ': ' || ips.label(reason), and
+ * specialist as ips.label('specialist').  Columns without one keep ours.
+ */
+static void
+server_headings(PGconn *conn, const PGresult *res, const char *lang)
+{
+	int			nf = PQnfields(res);
+
+	free_server_headings();
+	server_heading = calloc(nf > 0 ? nf : 1, sizeof(char *));
+	server_col = calloc(nf > 0 ? nf : 1, sizeof(char *));
+	if (server_heading == NULL || server_col == NULL)
+	{
+		free(server_heading);
+		free(server_col);
+		server_heading = server_col = NULL;
+		return;
+	}
+	server_heading_n = nf;
+	for (int f = 0; f < nf; f++)
+	{
+		const char *col = PQfname(res, f);
+		const char *p[2] = {NULL, lang};
+		PGresult   *r;
+
+		if (strncmp(col, "closed_", 7) == 0)
+		{
+			p[0] = col + 7;
+			r = PQexecParams(conn, "SELECT ips.label('closed', $2) || ': ' || ips.label($1, $2)"
+							 " WHERE ips.label($1, $2) IS DISTINCT FROM $1",
+							 2, NULL, p, NULL, NULL, 0);
+		}
+		else if (strcmp(col, "specialist") == 0)
+		{
+			p[0] = col;
+			r = PQexecParams(conn, "SELECT ips.label($1, $2) WHERE ips.label($1, $2) IS DISTINCT FROM $1",
+							 2, NULL, p, NULL, NULL, 0);
+		}
+		else
+			continue;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		{
+			server_heading[f] = strdup(PQgetvalue(r, 0, 0));
+			server_col[f] = strdup(col);
+			if (server_col[f] == NULL)
+			{
+				free(server_heading[f]);
+				server_heading[f] = NULL;
+			}
+		}
+		PQclear(r);
+	}
+}
+
+/*
+ * A number as people read it in the language: in fi and sv the decimal
+ * point becomes a comma (as ips.number_text does).  The result is malloc'd.
+ */
+static char *
+local_number(const char *v, int lang)
+{
+	char	   *d = strdup(v);
+	char	   *dot;
+
+	if (d != NULL && lang != 2 && (dot = strchr(d, '.')) != NULL)
+		*dot = ',';
+	return d;
 }
 
 /* True for the type oids of numbers (int2/4/8, float4/8, numeric). */
@@ -180,6 +272,15 @@ text_cell(const char *raw, size_t max)
 	return r;
 }
 
+/* A value of a result for text output: numbers with the language's decimal mark, text escaped and cut. */
+static char *
+text_value(const PGresult *res, int r, int f, int lang)
+{
+	if (is_numeric_type(PQftype(res, f)) && !PQgetisnull(res, r, f))
+		return local_number(PQgetvalue(res, r, f), lang);
+	return text_cell(PQgetvalue(res, r, f), 60);
+}
+
 /* Aligned table for a terminal. */
 static void
 format_text(FILE *out, const PGresult *res, int lang)
@@ -195,7 +296,7 @@ format_text(FILE *out, const PGresult *res, int lang)
 		w[f] = utf8_width(heading(PQfname(res, f), lang));
 		for (int r = 0; r < nt; r++)
 		{
-			char	   *c = text_cell(PQgetvalue(res, r, f), 60);
+			char	   *c = text_value(res, r, f, lang);
 
 			if (c && utf8_width(c) > w[f])
 				w[f] = utf8_width(c);
@@ -221,7 +322,7 @@ format_text(FILE *out, const PGresult *res, int lang)
 	{
 		for (int f = 0; f < nf; f++)
 		{
-			char	   *c = text_cell(PQgetvalue(res, r, f), 60);
+			char	   *c = text_value(res, r, f, lang);
 			bool		right = is_numeric_type(PQftype(res, f));
 
 			if (f)
@@ -340,11 +441,10 @@ format_csv(FILE *out, const PGresult *res, int lang)
 				continue;
 			if (local && is_numeric_type(PQftype(res, f)) && strchr(v, '.'))
 			{
-				char	   *d = strdup(v);
+				char	   *d = local_number(v, lang);
 
 				if (d == NULL)
 					continue;
-				*strchr(d, '.') = ',';
 				csv_field(out, d, sep);
 				free(d);
 			}
@@ -413,9 +513,9 @@ static const char *const sheet_words[][3] = {
 	[W_SCORED] = {"pisteytettyjä osioita", "poängsatta punkter", "items scored"},
 	[W_BAND] = {"Taso", "Nivå", "Band"},
 	[W_LEGEND] = {"Selitteet", "Förklaringar", "Legend"},
-	[W_LEGEND_SCORE] = {"Pisteet 1–5 (5 = täysi menetelmäuskollisuus); väri pisteiden mukaan:",
-	"Poäng 1–5 (5 = full metodtrohet); färg efter poäng:",
-	"Scores 1–5 (5 = full fidelity); colour by score:"},
+	[W_LEGEND_SCORE] = {"Pisteet 1–5 (5 = kriteeri täyttyy kokonaan); väri pisteiden mukaan:",
+	"Poäng 1–5 (5 = kriteriet uppfylls helt); färg efter poäng:",
+	"Scores 1–5 (5 = criterion fully met); colour by score:"},
 	[W_LEGEND_SOURCE] = {"Lähde: laskettu = kirjauksista laskettu, arvioitu = arvioijien pisteyttämä, puuttuu = ei vielä pisteytetty (–).",
 	"Källa: beräknad = ur journalerna, bedömd = poängsatt av bedömarna, saknas = ännu inte poängsatt (–).",
 	"Source: computed = from the records, rated = scored by the reviewers, missing = not scored yet (–)."},
@@ -1027,6 +1127,8 @@ cmd_report(const char *which, int argc, char **argv)
 		print_pg_error(which, summary, conn);
 		goto done;
 	}
+	if (fmt == FMT_TEXT || fmt == FMT_CSV)
+		server_headings(conn, res, langs[lang]);
 	switch (fmt)
 	{
 		case FMT_TEXT:
@@ -1048,6 +1150,7 @@ cmd_report(const char *which, int argc, char **argv)
 	}
 	rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
 done:
+	free_server_headings();
 	PQclear(res);
 	PQclear(summary);
 	PQfinish(conn);

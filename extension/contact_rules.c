@@ -107,12 +107,17 @@ typedef struct DayList
 	int			cap;
 } DayList;
 
-/* A specialist, with caseload counts per measuring day. */
+/* A specialist, with the dated FTE, the days on the team and caseload counts per measuring day. */
 typedef struct StaffEntry
 {
 	int64		staff_id;		/* hash key */
-	double		fte;
 	DateADT		first_from;		/* first assignment, or NO_DAY */
+	DateADT		started;		/* first day on the team (PG_INT32_MIN: since the start) */
+	DateADT		ended;			/* first day no longer on the team, or NO_DAY */
+	int			nterm;			/* dated terms (ips.staff_terms), by from_on */
+	int			cap_term;
+	DateADT    *term_from;
+	double	   *term_fte;
 	int		   *caseload;		/* per measuring day */
 } StaffEntry;
 
@@ -134,6 +139,10 @@ typedef struct Episode
 	int			nhold;
 	DateADT    *hold_from;
 	DateADT    *hold_to;		/* NO_DAY when still paused on E */
+	/* the days on hold or studying: rapid_job_search does not count them */
+	int			nstudy;
+	DateADT    *study_from;
+	DateADT    *study_to;
 	/* assignments */
 	int			nasg;
 	int64	   *asg_staff;
@@ -149,6 +158,9 @@ typedef struct Episode
 	int64	   *job_id;
 	DateADT    *job_start;
 	DateADT    *job_end;		/* NO_DAY when not ended by E */
+	bool	   *job_held;		/* held at entry: no job start, follow-along from entry */
+	bool	   *job_cont;		/* continues an earlier job (ips.continue_job): no job-start rules */
+	bool	   *job_goes_on;	/* continued by a later job by E: its end is no job loss */
 	/* coverage by care relationships and by consents */
 	int			ncare;
 	DateADT    *care_from;
@@ -172,6 +184,7 @@ typedef struct Stream
 typedef struct Engine
 {
 	bool		alerts;
+	int			known;			/* 1: only the facts recorded by known_at ($5) */
 	DateADT		from;
 	DateADT		to;				/* E */
 	Selection	sel;
@@ -195,6 +208,10 @@ typedef struct Engine
 #define EP_COND " AND e.referred_on <= $2 AND (e.closed_on IS NULL OR e.closed_on >= $3)"
 #define FACT_FROM(JOIN) " FROM ips.episode e JOIN " JOIN " WHERE "
 #define UNTIL_E(COL) " AND " COL " < (($2 + 1)::timestamp AT TIME ZONE $4)"
+/* $5: facts recorded by this instant only (infinity: all; "what the team could see then") */
+#define KNOWN(A) " AND " A ".recorded_at <= $5"
+/* no condition on the recording time (the plans of ordinary calls: no filter for the planner to weigh) */
+#define ALL_KNOWN(A) ""
 #define SEL_ALL_SQL "true"
 #define SEL_TEAM_SQL "e.team_id = $1"
 #define SEL_EP_SQL "e.episode_id = $1"
@@ -213,37 +230,39 @@ typedef struct Engine
 	"SELECT e.episode_id, e.referred_on, CASE WHEN e.career_profile_on <= $2 THEN e.career_profile_on END" \
 	" FROM ips.episode e WHERE " SEL EP_COND " ORDER BY e.episode_id"
 
-#define Q_HISTORY(FROM) \
+#define Q_HISTORY(FROM, K) \
 	"SELECT h.episode_id, h.at, h.to_state" FROM \
-	UNTIL_E("h.at") " ORDER BY h.episode_id, h.at, h.history_id"
+	UNTIL_E("h.at") K("h") " ORDER BY h.episode_id, h.at, h.history_id"
 #define Q_ASSIGN(FROM) \
 	"SELECT a.episode_id, a.staff_id, a.from_on, a.to_on" FROM \
 	" AND a.from_on <= $2 ORDER BY a.episode_id, a.from_on, a.assignment_id"
-#define Q_CONTACTS(FROM) \
+#define Q_CONTACTS(FROM, K) \
 	"SELECT c.episode_id, c.at, c.mode <> 'message', c.mode = 'in_person'," \
 	" c.kind = 'benefits_counseling'" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") K("c") \
 	" ORDER BY c.episode_id, c.at"
 /*
  * In mode alerts an expectation is unmet exactly when the last qualifying fact
  * of its class is dated before the window starts, so the last day of each class
  * is all that is needed: one row per episode instead of one per contact.
  */
-#define Q_CONTACTS_LAST(FROM) \
+#define Q_CONTACTS_LAST(FROM, K) \
 	"SELECT c.episode_id, max(c.at) FILTER (WHERE c.mode <> 'message')," \
 	" max(c.at) FILTER (WHERE c.mode = 'in_person')," \
 	" max(c.at) FILTER (WHERE c.kind = 'benefits_counseling')" FROM \
-	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") \
+	" AND c.kind IN ('client', 'benefits_counseling')" UNTIL_E("c.at") K("c") \
 	" GROUP BY c.episode_id ORDER BY c.episode_id"
-#define Q_EMPLOYER_LAST(FROM) \
+#define Q_EMPLOYER_LAST(FROM, K) \
 	"SELECT x.episode_id, max(x.at)" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " GROUP BY x.episode_id ORDER BY x.episode_id"
-#define Q_EMPLOYER(FROM) \
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") K("x") " GROUP BY x.episode_id ORDER BY x.episode_id"
+#define Q_EMPLOYER(FROM, K) \
 	"SELECT x.episode_id, x.at" FROM \
-	" AND x.in_person AND x.competitive" UNTIL_E("x.at") " ORDER BY x.episode_id, x.at"
-#define Q_JOBS(FROM) \
-	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END" FROM \
-	" AND j.starts_on <= $2 ORDER BY j.episode_id, j.starts_on, j.job_id"
+	" AND x.in_person AND x.competitive" UNTIL_E("x.at") K("x") " ORDER BY x.episode_id, x.at"
+#define Q_JOBS(FROM, K) \
+	"SELECT j.episode_id, j.job_id, j.starts_on, CASE WHEN j.ends_on <= $2 THEN j.ends_on END, j.held_at_entry," \
+	" j.continues_job_id IS NOT NULL, EXISTS (SELECT 1 FROM ips.job n WHERE n.continues_job_id = j.job_id" \
+	" AND n.starts_on <= $2" K("n") ")" FROM \
+	" AND j.starts_on <= $2" K("j") " ORDER BY j.episode_id, j.starts_on, j.job_id"
 #define Q_CARE(SEL) \
 	"SELECT e.episode_id, r.started_on, CASE WHEN r.ended_on <= $2 THEN r.ended_on END" \
 	FACT_FROM("ips.care_relationship r ON r.client_id = e.client_id") SEL EP_COND \
@@ -256,38 +275,48 @@ typedef struct Engine
 /* The queries of the specialist rules: $1 team, $2 E, $3 first day, $4 time zone. */
 #define ST_SEL_ALL "true"
 #define ST_SEL_TEAM "s.team_id = $1"
+/* one row per specialist and dated terms row */
 #define Q_STAFF(SEL) \
-	"SELECT s.staff_id, s.fte::float8," \
-	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)" \
-	" FROM ips.staff s WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id"
-#define Q_STAFF_EMPLOYER(SEL) \
+	"SELECT s.staff_id, t.fte::float8," \
+	" (SELECT min(a.from_on) FROM ips.specialist_assignment a WHERE a.staff_id = s.staff_id AND a.from_on <= $2)," \
+	" s.started_on, s.ended_on, t.from_on" \
+	" FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id" \
+	" WHERE " SEL " AND s.role = 'specialist' ORDER BY s.staff_id, t.from_on"
+#define Q_STAFF_EMPLOYER(SEL, K) \
 	"SELECT s.staff_id, x.at FROM ips.staff s" \
 	" JOIN ips.employer_contact x ON x.staff_id = s.staff_id WHERE " SEL " AND s.role = 'specialist'" \
-	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") \
+	" AND x.in_person AND x.at >= ($3::timestamp AT TIME ZONE $4)" UNTIL_E("x.at") K("x") \
 	" ORDER BY s.staff_id, x.at"
 #define Q_STAFF_MEETING(SEL) \
 	"SELECT s.staff_id, m.met_on FROM ips.staff s JOIN ips.team_meeting m ON m.staff_id = s.staff_id" \
 	" WHERE " SEL " AND s.role = 'specialist' AND m.met_on BETWEEN $3 AND $2" \
 	" ORDER BY s.staff_id, m.met_on"
 
-#define EP_ARGS 4, {INT8OID, DATEOID, DATEOID, TEXTOID}
+#define EP_ARGS 5, {INT8OID, DATEOID, DATEOID, TEXTOID, TIMESTAMPTZOID}
 #define EP_PLANS(Q) { {NULL, Q(SEL_ALL_SQL), EP_ARGS}, {NULL, Q(SEL_TEAM_SQL), EP_ARGS}, {NULL, Q(SEL_EP_SQL), EP_ARGS} }
 #define FACT_PLANS(Q, T, A) { {NULL, Q(ALONE(T, A)), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A)), EP_ARGS}, \
 	{NULL, Q(JOINED(SEL_EP_SQL, T, A)), EP_ARGS} }
+/* the tables with a recording time: [0] every fact, [1] those recorded by $5 (known_at) */
+#define FACT_PLANS_K(Q, T, A) { \
+	{ {NULL, Q(ALONE(T, A), ALL_KNOWN), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A), ALL_KNOWN), EP_ARGS}, \
+	  {NULL, Q(JOINED(SEL_EP_SQL, T, A), ALL_KNOWN), EP_ARGS} }, \
+	{ {NULL, Q(ALONE(T, A), KNOWN), EP_ARGS}, {NULL, Q(JOINED(SEL_TEAM_SQL, T, A), KNOWN), EP_ARGS}, \
+	  {NULL, Q(JOINED(SEL_EP_SQL, T, A), KNOWN), EP_ARGS} } }
 
 static IpsPlan episodes_plans[SEL_COUNT] = EP_PLANS(Q_EPISODES);
-static IpsPlan history_plans[SEL_COUNT] = FACT_PLANS(Q_HISTORY, "ips.episode_state_history", "h");
+static IpsPlan history_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_HISTORY, "ips.episode_state_history", "h");
 static IpsPlan assign_plans[SEL_COUNT] = FACT_PLANS(Q_ASSIGN, "ips.specialist_assignment", "a");
-static IpsPlan contact_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS, "ips.contact", "c");
-static IpsPlan employer_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER, "ips.employer_contact", "x");
-static IpsPlan contact_last_plans[SEL_COUNT] = FACT_PLANS(Q_CONTACTS_LAST, "ips.contact", "c");
-static IpsPlan employer_last_plans[SEL_COUNT] = FACT_PLANS(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
-static IpsPlan job_plans[SEL_COUNT] = FACT_PLANS(Q_JOBS, "ips.job", "j");
+static IpsPlan contact_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_CONTACTS, "ips.contact", "c");
+static IpsPlan employer_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_EMPLOYER, "ips.employer_contact", "x");
+static IpsPlan contact_last_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_CONTACTS_LAST, "ips.contact", "c");
+static IpsPlan employer_last_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_EMPLOYER_LAST, "ips.employer_contact", "x");
+static IpsPlan job_plans[2][SEL_COUNT] = FACT_PLANS_K(Q_JOBS, "ips.job", "j");
 static IpsPlan care_plans[SEL_COUNT] = EP_PLANS(Q_CARE);
 static IpsPlan consent_plans[SEL_COUNT] = EP_PLANS(Q_CONSENT);
 static IpsPlan staff_plans[2] = {{NULL, Q_STAFF(ST_SEL_ALL), EP_ARGS}, {NULL, Q_STAFF(ST_SEL_TEAM), EP_ARGS}};
-static IpsPlan staff_employer_plans[2] = {{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL), EP_ARGS},
-{NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM), EP_ARGS}};
+static IpsPlan staff_employer_plans[2][2] = {
+	{{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL, ALL_KNOWN), EP_ARGS}, {NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM, ALL_KNOWN), EP_ARGS}},
+	{{NULL, Q_STAFF_EMPLOYER(ST_SEL_ALL, KNOWN), EP_ARGS}, {NULL, Q_STAFF_EMPLOYER(ST_SEL_TEAM, KNOWN), EP_ARGS}}};
 static IpsPlan staff_meeting_plans[2] = {{NULL, Q_STAFF_MEETING(ST_SEL_ALL), EP_ARGS},
 {NULL, Q_STAFF_MEETING(ST_SEL_TEAM), EP_ARGS}};
 
@@ -505,15 +534,21 @@ EpisodeTimeline(Episode *ep)
 	ep->closed_on = NO_DAY;
 	ep->nday = 0;
 	ep->nhold = 0;
+	ep->nstudy = 0;
 	if (ep->nev == 0)
 		return;
 	ep->day_day = palloc(ep->nev * sizeof(DateADT));
 	ep->day_state = palloc(ep->nev * sizeof(int));
 	ep->hold_from = palloc(ep->nev * sizeof(DateADT));
 	ep->hold_to = palloc(ep->nev * sizeof(DateADT));
+	ep->study_from = palloc(ep->nev * sizeof(DateADT));
+	ep->study_to = palloc(ep->nev * sizeof(DateADT));
 	for (int i = 0; i < ep->nev; i++)
 	{
-		if (ep->ev_state[i] == STATE_ENGAGED && ep->entry_on == NO_DAY)
+		/* entry: the first day in service (engaged, or employed straight from referred with a job held at entry) */
+		if (ep->entry_on == NO_DAY &&
+			(ep->ev_state[i] == STATE_ENGAGED || ep->ev_state[i] == STATE_JOB_SEARCH ||
+			 ep->ev_state[i] == STATE_EMPLOYED || ep->ev_state[i] == STATE_STUDYING))
 			ep->entry_on = ep->ev_day[i];
 		if (ep->ev_state[i] == STATE_CLOSED && ep->closed_on == NO_DAY)
 			ep->closed_on = ep->ev_day[i];
@@ -528,37 +563,55 @@ EpisodeTimeline(Episode *ep)
 	}
 	for (int i = 0; i < ep->nday; i++)
 	{
-		if (ep->day_state[i] != STATE_ON_HOLD)
-			continue;
-		if (ep->nhold > 0 && ep->hold_to[ep->nhold - 1] == ep->day_day[i] - 1)
-			ep->nhold--;		/* continues the pause before (same state twice) */
-		else
-			ep->hold_from[ep->nhold] = ep->day_day[i];
-		ep->hold_to[ep->nhold++] = i + 1 < ep->nday ? ep->day_day[i + 1] - 1 : NO_DAY;
+		DateADT		to = i + 1 < ep->nday ? ep->day_day[i + 1] - 1 : NO_DAY;
+
+		if (ep->day_state[i] == STATE_ON_HOLD)
+		{
+			if (ep->nhold > 0 && ep->hold_to[ep->nhold - 1] == ep->day_day[i] - 1)
+				ep->nhold--;	/* continues the pause before (same state twice) */
+			else
+				ep->hold_from[ep->nhold] = ep->day_day[i];
+			ep->hold_to[ep->nhold++] = to;
+		}
+		if (ep->day_state[i] == STATE_ON_HOLD || ep->day_state[i] == STATE_STUDYING)
+		{
+			if (ep->nstudy > 0 && ep->study_to[ep->nstudy - 1] == ep->day_day[i] - 1)
+				ep->nstudy--;	/* continues the span before */
+			else
+				ep->study_from[ep->nstudy] = ep->day_day[i];
+			ep->study_to[ep->nstudy++] = to;
+		}
 	}
 }
 
-/* The N-th day after d that is not paused (NO_DAY while paused on E). */
+/* The N-th day after d outside the given pauses (NO_DAY while paused on E). */
 static DateADT
-Shift(const Episode *ep, DateADT d, int n)
+ShiftPast(int npause, const DateADT *from, const DateADT *to, DateADT d, int n)
 {
 	DateADT		due;
 
 	if (d == NO_DAY)
 		return NO_DAY;
 	due = d + n;
-	for (int i = 0; i < ep->nhold; i++)
+	for (int i = 0; i < npause; i++)
 	{
-		DateADT		s = Max(ep->hold_from[i], d + 1);
+		DateADT		s = Max(from[i], d + 1);
 
-		if (ep->hold_from[i] > due)
+		if (from[i] > due)
 			break;
-		if (ep->hold_to[i] == NO_DAY)
+		if (to[i] == NO_DAY)
 			return NO_DAY;
-		if (ep->hold_to[i] >= s)
-			due += ep->hold_to[i] - s + 1;
+		if (to[i] >= s)
+			due += to[i] - s + 1;
 	}
 	return due;
+}
+
+/* The N-th day after d that is not paused (NO_DAY while paused on E). */
+static DateADT
+Shift(const Episode *ep, DateADT d, int n)
+{
+	return ShiftPast(ep->nhold, ep->hold_from, ep->hold_to, d, n);
 }
 
 /* ---------- output ---------- */
@@ -614,6 +667,7 @@ Expect(Engine *en, int64 episode_id, int64 staff_id, RuleCode rule, int64 job_id
 }
 
 /* An expectation of the current episode: within the episode's life, with the responsible specialist. */
+/* (for an alert: the specialist on E; for an expectation: the one on its due day) */
 static void
 EpExpect(Engine *en, RuleCode rule, int64 job_id, DateADT due, DateADT met)
 {
@@ -623,7 +677,8 @@ EpExpect(Engine *en, RuleCode rule, int64 job_id, DateADT due, DateADT met)
 		return;
 	if (ep->closed_on != NO_DAY && due > ep->closed_on)
 		return;
-	Expect(en, ep->id, StaffOn(ep, Min(due, en->to)), rule, job_id, due, met);
+	/* an alert belongs to the specialist of E (a handover takes the open alerts along) */
+	Expect(en, ep->id, StaffOn(ep, en->alerts ? en->to : Min(due, en->to)), rule, job_id, due, met);
 }
 
 /* Expectations from gaps in a coverage (care relationships or consents) from entry on. */
@@ -722,18 +777,41 @@ EvaluateEpisode(Engine *en)
 	if (ep->entry_on != NO_DAY)
 	{
 		EpExpect(en, R_CAREER_PROFILE, 0, Shift(ep, ep->entry_on, r[R_CAREER_PROFILE].days), ep->career_on);
-		EpExpect(en, R_RAPID_JOB_SEARCH, 0, Shift(ep, ep->entry_on, r[R_RAPID_JOB_SEARCH].days),
+		/* days studying count as paused: studies are a goal equal to work (docs/records.md) */
+		EpExpect(en, R_RAPID_JOB_SEARCH, 0,
+				 ShiftPast(ep->nstudy, ep->study_from, ep->study_to, ep->entry_on, r[R_RAPID_JOB_SEARCH].days),
 				 DayListFirstFrom(&ep->employer, PG_INT32_MIN));
 	}
 
-	for (int j = 0; j < ep->njob; j++)
+	for (int j = 0, first = 1; j < ep->njob; j++)
 	{
 		DateADT		start = ep->job_start[j];
 		DateADT		end = ep->job_end[j];
 
-		if (j == 0)
+		if (ep->job_held[j])
+		{
+			/* a job held at entry: job-retention support, monthly from entry on, and the job loss */
+			if (ep->entry_on != NO_DAY && r[R_FOLLOW_ALONG_MONTHLY].enabled)
+				JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], ep->entry_on, end);
+			if (end != NO_DAY && !ep->job_goes_on[j])
+				EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
+						 DayListFirstFrom(&ep->client, end));
+			continue;
+		}
+		if (ep->job_cont[j])
+		{
+			/* a job continued from a work trial at the same employer: the support goes on monthly */
+			if (r[R_FOLLOW_ALONG_MONTHLY].enabled)
+				JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], start, end);
+			if (end != NO_DAY && !ep->job_goes_on[j])
+				EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
+						 DayListFirstFrom(&ep->client, end));
+			continue;
+		}
+		if (first)
 			EpExpect(en, R_BENEFITS_BEFORE_START, ep->job_id[j], start - r[R_BENEFITS_BEFORE_START].days,
 					 DayListFirstFrom(&ep->benefits, PG_INT32_MIN));
+		first = 0;
 		EpExpect(en, R_PRE_START_CONTACT, ep->job_id[j], start,
 				 DayListFirstFrom(&ep->f2f, start - r[R_PRE_START_CONTACT].days));
 		EpExpect(en, R_POST_START_CONTACT, ep->job_id[j], Shift(ep, start, r[R_POST_START_CONTACT].days),
@@ -742,7 +820,7 @@ EvaluateEpisode(Engine *en)
 			JobBlocks(en, R_FIRST_MONTH_WEEKLY, ep->job_id[j], start, end);
 		if (r[R_FOLLOW_ALONG_MONTHLY].enabled)
 			JobBlocks(en, R_FOLLOW_ALONG_MONTHLY, ep->job_id[j], start, end);
-		if (end != NO_DAY)
+		if (end != NO_DAY && !ep->job_goes_on[j])
 			EpExpect(en, R_JOB_LOSS_CONTACT, ep->job_id[j], Shift(ep, end, r[R_JOB_LOSS_CONTACT].days),
 					 DayListFirstFrom(&ep->client, end));
 	}
@@ -827,12 +905,27 @@ ReadStaff(Engine *en, Datum *args)
 		bool		found;
 		bool		isnull;
 		StaffEntry *se = hash_search(en->staff, &id, HASH_ENTER, &found);
+		int			tcap;
 
-		se->fte = DatumGetFloat8(SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 2, &isnull));
-		se->first_from = StreamDay(&s, 3);
-		se->caseload = palloc0(Max(en->nmeasure, 1) * sizeof(int));
-		en->staff_order = GrowArray(en->staff_order, &cap, en->nstaff + 1, sizeof(int64));
-		en->staff_order[en->nstaff++] = id;
+		if (!found)
+		{
+			se->first_from = StreamDay(&s, 3);
+			(void) SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 4, &isnull);
+			se->started = isnull ? PG_INT32_MIN : StreamDay(&s, 4);
+			se->ended = StreamDay(&s, 5);
+			se->nterm = 0;
+			se->cap_term = 0;
+			se->term_from = NULL;
+			se->term_fte = NULL;
+			se->caseload = palloc0(Max(en->nmeasure, 1) * sizeof(int));
+			en->staff_order = GrowArray(en->staff_order, &cap, en->nstaff + 1, sizeof(int64));
+			en->staff_order[en->nstaff++] = id;
+		}
+		tcap = se->cap_term;
+		se->term_from = GrowArray(se->term_from, &tcap, se->nterm + 1, sizeof(DateADT));
+		se->term_fte = GrowArray(se->term_fte, &se->cap_term, se->nterm + 1, sizeof(double));
+		se->term_from[se->nterm] = StreamDay(&s, 6);
+		se->term_fte[se->nterm++] = DatumGetFloat8(SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 2, &isnull));
 	}
 	StreamClose(&s);
 }
@@ -855,11 +948,11 @@ ReadEpisodes(Engine *en, Datum *args)
 
 	ep_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine episode", ALLOCSET_DEFAULT_SIZES);
 	StreamOpen(&eps, &episodes_plans[sel], args);
-	StreamOpen(&hist, &history_plans[sel], args);
+	StreamOpen(&hist, &history_plans[en->known][sel], args);
 	StreamOpen(&asg, &assign_plans[sel], args);
-	StreamOpen(&con, en->alerts ? &contact_last_plans[sel] : &contact_plans[sel], args);
-	StreamOpen(&emp, en->alerts ? &employer_last_plans[sel] : &employer_plans[sel], args);
-	StreamOpen(&job, &job_plans[sel], args);
+	StreamOpen(&con, en->alerts ? &contact_last_plans[en->known][sel] : &contact_plans[en->known][sel], args);
+	StreamOpen(&emp, en->alerts ? &employer_last_plans[en->known][sel] : &employer_plans[en->known][sel], args);
+	StreamOpen(&job, &job_plans[en->known][sel], args);
 	StreamOpen(&care, &care_plans[sel], args);
 	StreamOpen(&cons, &consent_plans[sel], args);
 
@@ -937,9 +1030,18 @@ ReadEpisodes(Engine *en, Datum *args)
 			ep.job_id = GrowArray(ep.job_id, &cap, ep.njob + 1, sizeof(int64));
 			cap = ep.cap_job;
 			ep.job_start = GrowArray(ep.job_start, &cap, ep.njob + 1, sizeof(DateADT));
+			cap = ep.cap_job;
+			ep.job_held = GrowArray(ep.job_held, &cap, ep.njob + 1, sizeof(bool));
+			cap = ep.cap_job;
+			ep.job_cont = GrowArray(ep.job_cont, &cap, ep.njob + 1, sizeof(bool));
+			cap = ep.cap_job;
+			ep.job_goes_on = GrowArray(ep.job_goes_on, &cap, ep.njob + 1, sizeof(bool));
 			ep.job_end = GrowArray(ep.job_end, &ep.cap_job, ep.njob + 1, sizeof(DateADT));
 			ep.job_id[ep.njob] = StreamInt8(&job, 2);
 			ep.job_start[ep.njob] = StreamDay(&job, 3);
+			ep.job_held[ep.njob] = StreamBool(&job, 5);
+			ep.job_cont[ep.njob] = StreamBool(&job, 6);
+			ep.job_goes_on[ep.njob] = StreamBool(&job, 7);
 			ep.job_end[ep.njob++] = StreamDay(&job, 4);
 		}
 		for (; StreamAt(&care, id); StreamNext(&care))
@@ -978,6 +1080,24 @@ ReadEpisodes(Engine *en, Datum *args)
 	MemoryContextDelete(ep_cxt);
 }
 
+/* The FTE of a specialist in force on day d (terms ordered by from_on; the first is -infinity). */
+static double
+StaffFteOn(const StaffEntry *se, DateADT d)
+{
+	double		fte = se->nterm > 0 ? se->term_fte[0] : 1.0;
+
+	for (int i = 0; i < se->nterm && se->term_from[i] <= d; i++)
+		fte = se->term_fte[i];
+	return fte;
+}
+
+/* True when the specialist is on the team on day d. */
+static bool
+StaffOnTeam(const StaffEntry *se, DateADT d)
+{
+	return d >= se->started && (se->ended == NO_DAY || d < se->ended);
+}
+
 /* The per-specialist rules: employer contacts and team meetings per ISO week, and caseload. */
 static void
 EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_sunday)
@@ -989,7 +1109,7 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 				old;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ips rule engine specialist", ALLOCSET_DEFAULT_SIZES);
-	StreamOpen(&emp, &staff_employer_plans[team], args);
+	StreamOpen(&emp, &staff_employer_plans[en->known][team], args);
 	StreamOpen(&mtg, &staff_meeting_plans[team], args);
 	for (int k = 0; k < en->nstaff; k++)
 	{
@@ -1016,11 +1136,13 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 			DateADT		monday = sun - 6;
 			DateADT		kth;
 
-			if (se->first_from == NO_DAY || se->first_from > monday)
+			/* a week counts when the person is on the team from its Monday to its Sunday */
+			if (se->first_from == NO_DAY || se->first_from > monday ||
+				!StaffOnTeam(se, monday) || !StaffOnTeam(se, sun))
 				continue;
 			if (r[R_SPECIALIST_EMPLOYER_CONTACTS].enabled)
 			{
-				int			need = (int) ceil(r[R_SPECIALIST_EMPLOYER_CONTACTS].count * se->fte - 1e-9);
+				int			need = (int) ceil(r[R_SPECIALIST_EMPLOYER_CONTACTS].count * StaffFteOn(se, sun) - 1e-9);
 
 				(void) DayListCountIn(&ec, monday, sun, &kth, Max(need, 1));
 				Expect(en, 0, id, R_SPECIALIST_EMPLOYER_CONTACTS, 0, sun, need <= 0 ? sun : kth);
@@ -1036,9 +1158,9 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 			for (int m = 0; m < en->nmeasure; m++)
 			{
 				DateADT		d = en->measure[m];
-				bool		ok = se->caseload[m] <= r[R_SPECIALIST_CASELOAD].count * se->fte + 1e-9;
+				bool		ok = se->caseload[m] <= r[R_SPECIALIST_CASELOAD].count * StaffFteOn(se, d) + 1e-9;
 
-				if (se->first_from == NO_DAY || se->first_from > d)
+				if (se->first_from == NO_DAY || se->first_from > d || !StaffOnTeam(se, d))
 					continue;
 				Expect(en, 0, id, R_SPECIALIST_CASELOAD, 0, d, ok ? d : NO_DAY);
 			}
@@ -1051,7 +1173,7 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 }
 
 PG_FUNCTION_INFO_V1(ips_rule_engine);
-/* ips.rule_engine(mode, from_on, to_on, team_id, episode_id): expectations or alerts. */
+/* ips.rule_engine(mode, from_on, to_on, team_id, episode_id[, known_at]): expectations or alerts. */
 Datum
 ips_rule_engine(PG_FUNCTION_ARGS)
 {
@@ -1059,7 +1181,7 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 	Engine		en;
 	char	   *mode;
 	char	   *tz;
-	Datum		args[4];
+	Datum		args[5];
 	DateADT		first_sunday,
 				last_sunday;
 	int			max_horizon = 0;
@@ -1135,6 +1257,19 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 
 	args[1] = DateADTGetDatum(en.to);
 	args[3] = CStringGetTextDatum(tz);
+	/* known_at (argument 6, 1.2): facts recorded by then; NULL or absent: every fact */
+	{
+		TimestampTz known;
+
+		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		{
+			known = PG_GETARG_TIMESTAMPTZ(5);
+			en.known = 1;
+		}
+		else
+			TIMESTAMP_NOEND(known);
+		args[4] = TimestampTzGetDatum(known);
+	}
 	if (en.sel != SEL_EPISODE)
 	{
 		args[2] = DateADTGetDatum(first_sunday - 6);

@@ -9,7 +9,9 @@
  *		Trigger argument 0 names the column that dates the fact (a date or a
  *		timestamptz, taken as a local day in the region's time zone).  Rows
  *		without an episode (an employer contact that is not on behalf of a
- *		client) pass unchanged.
+ *		client) pass unchanged.  A table with a column held_at_entry (ips.job)
+ *		may date a row before the referral: the trigger sets held_at_entry to
+ *		whether it is (a job the client held when the episode began).
  */
 #include "postgres.h"
 
@@ -131,6 +133,7 @@ typedef struct FactGuardColumns
 	int			episode_col;
 	int			client_col;
 	int			date_col;
+	int			held_col;		/* held_at_entry, or <= 0 */
 } FactGuardColumns;
 
 PG_FUNCTION_INFO_V1(ips_fact_guard);
@@ -179,6 +182,7 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 		cols->episode_col = SPI_fnumber(td, "episode_id");
 		cols->client_col = SPI_fnumber(td, "client_id");
 		cols->date_col = SPI_fnumber(td, trigdata->tg_trigger->tgargs[0]);
+		cols->held_col = SPI_fnumber(td, "held_at_entry");
 		if (cols->episode_col <= 0 || cols->client_col <= 0 || cols->date_col <= 0)
 			elog(ERROR, "ips_fact_guard: table %s lacks episode_id, client_id or %s",
 				 table, trigdata->tg_trigger->tgargs[0]);
@@ -206,7 +210,18 @@ ips_fact_guard(PG_FUNCTION_ARGS)
 				 errhint("Check the episode id; the caller may also lack the right to see it.")));
 
 	day = FactDay(value, TupleDescAttr(td, date_col - 1)->atttypid, tz);
-	if (day < referred_on)
+	if (cols->held_col > 0)
+	{
+		/* held at entry exactly when dated before the referral */
+		Datum		held = BoolGetDatum(day < referred_on);
+		bool		n = false;
+		bool		curnull;
+		Datum		cur = SPI_getbinval(tup, td, cols->held_col, &curnull);
+
+		if (curnull || DatumGetBool(cur) != DatumGetBool(held))
+			tup = heap_modify_tuple_by_cols(tup, td, 1, &cols->held_col, &held, &n);
+	}
+	else if (day < referred_on)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s %s of ips.%s is before the referral of episode %lld on %s",

@@ -20,6 +20,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/date.h"
@@ -34,10 +35,13 @@
  * be able to put look-alikes in front of them.
  */
 
-/* Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart). */
+/*
+ * Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart);
+ * referred -> employed only with a job held at entry (the client is in work when met: CheckEntry).
+ */
 static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
 	/* to:            ref    eng    srch   empl   stud   hold   closed */
-	/* referred   */ {false, true, false, false, false, true, true},
+	/* referred   */ {false, true, false, true, false, true, true},
 	/* engaged    */ {false, false, true, true, true, true, true},
 	/* job_search */ {false, false, false, true, true, true, true},
 	/* employed   */ {false, false, true, false, true, true, true},
@@ -139,6 +143,11 @@ static IpsPlan job_plan = {NULL,
 	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
 	2, {INT8OID, DATEOID}};
 
+static IpsPlan held_job_plan = {NULL,
+	"SELECT 1 FROM ips.job WHERE episode_id OPERATOR(pg_catalog.=) $1 AND held_at_entry"
+	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
+	2, {INT8OID, DATEOID}};
+
 static IpsPlan study_plan = {NULL,
 	"SELECT 1 FROM ips.study WHERE episode_id OPERATOR(pg_catalog.=) $1"
 	" AND (ends_on IS NULL OR ends_on OPERATOR(pg_catalog.>=) $2) LIMIT 1",
@@ -149,6 +158,17 @@ static IpsPlan outreach_plan = {NULL,
 	" WHERE episode_id OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) 'outreach_attempt'"
 	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.>=) $2"
 	" AND (at AT TIME ZONE $4)::date OPERATOR(pg_catalog.<=) $3", 4, {INT8OID, DATEOID, DATEOID, TEXTOID}};
+
+/* The last day of the episode's dated facts (contacts, employer contacts, jobs, studies, assignments). */
+static IpsPlan last_fact_plan = {NULL,
+	"SELECT pg_catalog.max(x.d) FROM ("
+	" SELECT (pg_catalog.max(c.at) AT TIME ZONE $2)::date FROM ips.contact c WHERE c.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT (pg_catalog.max(x.at) AT TIME ZONE $2)::date FROM ips.employer_contact x"
+	" WHERE x.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(GREATEST(j.starts_on, j.ends_on)) FROM ips.job j WHERE j.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(GREATEST(s.starts_on, s.ends_on)) FROM ips.study s WHERE s.episode_id OPERATOR(pg_catalog.=) $1"
+	" UNION ALL SELECT pg_catalog.max(a.from_on) FROM ips.specialist_assignment a WHERE a.episode_id OPERATOR(pg_catalog.=) $1"
+	") x(d)", 2, {INT8OID, TEXTOID}};
 
 /* Run a kept plan that answers "does a row exist". */
 static bool
@@ -163,11 +183,25 @@ PlanFindsRow(IpsPlan *p, Datum *args)
 
 /* Check the prerequisites of entering a state (not used when returning from on_hold). */
 static void
-CheckEntry(EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
+CheckEntry(EpisodeState from, EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
 		   HeapTuple newtup, TupleDesc td, EpisodeColumns *c, const char *tz)
 {
 	Datum		args[4];
 	bool		isnull;
+
+	if (from == STATE_REFERRED && to == STATE_EMPLOYED)
+	{
+		/* entering the service in work: a job held at entry, and what engagement needs */
+		args[0] = Int64GetDatum(episode_id);
+		args[1] = DateADTGetDatum(day);
+		if (!PlanFindsRow(&held_job_plan, args))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("episode %lld cannot move from referred to employed without a job held at entry",
+							(long long) episode_id),
+					 errhint("Engage the client first; a job that began before the referral is recorded with ips.start_job().")));
+		CheckEntry(STATE_ENGAGED, STATE_ENGAGED, episode_id, client_id, day, newtup, td, c, tz);
+	}
 
 	switch (to)
 	{
@@ -231,6 +265,26 @@ CheckEntry(EpisodeState to, int64 episode_id, int64 client_id, DateADT day,
 							 reason ? errmsg("unknown closing reason \"%s\" for episode %lld", reason, (long long) episode_id)
 							 : errmsg("closing episode %lld needs a reason", (long long) episode_id),
 							 errhint("Use one of: stable_employment, client_choice, moved, referred_elsewhere, disengaged, deceased, never_engaged.")));
+				/* a closure is not dated before the episode's own facts (they lie between referral and closure) */
+				args[0] = Int64GetDatum(episode_id);
+				args[1] = CStringGetTextDatum(tz);
+				rc = SPI_execute_plan(IpsPreparePlan(&last_fact_plan), args, NULL, true, 1);
+				if (rc != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "reading the episode's last fact failed");
+				{
+					Datum		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+					if (!isnull && DatumGetDateADT(last) > day)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("episode %lld cannot be closed on %s: it has facts dated up to %s",
+										(long long) episode_id,
+										DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day))),
+										DatumGetCString(DirectFunctionCall1(date_out, last))),
+								 errdetail("The dated records of an episode lie between its referral and its closure."),
+								 errhint("Close the episode on or after %s, or correct the later facts first.",
+										 DatumGetCString(DirectFunctionCall1(date_out, last)))));
+				}
 				if (strcmp(reason, "disengaged") != 0)
 					break;
 				min_attempts = IpsSettingInt("disengaged_min_outreach_attempts", 3);
@@ -402,7 +456,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 						   GetText(oldtup, td, c.held_state)) :
 				 errdetail("See the transition table in the README of ips."),
 				 errhint("Allowed from %s: %s.", ips_state_names[from],
-						 from == STATE_REFERRED ? "engaged, on_hold, closed" :
+						 from == STATE_REFERRED ? "engaged, employed (with a job held at entry), on_hold, closed" :
 						 from == STATE_ENGAGED ? "job_search, employed, studying, on_hold, closed" :
 						 from == STATE_JOB_SEARCH ? "employed, studying, on_hold, closed" :
 						 from == STATE_EMPLOYED ? "job_search, studying, on_hold, closed" :
@@ -435,7 +489,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	if (from != STATE_ON_HOLD || to == STATE_CLOSED)
 	{
 		SPI_connect();
-		CheckEntry(to, episode_id, client_id, day, newtup, td, &c, tz);
+		CheckEntry(from, to, episode_id, client_id, day, newtup, td, &c, tz);
 		SPI_finish();
 	}
 
@@ -445,7 +499,8 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	cols[ncols] = c.held_state;
 	vals[ncols] = to == STATE_ON_HOLD ? CStringGetTextDatum(ips_state_names[from]) : (Datum) 0;
 	nulls[ncols++] = to != STATE_ON_HOLD;
-	if (to == STATE_ENGAGED && heap_attisnull(oldtup, c.entry_on, td))
+	if ((to == STATE_ENGAGED || (from == STATE_REFERRED && to == STATE_EMPLOYED)) &&
+		heap_attisnull(oldtup, c.entry_on, td))
 	{
 		cols[ncols] = c.entry_on;
 		vals[ncols] = DateADTGetDatum(day);
@@ -567,4 +622,245 @@ ips_caller(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(DirectFunctionCall1(namein,
 										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
+}
+
+/* ---------- corrections learned late: transitions inserted into the history ---------- */
+
+static IpsPlan correct_episode_plan = {NULL,
+	"SELECT client_id, state FROM ips.episode WHERE episode_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {INT8OID}};
+static IpsPlan correct_history_plan = {NULL,
+	"SELECT from_state, to_state, at FROM ips.episode_state_history"
+	" WHERE episode_id OPERATOR(pg_catalog.=) $1 ORDER BY at, history_id",
+	1, {INT8OID}};
+static IpsPlan correct_specialist_plan = {NULL,
+	"SELECT 1 FROM ips.specialist_assignment WHERE episode_id OPERATOR(pg_catalog.=) $1"
+	" AND from_on OPERATOR(pg_catalog.<=) $2 LIMIT 1", 2, {INT8OID, DATEOID}};
+
+/* One step of a merged history. */
+typedef struct HistoryStep
+{
+	int			to;
+	char	   *from_name;		/* recorded from_state (existing rows), or NULL */
+	TimestampTz at;
+	char	   *reason;
+	bool		inserted;
+} HistoryStep;
+
+/* Order steps by instant; at the same instant the recorded row comes first. */
+static int
+HistoryStepCmp(const void *a, const void *b)
+{
+	const HistoryStep *x = a;
+	const HistoryStep *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return (int) x->inserted - (int) y->inserted;
+}
+
+PG_FUNCTION_INFO_V1(ips_insert_transitions);
+/* ips.insert_transitions(episode_id, to_states, ats, reasons): transitions learned late, checked as a whole sequence. */
+Datum
+ips_insert_transitions(PG_FUNCTION_ARGS)
+{
+	int64		episode_id;
+	ArrayType  *states_a,
+			   *ats_a,
+			   *reasons_a = NULL;
+	Datum	   *states,
+			   *ats,
+			   *reasons = NULL;
+	bool	   *states_n,
+			   *ats_n,
+			   *reasons_n = NULL;
+	int			nnew,
+				nats,
+				nreasons = 0,
+				nold,
+				n;
+	HistoryStep *steps;
+	Datum		arg[2];
+	bool		isnull;
+	int64		client_id;
+	char	   *tz;
+	int			state,
+				held = -1;
+	TimestampTz last_at;
+	bool		staff_found;
+	int64		staff_id;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ips.insert_transitions needs an episode, the states and their instants"),
+				 errhint("Give episode_id, to_states and ats (arrays of the same length).")));
+	episode_id = PG_GETARG_INT64(0);
+	states_a = PG_GETARG_ARRAYTYPE_P(1);
+	ats_a = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(states_a, TEXTOID, -1, false, TYPALIGN_INT, &states, &states_n, &nnew);
+	deconstruct_array(ats_a, TIMESTAMPTZOID, sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ats, &ats_n, &nats);
+	if (!PG_ARGISNULL(3))
+	{
+		reasons_a = PG_GETARG_ARRAYTYPE_P(3);
+		deconstruct_array(reasons_a, TEXTOID, -1, false, TYPALIGN_INT, &reasons, &reasons_n, &nreasons);
+	}
+	if (nnew == 0 || nnew != nats || (reasons_a != NULL && nreasons != nnew))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("to_states, ats and reasons must be non-empty arrays of the same length"),
+				 errhint("Give one instant (and reason, or NULL) per state.")));
+
+	SPI_connect();
+	tz = IpsTimeZone();
+	arg[0] = Int64GetDatum(episode_id);
+	if (SPI_execute_plan(IpsPreparePlan(&correct_episode_plan), arg, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no episode with id %lld", (long long) episode_id),
+				 errhint("Check the episode id; the caller may also lack the right to see it.")));
+	client_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_plan(IpsPreparePlan(&correct_history_plan), arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading the episode history failed");
+	nold = (int) SPI_processed;
+	steps = MemoryContextAlloc(cxt, sizeof(HistoryStep) * (nold + nnew));
+	for (int i = 0; i < nold; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *from = SPI_getvalue(t, d, 1);
+
+		steps[i].from_name = from ? MemoryContextStrdup(cxt, from) : NULL;
+		steps[i].to = IpsStateFromName(SPI_getvalue(t, d, 2));
+		steps[i].at = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+		steps[i].reason = NULL;
+		steps[i].inserted = false;
+	}
+	if (nold == 0)
+		elog(ERROR, "episode %lld has no history", (long long) episode_id);
+	last_at = steps[nold - 1].at;
+	for (int i = 0; i < nnew; i++)
+	{
+		HistoryStep *s = &steps[nold + i];
+		char	   *name = states_n[i] ? NULL : TextDatumGetCString(states[i]);
+
+		s->to = name ? IpsStateFromName(name) : -1;
+		if (s->to < 0 || s->to == STATE_CLOSED)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" cannot be inserted into the history", name ? name : "NULL"),
+					 errhint("Insert states referred, engaged, job_search, employed, studying or on_hold; close with ips.transition().")));
+		if (ats_n[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the instant of inserted transition %d is missing", i + 1),
+					 errhint("Give the instant each state began.")));
+		s->at = DatumGetTimestampTz(ats[i]);
+		if (s->at <= steps[0].at || s->at >= last_at)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("inserted transition at %s is not between the referral (%s) and the last recorded transition (%s)",
+							pstrdup(timestamptz_to_str(s->at)), pstrdup(timestamptz_to_str(steps[0].at)),
+							pstrdup(timestamptz_to_str(last_at))),
+					 errhint("A transition after the last one is recorded with ips.transition().")));
+		s->reason = (reasons && !reasons_n[i]) ? MemoryContextStrdup(cxt, TextDatumGetCString(reasons[i])) : NULL;
+		s->from_name = NULL;
+		s->inserted = true;
+	}
+	n = nold + nnew;
+	qsort(steps, n, sizeof(HistoryStep), HistoryStepCmp);
+
+	/* the whole sequence, as the state machine would have taken it */
+	state = steps[0].to;
+	for (int i = 1; i < n; i++)
+	{
+		HistoryStep *s = &steps[i];
+		DateADT		day = IpsLocalDate(s->at, tz);
+
+		if (!s->inserted && s->from_name != NULL && strcmp(s->from_name, ips_state_names[state]) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("after the inserted transitions episode %lld would be %s at %s, where the history records a move from %s",
+							(long long) episode_id, ips_state_names[state], pstrdup(timestamptz_to_str(s->at)), s->from_name),
+					 errdetail("Inserted transitions must lead back to the state the next recorded transition starts from."),
+					 errhint("Insert the whole change, e.g. a pause and its end (ips.record_pause).")));
+		if (state == s->to || !allowed_transition[state][s->to] ||
+			(state == STATE_ON_HOLD && s->to != STATE_CLOSED && s->to != held))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("with the inserted transitions episode %lld would move from %s to %s at %s",
+							(long long) episode_id, ips_state_names[state], ips_state_names[s->to],
+							pstrdup(timestamptz_to_str(s->at))),
+					 errdetail("The state machine checks the whole corrected sequence."),
+					 errhint("See the transition table in the README of ips; a pause returns to the state it paused.")));
+		if (s->inserted && state != STATE_ON_HOLD)
+		{
+			/* what entering the state needs, on its day */
+			Datum		a[2];
+
+			a[0] = Int64GetDatum(s->to == STATE_ENGAGED ? client_id : episode_id);
+			a[1] = DateADTGetDatum(day);
+			if ((s->to == STATE_EMPLOYED && !PlanFindsRow(&job_plan, a)) ||
+				(s->to == STATE_STUDYING && !PlanFindsRow(&study_plan, a)) ||
+				(s->to == STATE_ENGAGED && IpsSettingBool("engaged_requires_care_relationship", true) &&
+				 !PlanFindsRow(&care_plan, a)))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("episode %lld cannot have entered %s on %s", (long long) episode_id,
+								ips_state_names[s->to], DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+						 errhint("A job, studies or a care relationship must be recorded for that day first.")));
+			if (s->to == STATE_ENGAGED)
+			{
+				a[0] = Int64GetDatum(episode_id);
+				if (!PlanFindsRow(&correct_specialist_plan, a))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("episode %lld had no employment specialist on %s", (long long) episode_id,
+									DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)))),
+							 errhint("Record the assignment first.")));
+			}
+		}
+		if (s->to == STATE_ON_HOLD)
+			held = state;
+		s->from_name = (char *) ips_state_names[state];
+		state = s->to;
+	}
+
+	/* append the inserted rows: who inserted them and when is in actor and recorded_at */
+	staff_id = IpsCurrentStaff(&staff_found);
+	history_append_in_progress = true;
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			Datum		args[7];
+			char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+			if (!steps[i].inserted)
+				continue;
+			args[0] = Int64GetDatum(episode_id);
+			args[1] = Int64GetDatum(client_id);
+			args[2] = CStringGetTextDatum(steps[i].from_name);
+			args[3] = CStringGetTextDatum(ips_state_names[steps[i].to]);
+			args[4] = TimestampTzGetDatum(steps[i].at);
+			if (steps[i].reason)
+				args[5] = CStringGetTextDatum(steps[i].reason);
+			else
+				nulls[5] = 'n';
+			args[6] = Int64GetDatum(staff_id);
+			if (!staff_found)
+				nulls[6] = 'n';
+			if (SPI_execute_plan(IpsPreparePlan(&history_plan), args, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "writing episode history failed");
+		}
+	}
+	PG_FINALLY();
+	{
+		history_append_in_progress = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_INT32(nnew);
 }

@@ -273,261 +273,57 @@ END $$;
 COMMENT ON FUNCTION ips.close_review(bigint) IS
     'Closes a review: its 25 rows (computed items included) are frozen as they stand now and no longer follow later corrections of the records.';
 
--- the policies: episodes for visible clients only, contacts and meetings in the caller's own name,
--- consent refusals and frozen results not writable by staff (90_security.sql; run at the end)
-CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+-- No existence oracle on host keys (issue 13 item 2): ips.add_client() of a key that is
+-- registered already registers the caller's team for that client and answers as for a
+-- new key (1.1 answered 23505); a client may be registered by several teams; staff
+-- update a client's birth year and municipality only, never its host key
+-- (apply_security, at the end).
+ALTER TABLE ips.client_intake DROP CONSTRAINT client_intake_pkey;
+ALTER TABLE ips.client_intake ADD CONSTRAINT client_intake_pkey PRIMARY KEY (client_id, team_id);
+CREATE INDEX client_intake_team_idx ON ips.client_intake (team_id, client_id);
+COMMENT ON TABLE ips.client_intake IS
+    'The teams whose specialist or supervisor registered a client with ips.add_client(), one row per team; each sees the client-level record (client, care relationships, consents, refusals) from then on, before and after its referral.';
+CREATE OR REPLACE FUNCTION ips.add_client(host_ref text, birth_year int DEFAULT NULL, municipality text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
-    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
-    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
-    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
-    -- tables with their own rules below
-    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
-    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
-    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
-    definer_grants constant jsonb := '{
-        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
-        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
-        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
-        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "", "access_report": "ips_admin, ips_supervisor",
-        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
-        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
-    -- invoker functions that only the owner (a superuser) runs
-    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber}';
-    ips_ns constant oid := 'ips'::regnamespace;
-    t record;
-    f record;
-    s record;
-    has_client boolean;
-    has_episode boolean;
-    has_team boolean;
-    has_review boolean;
-    team_pred text;
-    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
-    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
-    key_cols text;
-    roles text;
+    id bigint;
 BEGIN
-    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
-    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
-    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
-              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
-    LOOP
-        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
-        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
-    END LOOP;
-
-    -- Tables.
-    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
-              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
-    LOOP
-        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
-               bool_or(a.attname = 'review_id')
-          INTO has_client, has_episode, has_team, has_review
-          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
-          FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-         WHERE i.indrelid = t.oid AND i.indisprimary;
-
-        -- drop the policies this function made before, so that it can run again
-        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
-            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
-        END LOOP;
-
-        IF t.relname IN ('change_log', 'access_log') THEN
-            -- written only by the C triggers and ips.log_access(); read by ips_admin
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
-            CONTINUE;
-        ELSIF has_client OR has_episode THEN
-            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
-            team_pred := CASE
-                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
-                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
-                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            IF t.relname = 'employer_contact' THEN
-                -- the job-development log: the team reads its contacts; a contact is recorded in the
-                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
-                -- of the team or of none
-                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
-                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
-                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                     || ' USING (' || own_pred || ')'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-            ELSIF t.relname = 'episode' THEN
-                -- a new episode: in the caller's team, for a client the caller sees already (checked
-                -- before unique and foreign keys: another team's client answers like none); an
-                -- episode keeps its client (ips.episode_guard), so an update checks the team only
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
-            ELSIF t.relname = 'contact' THEN
-                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
-            ELSE
-                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
-                               t.relname, team_pred, team_pred);
-            END IF;
-            IF has_client THEN
-                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
-                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
-                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
-            END IF;
-            IF t.relname = 'contact' THEN
-                -- clinicians record their own care-team contacts for the clients shared with them
-                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
-                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
-                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
-                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
-            END IF;
-            roles := CASE t.relname
-                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
-                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
-                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
-                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
-                ELSE 'SELECT, INSERT, UPDATE' END;
-            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
-        ELSIF has_team AND NOT t.relname = ANY (special) THEN
-            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
-                           t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
-            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
-                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            IF t.relname = 'fidelity_frozen' THEN
-                -- written by ips.close_review() only (as definer), never changed
-                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
-            ELSE
-                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-            END IF;
-        ELSIF t.relname = 'team_meeting' THEN
-            -- attendance: the team reads; a specialist records their own, a supervisor the team's
-            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
-            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
-                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
-                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
-        ELSIF t.relname = 'host_attachment' THEN
-            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
-        ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-            IF t.relname = 'employer' THEN
-                -- job development: specialists and supervisors add and update employers
-                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
-            END IF;
-        END IF;
-
-        -- every change of person-level, team-level and staff rows goes to the change log
-        IF has_client OR has_episode OR has_team OR has_review THEN
-            -- one trigger per event, per statement, over the transition tables: a statement
-            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
-            -- (1.0 had one row trigger, zz_change_log, for all three events)
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
-                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
-            END IF;
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
-                           ' REFERENCING NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
-        END IF;
-
-        -- the sequences of a table: for whoever inserts into it
-        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
-                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
-                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
-                  WHERE q.relkind = 'S'
-        LOOP
-            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
-             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
-            IF roles IS NOT NULL THEN
-                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
-            END IF;
-        END LOOP;
-    END LOOP;
-
-    -- Views: aggregates keep the owner's rights and are the analysts' only data;
-    -- every other view runs with the caller's rights, so that row-level security applies.
-    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
-    LOOP
-        IF t.relname = ANY (aggregate_views) THEN
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
-        ELSE
-            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-        END IF;
-    END LOOP;
-
-    -- Functions: invoker functions for every ips role (the table privileges and
-    -- policies decide); definer functions as listed; trigger functions for nobody.
-    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
-               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
-    LOOP
-        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
-            CONTINUE;
-        ELSIF f.prosecdef THEN
-            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
-        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break') THEN
-            roles := 'ips_admin';
-        ELSE
-            roles := all_roles;
-        END IF;
-        IF roles <> '' THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
-        END IF;
-    END LOOP;
+    PERFORM ips.require(host_ref, 'host_ref');
+    IF btrim(host_ref) = '' OR length(host_ref) > 200 THEN
+        RAISE EXCEPTION 'host_ref "%" is not a usable key', left(host_ref, 200)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the host system''s client key (1 to 200 characters), never a name or identity code.';
+    END IF;
+    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM ips.local_date(now()))) THEN
+        RAISE EXCEPTION 'birth year % is out of range', birth_year
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give a four-digit year in the past, or NULL.';
+    END IF;
+    IF length(municipality) > 200 THEN
+        RAISE EXCEPTION 'municipality of ips.client is % characters long, more than 200', length(municipality)
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'Give the municipality''s name (at most 200 characters), or NULL.';
+    END IF;
+    INSERT INTO ips.client AS c (host_ref, birth_year, municipality)
+    VALUES (add_client.host_ref, add_client.birth_year, add_client.municipality)
+    ON CONFLICT ON CONSTRAINT client_host_ref_key DO NOTHING
+    RETURNING c.client_id INTO id;
+    IF id IS NULL THEN
+        SELECT c.client_id INTO STRICT id FROM ips.client c WHERE c.host_ref = add_client.host_ref;
+        UPDATE ips.client c
+           SET birth_year = coalesce(c.birth_year, add_client.birth_year),
+               municipality = coalesce(c.municipality, add_client.municipality)
+         WHERE c.client_id = id
+           AND (c.birth_year IS NULL AND add_client.birth_year IS NOT NULL
+                OR c.municipality IS NULL AND add_client.municipality IS NOT NULL);
+        INSERT INTO ips.client_intake (client_id, team_id, registered_by)
+        SELECT id, s.team_id, ips.caller()
+          FROM ips.staff s WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN id;
 END $$;
-COMMENT ON FUNCTION ips.apply_security() IS
-    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+COMMENT ON FUNCTION ips.add_client(text, int, text) IS
+    'Registers a client in the caller''s team by the host system''s key and returns the client id; a key registered already (by any team) gives that client, exactly as a new one.';
+ALTER FUNCTION ips.add_client(text, int, text) SECURITY DEFINER;
 
 -- ===== bounded input and settings (issue 13)
 -- ips.not_found: a NULL id is a missing argument (22004); ips.check_code: a NULL code too (in C).
@@ -1274,262 +1070,6 @@ SELECT pg_catalog.pg_extension_config_dump('ips.ledger_block', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.change_log_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.access_log_seq', '');
 
--- the grants of the ledger's tables and functions (90_security.sql; also edited by issue 13)
-CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
-    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
-    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
-    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
-    -- tables with their own rules below
-    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
-    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
-    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
-    definer_grants constant jsonb := '{
-        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
-        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
-        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
-        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
-        "log_access": "", "access_report": "ips_admin, ips_supervisor",
-        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
-        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
-        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
-    -- invoker functions that only the owner (a superuser) runs
-    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
-    ips_ns constant oid := 'ips'::regnamespace;
-    t record;
-    f record;
-    s record;
-    has_client boolean;
-    has_episode boolean;
-    has_team boolean;
-    has_review boolean;
-    team_pred text;
-    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
-    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
-    key_cols text;
-    roles text;
-BEGIN
-    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
-    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
-    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
-    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
-              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
-    LOOP
-        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
-        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
-    END LOOP;
-
-    -- Tables.
-    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
-              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
-    LOOP
-        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
-               bool_or(a.attname = 'review_id')
-          INTO has_client, has_episode, has_team, has_review
-          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
-        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
-          FROM pg_catalog.pg_index i
-          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-         WHERE i.indrelid = t.oid AND i.indisprimary;
-
-        -- drop the policies this function made before, so that it can run again
-        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
-            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
-        END LOOP;
-
-        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
-            -- written only by the ledger (docs/ledger.md); read by ips_admin
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
-            CONTINUE;
-        ELSIF has_client OR has_episode THEN
-            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
-            team_pred := CASE
-                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
-                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
-                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            IF t.relname = 'employer_contact' THEN
-                -- the job-development log: the team reads its contacts; a contact is recorded in the
-                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
-                -- of the team or of none
-                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
-                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
-                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                     || ' USING (' || own_pred || ')'
-                     || ' WITH CHECK (' || own_pred
-                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
-            ELSIF t.relname = 'episode' THEN
-                -- a new episode: in the caller's team, for a client the caller sees already (checked
-                -- before unique and foreign keys: another team's client answers like none); an
-                -- episode keeps its client (ips.episode_guard), so an update checks the team only
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
-            ELSIF t.relname = 'contact' THEN
-                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
-                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
-                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
-                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
-                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
-                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
-            ELSE
-                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
-                               t.relname, team_pred, team_pred);
-            END IF;
-            IF has_client THEN
-                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
-                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
-                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
-            END IF;
-            IF t.relname = 'contact' THEN
-                -- clinicians record their own care-team contacts for the clients shared with them
-                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
-                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
-                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
-                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
-            END IF;
-            roles := CASE t.relname
-                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
-                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
-                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
-                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
-                ELSE 'SELECT, INSERT, UPDATE' END;
-            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
-        ELSIF has_team AND NOT t.relname = ANY (special) THEN
-            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
-                           t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
-            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
-            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
-                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
-                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
-            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
-            IF t.relname = 'fidelity_frozen' THEN
-                -- written by ips.close_review() only (as definer), never changed
-                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
-            ELSE
-                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
-            END IF;
-        ELSIF t.relname = 'team_meeting' THEN
-            -- attendance: the team reads; a specialist records their own, a supervisor the team's
-            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
-            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
-                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
-                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
-            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
-        ELSIF t.relname = 'host_attachment' THEN
-            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
-        ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-            IF t.relname = 'employer' THEN
-                -- job development: specialists and supervisors add and update employers
-                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
-            END IF;
-        END IF;
-
-        -- every change of person-level, team-level and staff rows goes to the change log
-        IF has_client OR has_episode OR has_team OR has_review THEN
-            -- one trigger per event, per statement, over the transition tables: a statement
-            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
-            -- (1.0 had one row trigger, zz_change_log, for all three events)
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
-                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
-            END IF;
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
-                           ' REFERENCING NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
-                           ' REFERENCING OLD TABLE AS ips_old'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
-            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
-                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
-        END IF;
-
-        -- the sequences of a table: for whoever inserts into it
-        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
-                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
-                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
-                  WHERE q.relkind = 'S'
-        LOOP
-            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
-             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
-            IF roles IS NOT NULL THEN
-                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
-            END IF;
-        END LOOP;
-    END LOOP;
-
-    -- Views: aggregates keep the owner's rights and are the analysts' only data;
-    -- every other view runs with the caller's rights, so that row-level security applies.
-    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
-    LOOP
-        IF t.relname = ANY (aggregate_views) THEN
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
-        ELSE
-            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
-            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
-        END IF;
-    END LOOP;
-
-    -- Functions: invoker functions for every ips role (the table privileges and
-    -- policies decide); definer functions as listed; trigger functions for nobody.
-    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
-               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
-    LOOP
-        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
-            CONTINUE;
-        ELSIF f.prosecdef THEN
-            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
-        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
-                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
-            roles := 'ips_admin';
-        ELSE
-            roles := all_roles;
-        END IF;
-        IF roles <> '' THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
-        END IF;
-    END LOOP;
-END $$;
-COMMENT ON FUNCTION ips.apply_security() IS
-    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
-
 -- the chain of 1.0/1.1 becomes block 1 of each log
 SELECT ips.seal();
 
@@ -1577,6 +1117,1538 @@ COMMENT ON FUNCTION ips.client_record(bigint, text) IS
     'The shared record of a client as jsonb (client, episode, state history, current job, recent contacts, open alerts, consents), as far as the caller may see it; logged in ips.access_log in a transaction of its own, so the entry stays when the reader rolls back; fails when it cannot be logged.';
 
 -- ===== staff history, jobs, corrections (issue 16)
+-- 1. Staff history: days on the team, dated FTE, employment share and weekly hours.
+ALTER TABLE ips.staff ALTER COLUMN weekly_hours DROP DEFAULT;
+ALTER TABLE ips.staff ADD COLUMN started_on date, ADD COLUMN ended_on date,
+    ADD CONSTRAINT staff_dates_check CHECK (ended_on > started_on);
+COMMENT ON COLUMN ips.staff.fte IS 'FTE in force now; the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.weekly_hours IS 'Scheduled hours a week in force now (37.5 x fte when not given); the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.started_on IS 'First day on the team; NULL: since before any record.';
+COMMENT ON COLUMN ips.staff.ended_on IS 'First day no longer on the team (ips.end_staff); NULL: still on the team.';
+CREATE TABLE ips.staff_terms (
+    staff_id         bigint NOT NULL REFERENCES ips.staff ON DELETE CASCADE,
+    from_on          date NOT NULL,
+    fte              numeric NOT NULL CHECK (fte > 0 AND fte <= 1),
+    employment_share numeric NOT NULL CHECK (employment_share >= 0 AND employment_share <= 1),
+    weekly_hours     numeric NOT NULL CHECK (weekly_hours > 0 AND weekly_hours <= 80),
+    recorded_at      timestamptz NOT NULL DEFAULT now(),
+    recorded_by      name NOT NULL DEFAULT ips.caller(),
+    PRIMARY KEY (staff_id, from_on)
+);
+COMMENT ON TABLE ips.staff_terms IS
+    'Dated FTE, employment share and weekly hours of staff: a row is in force from from_on (-infinity: since the start) to the next row; S1, S2, V6, V13 and the specialist rules read the values in force each day.';
+-- every person's values of 1.1 are in force since the start
+INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours, recorded_at, recorded_by)
+SELECT s.staff_id, '-infinity', s.fte, s.employment_share, s.weekly_hours, s.created_at, current_user FROM ips.staff s;
+SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
+
+CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
+        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
+            SELECT count(*) INTO n
+              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
+             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
+               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
+            END IF;
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
+        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
+    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
+        -- a direct correction of the values in force now corrects the latest terms
+        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
+         WHERE t.staff_id = NEW.staff_id
+           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
+           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_guard() IS
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+
+CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+CREATE TRIGGER staff_terms_sync AFTER INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+
+CREATE OR REPLACE FUNCTION ips.staff_terms_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ips.staff_terms t
+       SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours,
+           recorded_at = NEW.recorded_at, recorded_by = NEW.recorded_by
+     WHERE t.staff_id = NEW.staff_id AND t.from_on = NEW.from_on;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_restore() IS 'Trigger: an inserted terms row whose key exists already replaces it (pg_restore).';
+
+CREATE TRIGGER staff_terms_restore BEFORE INSERT ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_restore();
+
+CREATE OR REPLACE FUNCTION ips.add_staff(team_id bigint, display_name text, role text,
+                              fte numeric DEFAULT 1.0, db_role name DEFAULT NULL,
+                              employment_share numeric DEFAULT 1.0,
+                              weekly_hours numeric DEFAULT NULL,
+                              unit text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.require(add_staff.team_id, 'team_id');
+    PERFORM ips.require(add_staff.display_name, 'display_name');
+    PERFORM ips.check_code('staff_role', add_staff.role, 'staff role');
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = add_staff.team_id) THEN
+        PERFORM ips.not_found('team', add_staff.team_id);
+    END IF;
+    IF fte IS NULL OR fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', coalesce(fte::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share IS NULL OR employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', coalesce(employment_share::text, 'NULL')
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    IF db_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = add_staff.db_role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', db_role
+            USING ERRCODE = 'undefined_object', HINT = 'Create the login role first (CREATE ROLE ... LOGIN), then map it here.';
+    END IF;
+    INSERT INTO ips.staff (team_id, display_name, role, fte, db_role, employment_share, weekly_hours, unit)
+    VALUES (add_staff.team_id, add_staff.display_name, add_staff.role, add_staff.fte, add_staff.db_role,
+            add_staff.employment_share, add_staff.weekly_hours, add_staff.unit)
+    RETURNING staff_id INTO id;
+    RETURN id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'role "%" is mapped to another staff member already', db_role
+        USING ERRCODE = 'unique_violation', HINT = 'A login role stands for one person.';
+END $$;
+COMMENT ON FUNCTION ips.add_staff(bigint, text, text, numeric, name, numeric, numeric, text) IS
+    'Adds a specialist, supervisor or clinician to a team (weekly_hours not given: 37.5 x fte); returns the staff id.';
+
+CREATE OR REPLACE FUNCTION ips.end_staff(staff_id bigint, ended_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    PERFORM ips.require(end_staff.staff_id, 'staff_id');
+    PERFORM ips.require(end_staff.ended_on, 'ended_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = end_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', end_staff.staff_id);
+    END IF;
+    IF s.ended_on IS NOT NULL THEN
+        RAISE EXCEPTION 'staff member % left the team on % already', s.staff_id, s.ended_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Add the person again if they came back.';
+    END IF;
+    IF NOT isfinite(ended_on) THEN
+        RAISE EXCEPTION 'end date % is not a day', ended_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= s.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', ended_on, s.started_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = s.staff_id) THEN
+        RAISE EXCEPTION 'end date % is not after the last change of terms of staff member %', ended_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.staff x SET ended_on = end_staff.ended_on WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.end_staff(bigint, date) IS
+    'Takes a staff member off the team from ended_on (the first day no longer on the team); their open episodes must have been handed over (ips.assign_specialist) before.';
+
+CREATE OR REPLACE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
+                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+    cur ips.staff_terms;
+    nf numeric;
+    nh numeric;
+    latest date;
+BEGIN
+    PERFORM ips.require(change_staff.staff_id, 'staff_id');
+    PERFORM ips.require(change_staff.from_on, 'from_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', change_staff.staff_id);
+    END IF;
+    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
+        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give fte, employment_share or weekly_hours.';
+    END IF;
+    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+    END IF;
+    IF from_on < s.started_on OR from_on >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
+    END IF;
+    IF fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
+    IF from_on < latest THEN
+        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
+    END IF;
+    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
+    nf := coalesce(fte, cur.fte);
+    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
+    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
+    IF nh > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', nh
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
+    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
+    ON CONFLICT ON CONSTRAINT staff_terms_pkey
+    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
+                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
+    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
+                           weekly_hours = nh
+     WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
+    'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';
+
+CREATE OR REPLACE FUNCTION ips.staff_spans(team_ids bigint[])
+RETURNS TABLE(team_id bigint, staff_id bigint, role text, from_on date, to_on date,
+              fte numeric, employment_share numeric, weekly_hours numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT x.team_id, x.staff_id, x.role, x.f, x.t, x.fte, x.employment_share, x.weekly_hours
+      FROM (SELECT s.team_id, s.staff_id, s.role,
+                   greatest(t.from_on, coalesce(s.started_on, '-infinity')) AS f,
+                   least(coalesce(lead(t.from_on) OVER (PARTITION BY t.staff_id ORDER BY t.from_on), 'infinity'),
+                         coalesce(s.ended_on, 'infinity')) AS t,
+                   t.fte, t.employment_share, t.weekly_hours
+              FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id
+             WHERE s.team_id = ANY (staff_spans.team_ids)) x
+     WHERE x.f < x.t
+$$;
+COMMENT ON FUNCTION ips.staff_spans(bigint[]) IS
+    'Internal: the days each staff member of the teams was on the team with the terms in force, as spans [from_on, to_on) (open ends are infinite).';
+
+CREATE OR REPLACE FUNCTION ips.assign_specialist(episode_id bigint, staff_id bigint, from_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    s ips.staff;
+BEGIN
+    IF from_on IS NULL THEN PERFORM ips.require(from_on, 'from_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = assign_specialist.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', assign_specialist.episode_id);
+    END IF;
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = assign_specialist.staff_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', assign_specialist.staff_id);
+    END IF;
+    IF s.role <> 'specialist' THEN
+        RAISE EXCEPTION 'staff member % is a %, not an employment specialist', s.staff_id, s.role
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a staff member whose role is specialist.';
+    END IF;
+    IF s.team_id <> e.team_id THEN
+        RAISE EXCEPTION 'staff member % belongs to team %, episode % to team %', s.staff_id, s.team_id, e.episode_id, e.team_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a specialist of the episode''s own team.';
+    END IF;
+    IF from_on >= s.ended_on OR from_on < s.started_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s.', s.staff_id,
+                                coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.specialist_assignment a
+                WHERE a.episode_id = e.episode_id AND a.to_on IS NULL AND a.from_on > assign_specialist.from_on) THEN
+        RAISE EXCEPTION 'assignment date % is before the current assignment of episode %', assign_specialist.from_on, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Assignments follow each other in time.';
+    END IF;
+    UPDATE ips.specialist_assignment a SET to_on = greatest(a.from_on, assign_specialist.from_on - 1)
+     WHERE a.episode_id = e.episode_id AND a.to_on IS NULL;
+    INSERT INTO ips.specialist_assignment (episode_id, staff_id, from_on)
+    VALUES (e.episode_id, s.staff_id, assign_specialist.from_on);
+    UPDATE ips.episode x SET specialist_id = s.staff_id WHERE x.episode_id = e.episode_id;
+END $$;
+COMMENT ON FUNCTION ips.assign_specialist(bigint, bigint, date) IS 'Makes a specialist of the team responsible for an episode from a day on.';
+
+CREATE OR REPLACE FUNCTION ips.assignment_staff_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on OR coalesce(NEW.to_on, 'infinity') >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team for the whole assignment from %', NEW.staff_id, NEW.from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s; assign another specialist.',
+                                s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.assignment_staff_guard() IS 'Trigger: an assignment lies within the specialist''s days on the team.';
+
+CREATE TRIGGER specialist_assignment_staff_guard BEFORE INSERT ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.assignment_staff_guard();
+
+CREATE OR REPLACE VIEW ips.caseload AS
+SELECT s.staff_id, s.team_id, s.display_name, s.fte,
+       count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
+       round(count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) / s.fte, 1) AS clients_per_fte
+  FROM ips.staff s
+  LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
+ WHERE s.role = 'specialist'
+   AND (s.ended_on IS NULL OR s.ended_on > ips.local_date(now()))
+   AND (s.started_on IS NULL OR s.started_on <= ips.local_date(now()))
+ GROUP BY s.staff_id;
+COMMENT ON VIEW ips.caseload IS 'Per specialist on the team today: active clients (open episodes past referred), fte in force, clients per fte.';
+
+CREATE OR REPLACE FUNCTION ips.fidelity_computed_teams(team_ids bigint[], period_start date, period_end date)
+RETURNS TABLE(team_id bigint, item text, score int, measure numeric, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+AS $$
+DECLARE
+    ps date := period_start;
+    pe date := period_end;
+    ndays int := period_end - period_start + 1;
+    weeks numeric := (period_end - period_start + 1) / 7.0;
+    -- settings read once per call (ips.local_date, ips.is_competitive ... pin their search_path,
+    -- so they are not inlined: each call per row was a function call with a look-up of ips.setting)
+    tz text := coalesce(ips.setting_value('time_zone'), 'Europe/Helsinki');
+    kinds_setting text := ips.setting_value('competitive_job_kinds');
+    kinds text[] := string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',');
+    min_attempts text := ips.setting_value('disengaged_min_outreach_attempts');
+    min_attempt_days text := ips.setting_value('disengaged_min_outreach_days');
+    outreach_window text := ips.setting_value('disengaged_outreach_window_days');
+    ids bigint[];
+    t bigint;
+    lo timestamptz;         -- the first instant of the period (local midnight of ps)
+    hi timestamptz;         -- the first instant after it (local midnight of pe + 1)
+    lo1 timestamptz;        -- local midnight of ps + 1
+    eng_from date;          -- the first day the rules engine is asked for (the least v12_from)
+BEGIN
+    PERFORM ips.require(team_ids, 'team_ids');
+    SELECT coalesce(array_agg(DISTINCT u.id ORDER BY u.id), '{}') INTO ids FROM unnest(team_ids) AS u(id);
+    IF cardinality(ids) = 0 THEN
+        PERFORM ips.require(ps, 'period_start');
+        PERFORM ips.require(pe, 'period_end');
+        RETURN;
+    END IF;
+    -- the checks of ips.fidelity_check_period: all of them with the first team, then that every
+    -- other team is there (the first one missing raises as ips.fidelity_check_period does)
+    PERFORM ips.fidelity_check_period(ids[1], ps, pe);
+    SELECT u.id INTO t FROM unnest(ids) AS u(id)
+     WHERE u.id IS NULL OR NOT EXISTS (SELECT 1 FROM ips.team x WHERE x.team_id = u.id)
+     ORDER BY u.id LIMIT 1;
+    IF FOUND THEN
+        PERFORM ips.fidelity_check_period(t, ps, pe);
+    END IF;
+    -- Instants are filtered as ranges on the timestamptz columns (at >= lo AND at < hi, the same
+    -- rows as ips.local_date(at) BETWEEN ps AND pe), so that the (staff_id, at) and
+    -- (episode_id, at) indexes serve them and ips.local_date is not called per row.
+    lo := ips.local_midnight(ps);
+    hi := ips.local_midnight(pe + 1);
+    lo1 := ips.local_midnight(ps + 1);
+    -- V12 asks the engine from v12_from, the earliest start of the team's competitive jobs held
+    -- in the period (or ps, if earlier); for several teams it is asked once from the least of them.
+    SELECT least(ps, min(j.starts_on)) INTO eng_from
+      FROM ips.job j JOIN ips.episode ep ON ep.episode_id = j.episode_id
+     WHERE ep.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+       AND j.kind = ANY (kinds);
+    RETURN QUERY
+    WITH tm AS (
+        SELECT u.team_id FROM unnest(ids) AS u(team_id)
+    ), sp AS MATERIALIZED (
+        -- the specialists on the team on some day of the period, from their dated terms
+        -- (ips.staff_terms): days on the team, FTE-days, employment-share FTE-days and
+        -- scheduled hour-days in the period; on_from .. on_to (exclusive) their days in it
+        SELECT x.team_id, x.staff_id, s.display_name, sum(x.d) AS days, sum(x.d * x.fte) AS fte_days,
+               sum(x.d * x.fte * x.employment_share) AS share_days, sum(x.d * x.weekly_hours) AS hour_days,
+               ips.evidence_number(sum(x.d * x.fte) / sum(x.d)) AS fte,
+               ips.evidence_number(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte)) AS employment_share,
+               min(x.f) AS on_from, max(x.t) AS on_to,
+               (min(x.f)::timestamp AT TIME ZONE tz) AS on_lo, (max(x.t)::timestamp AT TIME ZONE tz) AS on_hi
+          FROM (SELECT g.team_id, g.staff_id, g.fte, g.employment_share, g.weekly_hours,
+                       greatest(g.from_on, ps) AS f, least(g.to_on, pe + 1) AS t,
+                       least(g.to_on, pe + 1) - greatest(g.from_on, ps) AS d
+                  FROM ips.staff_spans(ids) g
+                 WHERE g.role = 'specialist' AND g.from_on <= pe AND g.to_on > ps) x
+          JOIN ips.staff s ON s.staff_id = x.staff_id
+         GROUP BY x.team_id, x.staff_id, s.display_name
+    ), staffing AS (
+        -- the team's mean FTE over the period and its employment-share part
+        SELECT sp.team_id, sum(sp.fte_days) / ndays AS fte, sum(sp.share_days) / ndays AS share_fte,
+               coalesce(jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                                     'employment_share', sp.employment_share, 'days_on_team', sp.days)
+                                  ORDER BY sp.staff_id), '[]') AS s2_list
+          FROM sp GROUP BY sp.team_id
+    ), clients AS (
+        -- whether the team had any client in the period (an episode referred by its end, open on a day of it)
+        SELECT tm.team_id, EXISTS (SELECT 1 FROM ips.episode e WHERE e.team_id = tm.team_id AND e.referred_on <= pe
+                                      AND (e.closed_on IS NULL OR e.closed_on >= ps)) AS any_client
+          FROM tm
+    ),
+    -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
+    s1 AS (
+        SELECT a.team_id, sum(a.days) AS client_days,
+               jsonb_agg(jsonb_build_object('episode_id', a.episode_id, 'active_days', a.days) ORDER BY a.episode_id)
+                   FILTER (WHERE a.days > 0) AS episodes
+          FROM (SELECT e.team_id, e.episode_id,
+                       least(coalesce(e.closed_on - 1, pe), pe) - greatest(e.entry_on, ps) + 1 AS days
+                  FROM ips.episode e
+                 WHERE e.team_id = ANY (ids) AND e.entry_on IS NOT NULL AND e.entry_on <= pe
+                   AND (e.closed_on IS NULL OR e.closed_on > ps)) a
+         GROUP BY a.team_id
+    ), s1_staff AS (
+        SELECT sp.team_id,
+               jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
+                                            'days_on_team', sp.days,
+                                            'mean_active_clients', round(coalesce(c.days, 0) / sp.days::numeric, 2),
+                                            'clients_per_fte', round(coalesce(c.days, 0) / sp.fte_days, 2))
+                         ORDER BY sp.staff_id) AS per_specialist
+          FROM sp
+          LEFT JOIN (SELECT sa.staff_id,
+                            sum(greatest(0, least(coalesce(e.closed_on - 1, pe), pe, coalesce(sa.to_on, pe))
+                                            - greatest(e.entry_on, ps, sa.from_on) + 1)) AS days
+                       FROM ips.specialist_assignment sa JOIN ips.episode e ON e.episode_id = sa.episode_id
+                      WHERE sa.staff_id IN (SELECT sp.staff_id FROM sp) AND e.entry_on IS NOT NULL
+                      GROUP BY sa.staff_id) c ON c.staff_id = sp.staff_id
+         GROUP BY sp.team_id
+    ),
+    -- V4: episodes entering in the period; days from entry to the first face-to-face employer
+    -- contact about a competitive job on the client's behalf (by specialist or client), as known
+    -- at the period end; an episode without one counts the days to its closure or the period end.
+    v4 AS (
+        SELECT v.team_id, count(*) AS n, avg(v.days) AS mean_days, count(*) FILTER (WHERE v.first_day IS NULL) AS without,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'entry_on', v.entry_on,
+                                            'first_employer_contact_on', v.first_day, 'days', v.days)
+                         ORDER BY v.entry_on, v.episode_id) AS episodes
+          FROM (SELECT e.team_id, e.episode_id, e.entry_on, f.first_day,
+                       CASE WHEN f.first_day IS NOT NULL THEN greatest(f.first_day - e.entry_on, 0)
+                            ELSE least(coalesce(e.closed_on, pe), pe) - e.entry_on END AS days
+                  FROM ips.episode e
+                  LEFT JOIN LATERAL (SELECT (min(c.at) AT TIME ZONE tz)::date AS first_day FROM ips.employer_contact c
+                                      WHERE c.episode_id = e.episode_id AND c.in_person AND c.competitive
+                                        AND c.at < hi) f ON true
+                 WHERE e.team_id = ANY (ids) AND e.entry_on BETWEEN ps AND pe) v
+         GROUP BY v.team_id
+    ),
+    -- V6: face-to-face employer contacts by the team's specialists / (specialists x weeks);
+    -- a caseload with 1 or 2 job seekers and >= 2 contacts per job seeker per week counts as
+    -- meeting the score-5 threshold.  Job seekers: the team's episodes in job_search during the
+    -- period (from the state history as ips.episode_state_spans reads it, with its day conditions
+    -- from_day <= pe, to_day > ps as instant ranges: at < hi, next at >= lo1) assigned to them.
+    seeking AS MATERIALIZED (
+        SELECT DISTINCT sp.team_id, sp.episode_id
+          FROM (SELECT e.team_id, h.episode_id, h.to_state, h.at,
+                       lead(h.at) OVER (PARTITION BY h.episode_id ORDER BY h.at, h.history_id) AS next_at
+                  FROM ips.episode_state_history h
+                  JOIN ips.episode e ON e.episode_id = h.episode_id
+                 WHERE e.team_id = ANY (ids)) sp
+         WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
+    ), q AS (
+        SELECT sp.team_id, sp.staff_id, sp.display_name, sp.days, sp.days / 7.0 AS weeks_on,
+               coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
+          FROM sp
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM ips.employer_contact c
+                              WHERE c.staff_id = sp.staff_id AND c.in_person AND NOT c.by_client
+                                AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true
+          LEFT JOIN (SELECT sa.staff_id, x.team_id, count(DISTINCT sa.episode_id) AS n
+                       FROM ips.specialist_assignment sa JOIN seeking x ON x.episode_id = sa.episode_id
+                      WHERE sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)
+                      GROUP BY sa.staff_id, x.team_id) k ON k.staff_id = sp.staff_id AND k.team_id = sp.team_id
+    ), v6 AS (
+        -- each specialist weighs by their weeks on the team in the period
+        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, sum(p.weeks_on) AS specialist_weeks,
+               sum(p.effective * p.weeks_on) / sum(p.weeks_on) AS mean_effective,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name, 'days_on_team', p.days,
+                                            'contacts', p.contacts, 'per_week', round(p.rate, 2),
+                                            'job_seekers', p.seekers, 'small_caseload_rule', p.small,
+                                            'counted_per_week', round(p.effective, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT q.*, q.contacts / q.weeks_on AS rate,
+                       q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2 AS small,
+                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2
+                            THEN greatest(q.contacts / q.weeks_on,
+                                          coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                     WHERE a.item = 'V6' AND a.score = 5), 0))
+                            ELSE q.contacts / q.weeks_on END AS effective
+                  FROM q) p
+         GROUP BY p.team_id
+    ),
+    -- V8, V9, V10: over the jobs held at any time in the period.
+    held AS MATERIALIZED (
+        SELECT e.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on, j.kind, j.occupation, j.employer_id
+          FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+         WHERE e.team_id = ANY (ids) AND j.starts_on <= pe AND (j.ends_on IS NULL OR j.ends_on >= ps)
+    ), v8 AS (
+        SELECT j.team_id, count(*) AS jobs,
+               count(*) FILTER (WHERE j.occupation IS NOT NULL) AS classified,
+               count(DISTINCT j.occupation) AS types,
+               count(DISTINCT j.employer_id) AS employers,
+               count(*) FILTER (WHERE j.kind = ANY (kinds)) AS competitive,
+               jsonb_agg(jsonb_build_object('job_id', j.job_id, 'episode_id', j.episode_id, 'starts_on', j.starts_on,
+                                            'ends_on', j.ends_on, 'kind', j.kind, 'occupation', j.occupation,
+                                            'employer_id', j.employer_id) ORDER BY j.starts_on, j.job_id) AS list
+          FROM held j GROUP BY j.team_id
+    ),
+    -- V12: the follow-along pattern per competitive job held in the period, read from the rules
+    -- engine (see the README): each team's expectations are those due from its v12_from to pe.
+    jobs AS MATERIALIZED (
+        SELECT h.team_id, h.job_id, h.episode_id, h.starts_on, h.ends_on FROM held h WHERE h.kind = ANY (kinds)
+    ), v12_from AS (
+        SELECT tm.team_id, least(ps, j.first_start) AS from_on
+          FROM tm LEFT JOIN (SELECT j.team_id, min(j.starts_on) AS first_start FROM jobs j GROUP BY j.team_id) j
+               ON j.team_id = tm.team_id
+    ), owner AS MATERIALIZED (  -- the selected teams' episodes the engine reads for their team
+        SELECT e.episode_id, e.team_id, e.closed_on IS NULL OR e.closed_on >= f.from_on AS counted
+          FROM ips.episode e JOIN v12_from f ON f.team_id = e.team_id
+    ), shown AS (   -- the rules whose compliance the evidence shows (V4, V6, V12), V12's job rules among them
+        SELECT r.code FROM ips.rule r
+         WHERE r.code IN ('rapid_job_search', 'specialist_employer_contacts', 'pre_start_contact', 'post_start_contact',
+                          'first_month_weekly', 'follow_along_monthly', 'job_loss_contact')
+    ), eng AS MATERIALIZED (
+        -- only their rows are kept (no_contact alone is half of the rows)
+        SELECT g.episode_id, g.staff_id, g.rule, g.job_id, g.due_on, g.met_on, g.status
+          FROM ips.rule_engine('expectations', eng_from, pe, CASE WHEN cardinality(ids) = 1 THEN ids[1] END, NULL) g
+         WHERE g.rule IN (SELECT shown.code FROM shown)
+    ), compliance AS (
+        -- a team's rows are those of its episodes (referred by pe, not closed before its
+        -- v12_from) and of its specialists, due from its v12_from (<= ps): what a call for the
+        -- team alone returns
+        SELECT r.team_id, jsonb_object_agg(r.code, jsonb_build_object('due', r.due, 'met_on_time', r.met_on_time,
+                                                                      'met_late', r.met_late, 'missed', r.missed)) AS compliance
+          FROM (SELECT tm.team_id, r.code,
+                       coalesce(c.due, 0)::int AS due, coalesce(c.met_on_time, 0)::int AS met_on_time,
+                       coalesce(c.met_late, 0)::int AS met_late, coalesce(c.missed, 0)::int AS missed
+                  FROM tm CROSS JOIN shown r
+                  LEFT JOIN (SELECT coalesce(e.team_id, s.team_id) AS team_id, g.rule, count(*) AS due,
+                                    count(*) FILTER (WHERE g.status = 'met_on_time') AS met_on_time,
+                                    count(*) FILTER (WHERE g.status = 'met_late') AS met_late,
+                                    count(*) FILTER (WHERE g.status = 'missed') AS missed
+                               FROM eng g
+                               LEFT JOIN owner e ON e.episode_id = g.episode_id
+                               LEFT JOIN sp s ON g.episode_id IS NULL AND s.staff_id = g.staff_id
+                              WHERE g.due_on >= ps AND (g.episode_id IS NULL OR e.counted)
+                                AND coalesce(e.team_id, s.team_id) IS NOT NULL
+                              GROUP BY 1, 2) c ON c.team_id = tm.team_id AND c.rule = r.code) r
+         GROUP BY r.team_id
+    ), ex AS (
+        SELECT e.rule, e.job_id, e.met_on, e.status = 'met_on_time' AS kept, e.status,
+               row_number() OVER (PARTITION BY e.job_id, e.rule ORDER BY e.due_on) AS block
+          FROM eng e
+          JOIN jobs j ON j.job_id = e.job_id
+          JOIN v12_from f ON f.team_id = j.team_id
+          JOIN owner ep ON ep.episode_id = e.episode_id
+         WHERE e.rule IN ('pre_start_contact', 'post_start_contact', 'first_month_weekly',
+                          'follow_along_monthly', 'job_loss_contact')
+           AND e.due_on >= f.from_on AND ep.counted
+    ), f AS (
+        SELECT j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'pre_start_contact'), 'not_due') AS pre_start,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'post_start_contact'), 'not_due') AS post_start,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly')::int AS weeks_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'first_month_weekly' AND ex.kept)::int AS weeks_kept,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly')::int AS months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.kept)::int AS months_kept,
+               coalesce(array_agg(ex.block ORDER BY ex.block)
+                        FILTER (WHERE ex.rule = 'follow_along_monthly' AND NOT ex.kept), '{}') AS months_not_kept,
+               coalesce(min(ex.status) FILTER (WHERE ex.rule = 'job_loss_contact'), 'not_due') AS job_loss,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block = 5) > 0 AS followed_4_months_due,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block BETWEEN 2 AND 5 AND ex.kept) = 4
+                   AS followed_4_months,
+               count(ex.rule) FILTER (WHERE ex.rule = 'follow_along_monthly' AND ex.block >= 2 AND ex.met_on IS NOT NULL) > 0
+                   AS contact_after_month_1,
+               count(ex.rule) FILTER (WHERE NOT ex.kept) = 0 AS full_pattern,
+               count(ex.rule) FILTER (WHERE NOT ex.kept AND (ex.rule = 'first_month_weekly'
+                                      OR (ex.rule = 'follow_along_monthly' AND ex.block <= 5))) > 0 AS broken_short
+          FROM jobs j LEFT JOIN ex ON ex.job_id = j.job_id
+         GROUP BY j.team_id, j.job_id, j.episode_id, j.starts_on, j.ends_on
+    ), v12 AS (
+        SELECT f.team_id,
+               count(*) AS jobs,
+               count(*) FILTER (WHERE f.full_pattern) AS full_jobs,
+               count(*) FILTER (WHERE f.broken_short) AS broken_short,
+               count(*) FILTER (WHERE f.followed_4_months_due) AS due4,
+               count(*) FILTER (WHERE f.followed_4_months) AS got4,
+               count(*) FILTER (WHERE f.contact_after_month_1) AS after1,
+               jsonb_agg(to_jsonb(f) - 'broken_short' - 'team_id' ORDER BY f.starts_on, f.job_id) AS list
+          FROM f GROUP BY f.team_id
+    ),
+    -- V13: minutes of in-person contacts outside the office / scheduled minutes (the weekly
+    -- hours in force on each day on the team x 60 / 7), %.  Phone, video and messages are not
+    -- community-based services, whatever their setting says.
+    v13 AS (
+        SELECT p.team_id, sum(p.minutes) AS minutes, sum(p.scheduled) AS scheduled, sum(p.no_minutes) AS no_minutes,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'community_minutes', p.minutes, 'scheduled_minutes', round(p.scheduled, 2),
+                                            'contacts_without_minutes', p.no_minutes,
+                                            'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
+                         ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.hour_days * 60 / 7.0 AS scheduled,
+                       coalesce(c.minutes, 0) AS minutes, coalesce(c.no_minutes, 0) AS no_minutes
+                  FROM sp
+                  LEFT JOIN LATERAL (SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community' AND c.mode = 'in_person'), 0) AS minutes,
+                                            count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                                       FROM ips.contact c
+                                      WHERE c.staff_id = sp.staff_id AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true) p
+         GROUP BY p.team_id
+    ),
+    -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
+    o2 AS (
+        SELECT p.team_id, avg(p.blocks) AS mean_blocks,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+                                            'meetings', p.meetings, 'weeks_attended', p.blocks) ORDER BY p.staff_id) AS per_specialist
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(m.meetings, 0) AS meetings,
+                       coalesce(m.blocks, 0) AS blocks
+                  FROM sp
+                  LEFT JOIN (SELECT m.staff_id, count(*) AS meetings, count(DISTINCT (m.met_on - ps) / 7) AS blocks
+                               FROM ips.team_meeting m
+                              WHERE m.staff_id IN (SELECT sp.staff_id FROM sp) AND m.met_on BETWEEN ps AND pe
+                              GROUP BY m.staff_id) m ON m.staff_id = sp.staff_id) p
+         GROUP BY p.team_id
+    ),
+    -- O6: referrals received in the period and those closed without ever engaging.
+    referred AS MATERIALIZED (
+        SELECT e.team_id, e.episode_id, e.referred_on, e.closed_on, e.close_reason,
+               e.closed_on IS NOT NULL AND e.entry_on IS NULL AS closed_before
+          FROM ips.episode e WHERE e.team_id = ANY (ids) AND e.referred_on BETWEEN ps AND pe
+    ), o6 AS (
+        SELECT e.team_id, count(*) AS referrals, count(*) FILTER (WHERE e.closed_before) AS closed_before,
+               jsonb_agg(jsonb_build_object('episode_id', e.episode_id, 'referred_on', e.referred_on,
+                                            'closed_on', e.closed_on, 'close_reason', e.close_reason) ORDER BY e.episode_id)
+                   FILTER (WHERE e.closed_before) AS list
+          FROM referred e GROUP BY e.team_id
+    ), o6_reason AS (
+        SELECT r.team_id, jsonb_object_agg(r.reason, r.n) AS by_reason
+          FROM (SELECT e.team_id, e.close_reason AS reason, count(*) AS n FROM referred e
+                 WHERE e.closed_before GROUP BY e.team_id, e.close_reason) r
+         GROUP BY r.team_id
+    ),
+    -- V1: job starts in the period preceded (or accompanied) by benefits counselling in the episode.
+    v1 AS (
+        SELECT v.team_id, count(*) AS starts, count(*) FILTER (WHERE v.counselled) AS counselled,
+               jsonb_agg(jsonb_build_object('job_id', v.job_id, 'episode_id', v.episode_id, 'starts_on', v.starts_on,
+                                            'benefits_counselling_before', v.counselled) ORDER BY v.starts_on, v.job_id) AS list
+          FROM (SELECT e.team_id, j.job_id, j.episode_id, j.starts_on,
+                       EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
+                                  AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
+                  FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe AND NOT j.held_at_entry
+                OFFSET 0) v     -- (counselled is read twice: evaluated once)
+         GROUP BY v.team_id
+    ),
+    -- V14: closures as disengaged in the period and the outreach attempts before each.
+    v14 AS (
+        SELECT v.team_id, count(*) AS closures,
+               count(*) FILTER (WHERE v.attempts >= coalesce(min_attempts::int, 3)
+                                  AND v.attempt_days >= coalesce(min_attempt_days::int, 2)) AS enough,
+               jsonb_agg(jsonb_build_object('episode_id', v.episode_id, 'closed_on', v.closed_on,
+                                            'outreach_attempts', v.attempts, 'outreach_days', v.attempt_days)
+                         ORDER BY v.closed_on, v.episode_id) AS list
+          FROM (SELECT e.team_id, e.episode_id, e.closed_on, count(c.contact_id) AS attempts,
+                       count(DISTINCT (c.at AT TIME ZONE tz)::date) AS attempt_days
+                  FROM ips.episode e
+                  LEFT JOIN ips.contact c ON c.episode_id = e.episode_id AND c.kind = 'outreach_attempt'
+                       AND c.at >= (e.closed_on - coalesce(outreach_window::int, 60))::timestamp AT TIME ZONE tz
+                       AND c.at < (e.closed_on + 1)::timestamp AT TIME ZONE tz
+                 WHERE e.team_id = ANY (ids) AND e.close_reason = 'disengaged' AND e.closed_on BETWEEN ps AND pe
+                 GROUP BY e.team_id, e.episode_id, e.closed_on) v
+         GROUP BY v.team_id
+    ),
+    -- Every figure of a team on one row; a team without rows of a part gets what an empty
+    -- aggregate gives (count 0, sum 0, lists []).
+    x AS (
+        SELECT tm.team_id,
+               coalesce(st.fte, 0) AS fte, st.share_fte, coalesce(st.s2_list, '[]') AS s2_list,
+               coalesce(s1.client_days, 0) AS client_days, coalesce(s1.episodes, '[]') AS s1_episodes,
+               coalesce(s1s.per_specialist, '[]') AS s1_list,
+               coalesce(v4.n, 0) AS v4_n, v4.mean_days AS v4_mean, coalesce(v4.without, 0) AS v4_without,
+               coalesce(v4.episodes, '[]') AS v4_list,
+               coalesce(v6.n, 0) AS v6_n, coalesce(v6.contacts, 0) AS v6_contacts, v6.mean_effective AS v6_mean,
+               coalesce(v6.specialist_weeks, 0) AS v6_weeks, cl.any_client,
+               coalesce(v6.per_specialist, '[]') AS v6_list,
+               coalesce(v8.jobs, 0) AS jobs, coalesce(v8.classified, 0) AS classified, coalesce(v8.types, 0) AS types,
+               coalesce(v8.employers, 0) AS employers, coalesce(v8.competitive, 0) AS competitive,
+               coalesce(v8.list, '[]') AS job_list,
+               coalesce(cp.compliance, '{}') AS compliance, vf.from_on AS v12_from,
+               coalesce(v12.jobs, 0) AS v12_jobs, coalesce(v12.full_jobs, 0) AS v12_full,
+               coalesce(v12.broken_short, 0) AS v12_broken, coalesce(v12.due4, 0) AS v12_due4,
+               coalesce(v12.got4, 0) AS v12_got4, coalesce(v12.after1, 0) AS v12_after1,
+               coalesce(v12.list, '[]') AS v12_list,
+               coalesce(v13.minutes, 0) AS v13_minutes, coalesce(v13.scheduled, 0) AS v13_scheduled,
+               coalesce(v13.no_minutes, 0) AS v13_no_minutes, coalesce(v13.per_specialist, '[]') AS v13_list,
+               coalesce(o2.mean_blocks, 0) AS o2_mean, ceil(ndays / 7.0)::int AS o2_blocks,
+               coalesce(o2.per_specialist, '[]') AS o2_list,
+               coalesce(o6.referrals, 0) AS o6_referrals, coalesce(o6.closed_before, 0) AS o6_closed,
+               coalesce(o6.list, '[]') AS o6_list, coalesce(o6r.by_reason, '{}') AS o6_reasons,
+               coalesce(v1.starts, 0) AS v1_starts, coalesce(v1.counselled, 0) AS v1_counselled,
+               coalesce(v1.list, '[]') AS v1_list,
+               coalesce(v14.closures, 0) AS v14_closures, coalesce(v14.enough, 0) AS v14_enough,
+               coalesce(v14.list, '[]') AS v14_list
+          FROM tm
+          LEFT JOIN staffing st ON st.team_id = tm.team_id
+          LEFT JOIN clients cl ON cl.team_id = tm.team_id
+          LEFT JOIN s1 ON s1.team_id = tm.team_id
+          LEFT JOIN s1_staff s1s ON s1s.team_id = tm.team_id
+          LEFT JOIN v4 ON v4.team_id = tm.team_id
+          LEFT JOIN v6 ON v6.team_id = tm.team_id
+          LEFT JOIN v8 ON v8.team_id = tm.team_id
+          LEFT JOIN compliance cp ON cp.team_id = tm.team_id
+          LEFT JOIN v12_from vf ON vf.team_id = tm.team_id
+          LEFT JOIN v12 ON v12.team_id = tm.team_id
+          LEFT JOIN v13 ON v13.team_id = tm.team_id
+          LEFT JOIN o2 ON o2.team_id = tm.team_id
+          LEFT JOIN o6 ON o6.team_id = tm.team_id
+          LEFT JOIN o6_reason o6r ON o6r.team_id = tm.team_id
+          LEFT JOIN v1 ON v1.team_id = tm.team_id
+          LEFT JOIN v14 ON v14.team_id = tm.team_id
+    ), m AS (       -- the unrounded measures
+        SELECT x.*,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.share_fte / x.fte * 100 END AS m_s2,
+               x.v4_mean AS m_v4,
+               CASE WHEN x.any_client THEN x.v6_mean END AS m_v6,
+               CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END AS m_v8,
+               CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END AS m_v9,
+               CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END AS m_v10,
+               CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
+               CASE WHEN x.v13_scheduled > 0 AND x.any_client THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
+          FROM x
+    ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
+                              -- initialise ips.fidelity_anchor_score afresh at each call)
+        SELECT m.*,
+               ips.fidelity_anchor_score('S1', m.m_s1) AS s_s1, ips.fidelity_anchor_score('S2', m.m_s2) AS s_s2,
+               ips.fidelity_anchor_score('V4', m.m_v4) AS s_v4, ips.fidelity_anchor_score('V6', m.m_v6) AS s_v6,
+               ips.fidelity_anchor_score('V8', m.m_v8) AS s_v8, ips.fidelity_anchor_score('V9', m.m_v9) AS s_v9,
+               ips.fidelity_anchor_score('V10', m.m_v10) AS s_v10, ips.fidelity_anchor_score('V13', m.m_v13) AS s_v13
+          FROM m
+    ), r AS (
+        SELECT m.team_id, v.ord, v.item, v.score, v.measure, v.evidence
+          FROM sc m
+          CROSS JOIN LATERAL (
+            SELECT CASE WHEN m.v12_jobs = 0 THEN NULL
+                        WHEN m.v12_full = m.v12_jobs THEN 5
+                        WHEN m.v12_broken = 0 THEN 4
+                        WHEN m.v12_due4 = 0 THEN NULL
+                        WHEN m.m_v12 >= coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
+                                                   WHERE a.item = 'V12' AND a.score = 3), 50) THEN 3
+                        WHEN m.v12_after1 > 0 THEN 2
+                        ELSE 1 END AS v12_score,
+                   CASE WHEN m.fte = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                        WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                        ELSE '{}' END AS no_specialists
+          ) k
+          CROSS JOIN LATERAL (VALUES
+            (1, 'S1', m.s_s1, round(m.m_s1, 2),
+             jsonb_build_object('client_days', m.client_days, 'days', ndays,
+                                'mean_active_clients', round(m.client_days / ndays::numeric, 2),
+                                'specialist_fte', ips.evidence_number(m.fte), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+               || k.no_specialists),
+            (2, 'S2', m.s_s2, round(m.m_s2, 2),
+             jsonb_build_object('specialist_fte', ips.evidence_number(m.fte), 'per_specialist', m.s2_list) || k.no_specialists),
+            (3, 'V4', m.s_v4, round(m.m_v4, 2),
+             jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
+                                'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
+               || CASE WHEN m.v4_n = 0 THEN jsonb_build_object('not_measurable', 'no episode entered in the period')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
+            (4, 'V6', m.s_v6, round(m.m_v6, 2),
+             jsonb_build_object('contacts', m.v6_contacts, 'specialists', round(m.v6_weeks / weeks, 2), 'weeks', round(weeks, 2),
+                                'specialist_weeks', round(m.v6_weeks, 2),
+                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / m.v6_weeks END, 2),
+                                'per_specialist', m.v6_list)
+               || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
+            (5, 'V8', m.s_v8, round(m.m_v8, 2),
+             jsonb_build_object('distinct_job_types', m.types, 'jobs_with_job_type', m.classified,
+                                'jobs_without_job_type', m.jobs - m.classified, 'jobs', m.job_list)
+               || CASE WHEN m.classified = 0
+                       THEN jsonb_build_object('not_measurable', 'no job with an occupation code held in the period')
+                       ELSE '{}' END),
+            (6, 'V9', m.s_v9, round(m.m_v9, 2),
+             jsonb_build_object('distinct_employers', m.employers, 'job_count', m.jobs, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (7, 'V10', m.s_v10, round(m.m_v10, 2),
+             jsonb_build_object('competitive_jobs', m.competitive, 'job_count', m.jobs,
+                                'competitive_kinds', kinds_setting, 'jobs', m.job_list)
+               || CASE WHEN m.jobs = 0 THEN jsonb_build_object('not_measurable', 'no job held in the period')
+                       ELSE '{}' END),
+            (8, 'V12', k.v12_score, round(m.m_v12, 2),
+             jsonb_build_object('job_count', m.v12_jobs, 'full_pattern', m.v12_full,
+                                'jobs_due_4_months', m.v12_due4, 'followed_4_months', m.v12_got4,
+                                'contact_after_month_1', m.v12_after1, 'source', 'ips.expectations',
+                                'expectations_from', m.v12_from,
+                                'kept', 'status met_on_time (met_late, missed, open: not kept)', 'jobs', m.v12_list)
+               || CASE WHEN m.v12_jobs = 0 THEN jsonb_build_object('not_measurable', 'no competitive job held in the period')
+                       WHEN k.v12_score IS NULL
+                       THEN jsonb_build_object('not_measurable', 'the pattern is broken but no job has been held 5 months yet')
+                       ELSE '{}' END
+               || jsonb_build_object('rule_compliance', jsonb_build_object(
+                      'pre_start_contact', m.compliance -> 'pre_start_contact',
+                      'post_start_contact', m.compliance -> 'post_start_contact',
+                      'first_month_weekly', m.compliance -> 'first_month_weekly',
+                      'follow_along_monthly', m.compliance -> 'follow_along_monthly',
+                      'job_loss_contact', m.compliance -> 'job_loss_contact'))),
+            (9, 'V13', m.s_v13, round(m.m_v13, 2),
+             jsonb_build_object('community_minutes', m.v13_minutes, 'scheduled_minutes', round(m.v13_scheduled, 2),
+                                'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
+               || CASE WHEN m.v13_scheduled = 0
+                       THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
+                       ELSE '{}' END),
+            (10, 'O2', NULL::int, CASE WHEN m.o2_blocks > 0 THEN round(m.o2_mean * 100.0 / m.o2_blocks, 2) END,
+             jsonb_build_object('weeks', m.o2_blocks, 'mean_weeks_attended', round(m.o2_mean, 2),
+                                'per_specialist', m.o2_list, 'measure', '% of weeks with a care team meeting attended')),
+            (11, 'O6', NULL::int, CASE WHEN m.o6_referrals > 0 THEN round(m.o6_closed * 100.0 / m.o6_referrals, 2) END,
+             jsonb_build_object('referrals', m.o6_referrals, 'closed_before_engagement', m.o6_closed,
+                                'by_reason', m.o6_reasons, 'episodes', m.o6_list,
+                                'measure', '% of referrals closed before engagement')),
+            (12, 'V1', NULL::int, CASE WHEN m.v1_starts > 0 THEN round(m.v1_counselled * 100.0 / m.v1_starts, 2) END,
+             jsonb_build_object('job_starts', m.v1_starts, 'after_benefits_counselling', m.v1_counselled,
+                                'jobs', m.v1_list, 'measure', '% of job starts after benefits counselling')),
+            (13, 'V14', NULL::int, CASE WHEN m.v14_closures > 0 THEN round(m.v14_enough * 100.0 / m.v14_closures, 2) END,
+             jsonb_build_object('disengaged_closures', m.v14_closures, 'after_enough_outreach', m.v14_enough,
+                                'episodes', m.v14_list, 'measure', '% of disengaged closures after the required outreach'))
+          ) AS v(ord, item, score, measure, evidence)
+    )
+    SELECT r.team_id, r.item, r.score, r.measure, r.evidence FROM r ORDER BY r.team_id, r.ord;
+END $$;
+COMMENT ON FUNCTION ips.fidelity_computed_teams(bigint[], date, date) IS
+    'Internal: ips.fidelity_computed for a set of teams at once (one row per team and item), set-based, with one call of the rules engine.';
+
+-- 8 and 9. Remote contacts are not community-based; an in-person employer visit is recorded
+-- once, in the job-development log.  Rows of 1.1 that break the rule stop the update with the
+-- way to mend them.
+DO $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM ips.contact c WHERE c.kind = 'employer_for_client' AND c.mode = 'in_person';
+    IF n > 0 THEN
+        RAISE EXCEPTION '% in-person contacts of kind employer_for_client must move to ips.employer_contact first', n
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Record each with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id) and delete the contact row (or set its mode), then update again.';
+    END IF;
+END $$;
+ALTER TABLE ips.contact
+    ADD CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person'));
+
+CREATE OR REPLACE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
+                                   mode text DEFAULT 'in_person', setting text DEFAULT NULL,
+                                   minutes int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('contact_kind', kind, 'contact kind');
+    PERFORM ips.check_code('contact_mode', mode, 'contact mode');
+    -- not given: an in-person contact is in the community, a remote one is made from the office
+    -- (phone, video and messages are never community-based services, fidelity V13)
+    setting := coalesce(setting, CASE WHEN mode = 'in_person' THEN 'community' ELSE 'office' END);
+    PERFORM ips.check_code('contact_setting', setting, 'contact setting');
+    IF kind = 'employer_for_client' AND mode = 'in_person' THEN
+        RAISE EXCEPTION 'an in-person employer contact belongs in the job-development log'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Only ips.employer_contact rows count for rapid job search, V4 and V6.',
+                  HINT = 'Record it with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id).';
+    END IF;
+    PERFORM ips.require(at, 'at');
+    IF minutes < 0 THEN
+        RAISE EXCEPTION 'minutes % is negative', minutes
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the length of the contact in minutes, 0 or more, or NULL.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.staff s WHERE s.staff_id = record_contact.staff_id) THEN
+        PERFORM ips.not_found('staff member', record_contact.staff_id);
+    END IF;
+    INSERT INTO ips.contact (episode_id, staff_id, at, kind, mode, setting, minutes)
+    VALUES (record_contact.episode_id, record_contact.staff_id, record_contact.at, record_contact.kind,
+            record_contact.mode, record_contact.setting, record_contact.minutes)
+    RETURNING contact_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
+    'Records a contact of an episode (kind, mode, setting: default community in person, office otherwise; minutes); an in-person employer contact goes to ips.record_employer_contact. Returns its id.';
+
+-- 5. Dates that make sense: a job agreed for later is a plan; start_job resumes a paused
+-- episode; (a closure not before the episode's facts is checked by the state machine, in C).
+CREATE TABLE ips.job_plan (
+    plan_id        bigserial PRIMARY KEY,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    employer_id    bigint NOT NULL REFERENCES ips.employer,
+    starts_on      date NOT NULL,
+    kind           text NOT NULL DEFAULT 'competitive'
+                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
+    hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    title          text,
+    job_id         bigint REFERENCES ips.job,
+    recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX job_plan_episode_idx ON ips.job_plan (episode_id);
+COMMENT ON TABLE ips.job_plan IS 'Jobs agreed to start later (no state change until ips.start_planned_job records the start; job_id then).';
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan_plan_id_seq', '');
+
+CREATE OR REPLACE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+
+CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
+
+CREATE OR REPLACE FUNCTION ips.plan_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                             occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                             title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(plan_job.episode_id);
+    IF e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = plan_job.employer_id) THEN
+        PERFORM ips.not_found('employer', plan_job.employer_id);
+    END IF;
+    IF NOT isfinite(starts_on) THEN
+        RAISE EXCEPTION 'planned start % is not a day', starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the agreed first day of the job.';
+    END IF;
+    INSERT INTO ips.job_plan (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, plan_job.employer_id, plan_job.starts_on, plan_job.kind, plan_job.occupation,
+            plan_job.hours_per_week, plan_job.title)
+    RETURNING plan_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.plan_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job agreed to start later, without changing the episode''s state; returns the plan id (see ips.start_planned_job).';
+
+CREATE OR REPLACE FUNCTION ips.start_planned_job(plan_id bigint, starts_on date DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p ips.job_plan;
+    id bigint;
+BEGIN
+    PERFORM ips.require(start_planned_job.plan_id, 'plan_id');
+    SELECT * INTO p FROM ips.job_plan x WHERE x.plan_id = start_planned_job.plan_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job plan', start_planned_job.plan_id);
+    END IF;
+    IF p.job_id IS NOT NULL THEN
+        RAISE EXCEPTION 'the job of plan % was recorded already (job %)', p.plan_id, p.job_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    id := ips.start_job(p.episode_id, p.employer_id, coalesce(start_planned_job.starts_on, p.starts_on), p.kind,
+                        p.occupation, p.hours_per_week, p.title);
+    UPDATE ips.job_plan x SET job_id = id WHERE x.plan_id = p.plan_id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_planned_job(bigint, date) IS
+    'Records the start of a planned job (on its planned day, or on starts_on when it moved) with ips.start_job; returns the job id.';
+
+CREATE OR REPLACE FUNCTION ips.start_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                              occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                              title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF starts_on IS NULL THEN PERFORM ips.require(starts_on, 'starts_on'); END IF;
+    -- ips.episode_for_update, inline
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = start_job.episode_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', start_job.episode_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = start_job.employer_id) THEN
+        PERFORM ips.not_found('employer', start_job.employer_id);
+    END IF;
+    IF occupation IS NOT NULL AND occupation !~ '^[0-9]{1,4}$' THEN
+        RAISE EXCEPTION 'occupation "%" is not an ISCO-08 code', occupation
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the ISCO-08 code of the job, 1 to 4 digits, e.g. ''5223''.';
+    END IF;
+    IF hours_per_week IS NOT NULL AND (hours_per_week <= 0 OR hours_per_week > 80) THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF starts_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'job start % is in the future', starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
+                  HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
+    END IF;
+    IF starts_on < e.referred_on AND e.state <> 'closed' THEN
+        -- a job held at entry: recorded as such; the client is not out of work at entry
+        INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+        VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+                start_job.occupation, start_job.hours_per_week, start_job.title)
+        RETURNING job_id INTO id;
+        UPDATE ips.episode x SET out_of_work_at_entry = false WHERE x.episode_id = e.episode_id;
+        IF e.state IN ('engaged', 'job_search', 'studying') THEN
+            -- employed from now on in the record (the instant after the current state began)
+            UPDATE ips.episode x SET state = 'employed', state_since = least(e.state_since + interval '1 microsecond', now()),
+                                     state_reason = 'job held at entry'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        -- referred (or paused before engagement): the state stays; ips.transition(episode_id,
+        -- 'employed') enters the service in work when the client is met
+        RETURN id;
+    END IF;
+    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
+       AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
+        RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE WHEN e.state = 'referred' OR e.held_state = 'referred' THEN 'Engage the client first.'
+                              ELSE 'Refer the client again to start a new episode.' END;
+    END IF;
+    INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+            start_job.occupation, start_job.hours_per_week, start_job.title)
+    RETURNING job_id INTO id;
+    IF e.state = 'on_hold' THEN
+        -- a client who finds work during a pause: the pause ends (back to the paused state) as the job starts
+        UPDATE ips.episode x SET state = e.held_state, state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id
+        RETURNING * INTO e;
+        IF e.state <> 'employed' THEN
+            -- the next instant: a transition dated as the one before would be dated now
+            UPDATE ips.episode x SET state = 'employed', state_since = e.state_since + interval '1 microsecond',
+                                     state_reason = 'job started'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        RETURN id;
+    END IF;
+    IF e.state <> 'employed' THEN
+        UPDATE ips.episode x SET state = 'employed', state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. A job that began before the referral is held at entry (no job start). Returns the job id.';
+
+-- The analytics publication carries the staff history (a publication made before the update
+-- is made again with ips.create_analytics_publication to include it; docs/records.md).
+
+CREATE OR REPLACE FUNCTION ips.analytics_columns()
+RETURNS TABLE(table_name regclass, columns text[])
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.table_name::regclass, t.columns
+      FROM (VALUES
+        -- organisation: team names are the units analysts report on; staff without
+        -- display_name, db_role and care unit
+        ('ips.team',                  '{team_id,name,region,created_at}'::text[]),
+        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at,started_on,ended_on}'),
+        -- the dated terms of staff (S1, S2, V6, V13 count them), without who recorded them
+        ('ips.staff_terms',           '{staff_id,from_on,fte,employment_share,weekly_hours,recorded_at}'),
+        -- clients: the pseudonymous key only (no host_ref, birth year or municipality)
+        ('ips.client',                '{client_id,created_at}'),
+        ('ips.care_relationship',     '{care_relationship_id,client_id,started_on,ended_on}'),
+        ('ips.consent',               '{consent_id,client_id,scope,given_on,withdrawn_on}'),
+        -- employers: the key only (a sole trader''s business ID or name identifies a person)
+        ('ips.employer',              '{employer_id,created_at}'),
+        -- episodes and their facts: no state_reason, referral_source, history reason,
+        -- actor, job title, end reason or programme
+        ('ips.episode',               '{episode_id,client_id,team_id,state,state_since,referred_on,specialist_id,entry_on,held_state,career_profile_on,closed_on,close_reason,created_at,out_of_work_at_entry}'),
+        ('ips.episode_state_history', '{history_id,episode_id,client_id,from_state,to_state,at,staff_id,recorded_at}'),
+        ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
+        ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
+        ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry,payer,continues_job_id}'),
+        ('ips.job_hours',             '{job_id,from_on,episode_id,client_id,hours_per_week,recorded_at}'),
+        ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
+        ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
+        -- fidelity reviews: scores without reviewers'' names, roles and notes
+        ('ips.fidelity_review',       '{review_id,team_id,period_start,period_end,reviewed_on,opened_at}'),
+        ('ips.fidelity_rating',       '{review_id,item,score,rated_at}'),
+        ('ips.fidelity_frozen',       '{review_id,item,score,source,measure}'),
+        -- the region's own parameters, so that its figures are reproduced
+        ('ips.setting',               '{name,value,description}'),
+        ('ips.rule',                  '{code,ordinal,scope,days,count,horizon_days,enabled,label_fi,label_sv,label_en,description}')
+      ) AS t(table_name, columns)
+     WHERE to_regclass(t.table_name) IS NOT NULL
+$$;
+COMMENT ON FUNCTION ips.analytics_columns() IS
+    'The tables and columns the analytics publication carries (no free text, pseudonymous keys only); read by ips.create_analytics_publication and ips.prepare_analytics_subscriber.';
+
+-- 2. Employment at entry: a job that began before the referral is held at entry (kept by the
+-- fact guard, in C); every job of 1.1 began on or after its referral.
+ALTER TABLE ips.job ADD COLUMN held_at_entry boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN ips.job.held_at_entry IS
+    'Kept by the fact guard: the job began before the referral (held when the episode began): no job start, no first job, job-retention support from entry.';
+
+CREATE OR REPLACE VIEW ips.outcomes_quarterly_counts AS
+WITH cfg AS MATERIALIZED (
+    SELECT string_to_array(replace(coalesce(ips.setting_value('competitive_job_kinds'), 'competitive'), ' ', ''), ',') AS kinds,
+           ips.local_date(now()) AS today
+),
+cjob AS MATERIALIZED (
+    SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on, e.team_id, e.client_id, e.entry_on, j.held_at_entry
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     WHERE j.kind = ANY ((SELECT cfg.kinds FROM cfg)::text[])
+),
+q AS MATERIALIZED (
+    SELECT t.team_id, t.name AS team_name, t.region, g::date AS qs, (g + interval '3 months' - interval '1 day')::date AS qe
+      FROM ips.team t
+      JOIN (SELECT e.team_id, min(e.referred_on) AS first_day FROM ips.episode e GROUP BY e.team_id) f ON f.team_id = t.team_id
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', f.first_day), date_trunc('quarter', (SELECT cfg.today FROM cfg)),
+                                        interval '3 months') g
+),
+-- the first and last quarter listed per team
+qb AS MATERIALIZED (
+    SELECT q.team_id, min(q.qs)::timestamp AS first_qs, max(q.qs)::timestamp AS last_qs FROM q GROUP BY q.team_id
+),
+-- each episode in every listed quarter it overlaps (entry on or before the quarter's end, not closed before its start);
+-- a client with a job held at entry was not out of work at entry
+eq AS (
+    SELECT e.team_id, e.episode_id, e.client_id,
+           e.out_of_work_at_entry AND NOT EXISTS (SELECT 1 FROM ips.job h WHERE h.episode_id = e.episode_id AND h.held_at_entry)
+               AS out_of_work_at_entry,
+           g::date AS qs
+      FROM ips.episode e JOIN qb ON qb.team_id = e.team_id
+     CROSS JOIN LATERAL generate_series(greatest(date_trunc('quarter', e.entry_on::timestamp), qb.first_qs),
+                                        least(date_trunc('quarter', coalesce(e.closed_on::timestamp, qb.last_qs)), qb.last_qs),
+                                        interval '3 months') g
+     WHERE e.entry_on IS NOT NULL
+),
+-- each episode in every listed quarter in which one of its competitive jobs ran (held at entry too)
+wq AS (
+    SELECT DISTINCT j.episode_id, g::date AS qs
+      FROM cjob j JOIN qb ON qb.team_id = j.team_id
+     CROSS JOIN LATERAL generate_series(greatest(date_trunc('quarter', j.starts_on::timestamp), qb.first_qs),
+                                        least(date_trunc('quarter', coalesce(j.ends_on::timestamp, qb.last_qs)), qb.last_qs),
+                                        interval '3 months') g
+),
+s AS (
+    SELECT eq.team_id, eq.qs,
+           count(DISTINCT eq.client_id) AS served,
+           count(DISTINCT eq.client_id) FILTER (WHERE w.episode_id IS NOT NULL) AS working,
+           count(DISTINCT eq.client_id) FILTER (WHERE eq.out_of_work_at_entry) AS served_oow,
+           count(DISTINCT eq.client_id) FILTER (WHERE eq.out_of_work_at_entry AND w.episode_id IS NOT NULL) AS working_oow
+      FROM eq LEFT JOIN wq w ON w.episode_id = eq.episode_id AND w.qs = eq.qs
+     GROUP BY eq.team_id, eq.qs
+),
+-- job starts, first jobs and days to the first job: jobs held at entry are not started in the service
+js AS (
+    SELECT j.team_id, date_trunc('quarter', j.starts_on::timestamp)::date AS qs,
+           count(*) AS job_starts,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)) AS jobs_90_known,
+           count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)
+                              AND (j.ends_on IS NULL OR j.ends_on >= j.starts_on + 89)) AS jobs_90_retained
+      FROM cjob j
+     WHERE NOT j.held_at_entry
+     GROUP BY 1, 2
+),
+first_job AS (
+    SELECT j.episode_id, min(j.starts_on) AS starts_on FROM cjob j WHERE NOT j.held_at_entry GROUP BY j.episode_id
+),
+fj AS (
+    SELECT e.team_id, date_trunc('quarter', f.starts_on::timestamp)::date AS qs,
+           count(DISTINCT e.client_id) AS first_jobs,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY f.starts_on - e.entry_on) AS median_days_to_first_job
+      FROM first_job f JOIN ips.episode e ON e.episode_id = f.episode_id
+     GROUP BY 1, 2
+),
+st AS (
+    SELECT e.team_id, date_trunc('quarter', x.starts_on::timestamp)::date AS qs,
+           count(DISTINCT e.client_id) AS education_starts
+      FROM ips.study x JOIN ips.episode e ON e.episode_id = x.episode_id
+     GROUP BY 1, 2
+),
+c AS (
+    SELECT e.team_id, date_trunc('quarter', e.closed_on::timestamp)::date AS qs,
+           count(*) AS closures,
+           count(*) FILTER (WHERE e.close_reason = 'stable_employment') AS stable_employment,
+           count(*) FILTER (WHERE e.close_reason = 'client_choice') AS client_choice,
+           count(*) FILTER (WHERE e.close_reason = 'moved') AS moved,
+           count(*) FILTER (WHERE e.close_reason = 'referred_elsewhere') AS referred_elsewhere,
+           count(*) FILTER (WHERE e.close_reason = 'disengaged') AS disengaged,
+           count(*) FILTER (WHERE e.close_reason = 'deceased') AS deceased,
+           count(*) FILTER (WHERE e.close_reason = 'never_engaged') AS never_engaged
+      FROM ips.episode e
+     WHERE e.closed_on IS NOT NULL
+     GROUP BY 1, 2
+)
+SELECT q.team_id, q.team_name, q.region,
+       to_char(q.qs, 'YYYY"Q"Q') AS quarter, q.qs AS quarter_start, q.qe AS quarter_end,
+       coalesce(s.served, 0) AS served, coalesce(s.working, 0) AS working,
+       coalesce(s.served_oow, 0) AS served_oow, coalesce(s.working_oow, 0) AS working_oow,
+       coalesce(js.job_starts, 0) AS job_starts, coalesce(fj.first_jobs, 0) AS first_jobs,
+       fj.median_days_to_first_job, coalesce(st.education_starts, 0) AS education_starts,
+       coalesce(js.jobs_90_known, 0) AS jobs_90_known, coalesce(js.jobs_90_retained, 0) AS jobs_90_retained,
+       coalesce(c.closures, 0) AS closures, coalesce(c.stable_employment, 0) AS stable_employment,
+       coalesce(c.client_choice, 0) AS client_choice, coalesce(c.moved, 0) AS moved,
+       coalesce(c.referred_elsewhere, 0) AS referred_elsewhere, coalesce(c.disengaged, 0) AS disengaged,
+       coalesce(c.deceased, 0) AS deceased, coalesce(c.never_engaged, 0) AS never_engaged
+  FROM q
+  LEFT JOIN s ON s.team_id = q.team_id AND s.qs = q.qs
+  LEFT JOIN js ON js.team_id = q.team_id AND js.qs = q.qs
+  LEFT JOIN fj ON fj.team_id = q.team_id AND fj.qs = q.qs
+  LEFT JOIN st ON st.team_id = q.team_id AND st.qs = q.qs
+  LEFT JOIN c ON c.team_id = q.team_id AND c.qs = q.qs;
+COMMENT ON VIEW ips.outcomes_quarterly_counts IS
+    'Unsuppressed outcome counts per team and quarter (served, working competitively, job starts, first jobs, studies, 90-day retention, closures); for admins and supervisors, not analysts.';
+
+-- 4. Corrections learned late.
+
+CREATE OR REPLACE FUNCTION ips.insert_transitions(episode_id bigint, to_states text[], ats timestamptz[], reasons text[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'ips_insert_transitions' LANGUAGE C;
+COMMENT ON FUNCTION ips.insert_transitions(bigint, text[], timestamptz[], text[]) IS
+    'Inserts transitions learned late between the referral and the last recorded transition, when the corrected sequence is valid (it must lead back to the state the next recorded transition starts from); the rows keep who inserted them (actor) and when (recorded_at). Returns how many.';
+
+CREATE OR REPLACE FUNCTION ips.record_pause(episode_id bigint, from_at timestamptz, until_at timestamptz, reason text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    paused text;
+BEGIN
+    PERFORM ips.require(record_pause.episode_id, 'episode_id');
+    PERFORM ips.require(from_at, 'from_at');
+    PERFORM ips.require(until_at, 'until_at');
+    IF until_at <= from_at THEN
+        RAISE EXCEPTION 'a pause ends after it begins' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give from_at before until_at.';
+    END IF;
+    PERFORM ips.episode_for_update(record_pause.episode_id);
+    SELECT h.to_state INTO paused FROM ips.episode_state_history h
+     WHERE h.episode_id = record_pause.episode_id AND h.at <= from_at
+     ORDER BY h.at DESC, h.history_id DESC LIMIT 1;
+    IF paused IS NULL OR paused IN ('on_hold', 'closed') THEN
+        RAISE EXCEPTION 'episode % is % at %', record_pause.episode_id, coalesce(paused, 'not yet referred'), from_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A pause begins in an open, not paused state.';
+    END IF;
+    RETURN ips.insert_transitions(record_pause.episode_id, ARRAY['on_hold', paused], ARRAY[from_at, until_at],
+                                  ARRAY[reason, NULL]);
+END $$;
+COMMENT ON FUNCTION ips.record_pause(bigint, timestamptz, timestamptz, text) IS
+    'Records a pause learned late (e.g. a hospital stay reported afterwards): on_hold from from_at, back to the paused state at until_at, inserted into the history before later transitions.';
+
+-- What the team could see on a day: the engine reads only the facts recorded by known_at.
+DROP FUNCTION ips.rule_engine(text, date, date, bigint, bigint);
+
+CREATE OR REPLACE FUNCTION ips.rule_engine(mode text, from_on date, to_on date, team_id bigint DEFAULT NULL, episode_id bigint DEFAULT NULL,
+                                known_at timestamptz DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, job_id bigint, due_on date, met_on date, status text)
+AS 'MODULE_PATHNAME', 'ips_rule_engine'
+LANGUAGE C STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ips.rule_engine(text, date, date, bigint, bigint, timestamptz) IS
+    'Internal: the contact-rule engine.  mode alerts: unmet expectations as of to_on (status overdue or due); '
+    'mode expectations: every expectation due from from_on to to_on, as known on to_on (status met_on_time, met_late, missed, open); '
+    'known_at: only the state changes, contacts, employer contacts and jobs recorded by then (recorded_at).';
+
+CREATE OR REPLACE FUNCTION ips.alerts_as_known(as_of date, known_at timestamptz DEFAULT NULL, team_id bigint DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM ips.require(alerts_as_known.as_of, 'as_of');
+    PERFORM ips.rule_check_team(alerts_as_known.team_id);
+    RETURN QUERY
+        SELECT x.episode_id, x.staff_id, x.rule, x.due_on, (alerts_as_known.as_of - x.due_on)::int, x.status
+          FROM ips.rule_engine('alerts', alerts_as_known.as_of, alerts_as_known.as_of, alerts_as_known.team_id, NULL,
+                               coalesce(alerts_as_known.known_at, ips.local_midnight(alerts_as_known.as_of + 1))) x
+          JOIN ips.rule r ON r.code = x.rule
+         ORDER BY x.due_on, x.episode_id NULLS LAST, x.staff_id, r.ordinal;
+END $$;
+COMMENT ON FUNCTION ips.alerts_as_known(date, timestamptz, bigint) IS
+    'The alerts of a day as the team could see them: ips.contact_alerts(as_of) from the state changes, contacts, employer contacts and jobs recorded by known_at (default: the end of as_of).';
+
+-- 3. Work trials and hours: a payer, a continuation at the same employer, dated hours.
+INSERT INTO ips.vocabulary (category, code, ordinal)
+VALUES ('job_payer', 'kela', 1), ('job_payer', 'pension_insurer', 2), ('job_payer', 'employment_services', 3);
+INSERT INTO ips.label_text (category, code, lang, label) VALUES
+  ('job_payer', 'kela', 'fi', 'Kela'), ('job_payer', 'kela', 'sv', 'FPA'), ('job_payer', 'kela', 'en', 'Kela (social insurance)'),
+  ('job_payer', 'pension_insurer', 'fi', 'työeläkevakuuttaja (kuntoutusraha)'),
+  ('job_payer', 'pension_insurer', 'sv', 'arbetspensionsförsäkrare (rehabiliteringspenning)'),
+  ('job_payer', 'pension_insurer', 'en', 'earnings-related pension insurer (rehabilitation allowance)'),
+  ('job_payer', 'employment_services', 'fi', 'TE-palvelut / työllisyyspalvelut'),
+  ('job_payer', 'employment_services', 'sv', 'TE-tjänster / sysselsättningstjänster'),
+  ('job_payer', 'employment_services', 'en', 'TE office / employment services');
+ALTER TABLE ips.job ADD COLUMN payer text CHECK (payer IN ('kela', 'pension_insurer', 'employment_services')),
+    ADD COLUMN continues_job_id bigint REFERENCES ips.job;
+COMMENT ON COLUMN ips.job.payer IS 'Who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+COMMENT ON COLUMN ips.job.continues_job_id IS 'The job (e.g. a work trial) this one continues at the same employer (ips.continue_job): its history goes on.';
+CREATE INDEX job_continues_idx ON ips.job (continues_job_id) WHERE continues_job_id IS NOT NULL;
+CREATE TABLE ips.job_hours (
+    job_id         bigint NOT NULL REFERENCES ips.job,
+    from_on        date NOT NULL,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    hours_per_week numeric NOT NULL CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, from_on)
+);
+CREATE TRIGGER job_hours_guard BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('from_on');
+COMMENT ON TABLE ips.job_hours IS
+    'Changes of a job''s weekly hours (a work trial growing from 15 to 30 h): in force from from_on; before the first change ips.job.hours_per_week (the hours at the start).';
+SELECT pg_catalog.pg_extension_config_dump('ips.job_hours', '');
+
+CREATE OR REPLACE FUNCTION ips.change_job_hours(job_id bigint, from_on date, hours_per_week numeric) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(change_job_hours.job_id, 'job_id');
+    PERFORM ips.require(change_job_hours.from_on, 'from_on');
+    PERFORM ips.require(change_job_hours.hours_per_week, 'hours_per_week');
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = change_job_hours.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', change_job_hours.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF from_on <= j.starts_on OR from_on > j.ends_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of hours when it takes effect.';
+    END IF;
+    INSERT INTO ips.job_hours AS h (job_id, from_on, episode_id, hours_per_week)
+    VALUES (j.job_id, change_job_hours.from_on, j.episode_id, change_job_hours.hours_per_week)
+    ON CONFLICT ON CONSTRAINT job_hours_pkey DO UPDATE SET hours_per_week = EXCLUDED.hours_per_week, recorded_at = EXCLUDED.recorded_at;
+END $$;
+COMMENT ON FUNCTION ips.change_job_hours(bigint, date, numeric) IS
+    'Changes a job''s weekly hours from a day on (earlier days keep theirs); see ips.job_hours_on.';
+
+CREATE OR REPLACE FUNCTION ips.job_hours_on(job_id bigint, day date) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT h.hours_per_week FROM ips.job_hours h
+                      WHERE h.job_id = job_hours_on.job_id AND h.from_on <= job_hours_on.day
+                      ORDER BY h.from_on DESC LIMIT 1),
+                    (SELECT j.hours_per_week FROM ips.job j WHERE j.job_id = job_hours_on.job_id))
+$$;
+COMMENT ON FUNCTION ips.job_hours_on(bigint, date) IS 'The weekly hours of a job in force on a day (ips.job_hours, else its hours at the start).';
+
+CREATE OR REPLACE FUNCTION ips.set_job_payer(job_id bigint, payer text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(set_job_payer.job_id, 'job_id');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = set_job_payer.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', set_job_payer.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    UPDATE ips.job x SET payer = set_job_payer.payer WHERE x.job_id = j.job_id;
+END $$;
+COMMENT ON FUNCTION ips.set_job_payer(bigint, text) IS
+    'Records who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+
+CREATE OR REPLACE FUNCTION ips.continue_job(job_id bigint, from_on date, kind text DEFAULT 'competitive',
+                                 hours_per_week numeric DEFAULT NULL, payer text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+    id bigint;
+BEGIN
+    PERFORM ips.require(continue_job.job_id, 'job_id');
+    PERFORM ips.require(continue_job.from_on, 'from_on');
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = continue_job.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', continue_job.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF j.ends_on IS NOT NULL THEN
+        RAISE EXCEPTION 'job % ended on %', j.job_id, j.ends_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A job continues while it runs; record a new job with ips.start_job().';
+    END IF;
+    IF from_on <= j.starts_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % started on %: it continues from a later day', j.job_id, j.starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day of the new terms.';
+    END IF;
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    -- the new terms first (a current job), then the end of the old: the episode stays employed
+    id := ips.start_job(j.episode_id, j.employer_id, continue_job.from_on, continue_job.kind, j.occupation,
+                        coalesce(continue_job.hours_per_week, ips.job_hours_on(j.job_id, continue_job.from_on - 1)), j.title);
+    UPDATE ips.job x SET continues_job_id = j.job_id, payer = continue_job.payer WHERE x.job_id = id;
+    PERFORM ips.end_job(j.job_id, continue_job.from_on - 1, 'continued as ' || continue_job.kind);
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.continue_job(bigint, date, text, numeric, text) IS
+    'Continues a running job (e.g. an unpaid work trial) from a day on as another kind (paid work trial, ordinary job) at the same employer: the old job ends the day before and the new one points to it (continues_job_id). Returns the new job id.';
+
+CREATE OR REPLACE VIEW ips.outcomes_jobs_quarterly_counts AS
+WITH held AS (
+    SELECT e.team_id, j.job_id, j.client_id, j.kind, j.starts_on, j.held_at_entry, g::date AS qs,
+           ips.job_hours_on(j.job_id, least(coalesce(j.ends_on, (g + interval '3 months' - interval '1 day')::date),
+                                             (g + interval '3 months' - interval '1 day')::date)) AS hours
+      FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
+     CROSS JOIN LATERAL generate_series(date_trunc('quarter', greatest(j.starts_on, e.referred_on)::timestamp),
+                                        date_trunc('quarter', coalesce(j.ends_on, ips.local_date(now()))::timestamp),
+                                        interval '3 months') g
+)
+SELECT h.team_id, to_char(h.qs, 'YYYY"Q"Q') AS quarter, h.qs AS quarter_start, h.kind,
+       CASE WHEN h.hours IS NULL THEN 'unknown' WHEN h.hours < 10 THEN '<10' WHEN h.hours < 20 THEN '10-19'
+            WHEN h.hours < 30 THEN '20-29' ELSE '30+' END AS hours_band,
+       count(*) AS jobs_held, count(DISTINCT h.client_id) AS clients,
+       count(*) FILTER (WHERE NOT h.held_at_entry AND date_trunc('quarter', h.starts_on::timestamp) = h.qs) AS job_starts,
+       round(avg(h.hours), 1) AS mean_hours
+  FROM held h
+ GROUP BY h.team_id, h.qs, h.kind, 5;
+COMMENT ON VIEW ips.outcomes_jobs_quarterly_counts IS
+    'Per team, quarter, kind of job and band of weekly hours (in force at the quarter''s end): jobs held, clients, jobs started (not held at entry), mean hours; unsuppressed, for staff.';
+
+-- 11. Terminology as the seeds and THL write it (a region's own corrections are kept: only
+-- the defaults of 1.1 are replaced), one name for the review, decimal commas in fi and sv.
+UPDATE ips.label_text t SET label = v.new
+  FROM (VALUES ('moved', 'sv', 'flyttade', 'flyttat bort'),
+               ('client', 'fi', 'asiakastapaaminen', 'asiakaskontakti'),
+               ('client', 'sv', 'klientmöte', 'klientkontakt'),
+               ('outreach_attempt', 'sv', 'uppsökande försök', 'kontaktförsök'),
+               ('community', 'sv', 'ute i samhället', 'utanför kontoret'),
+               ('self_employed', 'fi', 'yrittäjä', 'oma yritys'),
+               ('self_employed', 'sv', 'företagare', 'eget företag'),
+               ('self_employed', 'en', 'self-employed', 'self-employment'),
+               ('supervisor', 'fi', 'IPS-esihenkilö', 'IPS-tiiminvetäjä'),
+               ('supervisor', 'sv', 'IPS-chef', 'IPS-teamledare'),
+               ('supervisor', 'en', 'IPS supervisor', 'IPS team leader'),
+               ('clinician', 'fi', 'hoitotaho', 'hoitotiimin jäsen'),
+               ('clinician', 'sv', 'vårdgivare', 'medlem i vårdteamet'),
+               ('fidelity_title', 'fi', 'IPS-menetelmäuskollisuus', 'IPS-laatuarviointi'),
+               ('fidelity_title', 'sv', 'IPS-metodtrohet', 'IPS-kvalitetsbedömning'),
+               ('fidelity_title', 'en', 'IPS fidelity', 'IPS fidelity review'),
+               ('fidelity_band_none', 'fi', 'ei vielä (kaikki 25 osiota pisteyttämättä)', 'ei vielä (kaikkia 25 osiota ei ole pisteytetty)'),
+               ('fidelity_band_none', 'sv', 'ännu inte (alla 25 punkter inte poängsatta)', 'ännu inte (inte alla 25 punkter är poängsatta)'),
+               ('fidelity_ev_V13', 'sv', '%s min ute i samhället / %s min arbetstid', '%s min utanför kontoret / %s min arbetstid'))
+       AS v(code, lang, old, new)
+ WHERE t.code = v.code AND t.lang = v.lang AND t.label = v.old;
+UPDATE ips.fidelity_item SET name_fi = 'IPS-tiiminvetäjän rooli' WHERE item = 'O5' AND name_fi = 'IPS-esihenkilön rooli';
+UPDATE ips.fidelity_item SET name_sv = 'IPS-teamledarens roll' WHERE item = 'O5' AND name_sv = 'IPS-chefens roll';
+UPDATE ips.fidelity_item SET name_sv = 'Tjänster utanför kontoret' WHERE item = 'V13' AND name_sv = 'Tjänster ute i samhället';
+UPDATE ips.rule SET label_sv = 'Ingen kontakt med klienten: ta kontakt'
+ WHERE code = 'no_contact' AND label_sv = 'Ingen kontakt med klienten: uppsökande';
+
+CREATE OR REPLACE FUNCTION ips.number_text(x numeric, lang text DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN ips.language(number_text.lang) IN ('fi', 'sv') THEN replace(x::text, '.', ',') ELSE x::text END
+$$;
+COMMENT ON FUNCTION ips.number_text(numeric, text) IS 'A number as text in fi, sv or en (default ips.language): decimal comma in fi and sv, point in en.';
+
+-- Bounds of the new columns and tables (as 87_bounds.sql; 89_records_bounds.sql).
+ALTER TABLE ips.staff
+    ADD CONSTRAINT staff_dates_finite CHECK (isfinite(started_on) AND isfinite(ended_on));
+ALTER TABLE ips.job_hours
+    ADD CONSTRAINT job_hours_dates_finite CHECK (isfinite(from_on));
+ALTER TABLE ips.job_plan
+    ADD CONSTRAINT job_plan_dates_finite CHECK (isfinite(starts_on));
+CREATE TRIGGER staff_terms_bounds BEFORE INSERT OR UPDATE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('recorded_at');
+CREATE TRIGGER job_hours_bounds BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('job_id:required', 'from_on', 'recorded_at');
+CREATE TRIGGER job_plan_bounds BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('episode_id:required', 'employer_id:required', 'starts_on:plan', 'title:200',
+                                                   'recorded_at');
+
+CREATE OR REPLACE FUNCTION ips.evidence_number(x numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN scale(trim_scale(round(x, 4))) = 0 THEN round(x, 1) ELSE trim_scale(round(x, 4)) END
+$$;
+COMMENT ON FUNCTION ips.evidence_number(numeric) IS 'Internal: an FTE or share for the evidence (at most 4 decimals, at least one).';
 
 -- ===== release clean-up: overlapping checks and the like (issue 15)
 -- ips.episode: 1.0's check "closed iff closed_on and close_reason" overlapped 1.1's
@@ -1677,4 +2749,266 @@ COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
 
 
 -- ===== grants, revokes and policies for new and changed objects
+-- ips.apply_security() of 1.2 (the one copy in this script: the grants and policies of every
+-- section above; equal to extension/sql/90_security.sql), then run
+CREATE OR REPLACE FUNCTION ips.apply_security() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    all_roles   constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst';
+    staff_roles constant text := 'ips_admin, ips_supervisor, ips_specialist, ips_clinician';
+    -- views of aggregates that keep the owner's rights: the only person-derived data analysts read
+    aggregate_views constant text[] := '{caseload,outcomes_quarterly}';
+    -- tables with their own rules below
+    special constant text[] := '{change_log,access_log,client,client_intake,episode,episode_state_history,employer_contact,contact,team_meeting,team,staff,employer,host_attachment}';
+    -- SECURITY DEFINER functions and who may call them; other definer functions: staff_roles
+    -- (outcomes_quarterly_for applies at least the caller's small-cell threshold itself)
+    definer_grants constant jsonb := '{
+        "create_roles": "", "current_staff": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "my_teams": "ips_supervisor, ips_specialist, ips_clinician", "team_staff": "ips_supervisor, ips_specialist, ips_clinician",
+        "team_episodes": "ips_supervisor, ips_specialist, ips_clinician", "team_clients": "ips_supervisor, ips_specialist, ips_clinician",
+        "shared_clients": "ips_supervisor, ips_specialist, ips_clinician", "team_reviews": "ips_supervisor, ips_specialist",
+        "add_client": "ips_supervisor, ips_specialist", "refuse_consent": "ips_admin, ips_supervisor, ips_specialist, ips_clinician",
+        "log_access": "", "access_report": "ips_admin, ips_supervisor",
+        "outcomes_quarterly_for": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "recordable_staff": "ips_supervisor, ips_specialist, ips_clinician", "is_team_client": "ips_supervisor, ips_specialist", "close_review": "ips_admin, ips_supervisor",
+        "small_cell_threshold_for_caller": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "team_visible": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_team_level": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst",
+        "fidelity_summary": "ips_admin, ips_supervisor, ips_specialist, ips_clinician, ips_analyst"}';
+    -- invoker functions that only the owner (a superuser) runs
+    owner_only constant text[] := '{apply_security,attach_host_table,detach_host_table,reattach_host_tables,create_analytics_publication,prepare_analytics_subscriber,access_log_append,archive_blocks}';
+    ips_ns constant oid := 'ips'::regnamespace;
+    t record;
+    f record;
+    s record;
+    has_client boolean;
+    has_episode boolean;
+    has_team boolean;
+    has_review boolean;
+    team_pred text;
+    -- in whose name a row is recorded (88_table_rules.sql): the caller; a supervisor also the team's staff
+    own_pred constant text := 'staff_id = ANY ((SELECT ips.recordable_staff())::bigint[])';
+    key_cols text;
+    roles text;
+BEGIN
+    -- PUBLIC has no rights on anything of ips; the five roles get theirs below.
+    EXECUTE 'REVOKE ALL ON SCHEMA ips FROM PUBLIC';
+    EXECUTE 'GRANT USAGE ON SCHEMA ips TO ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL TABLES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL SEQUENCES IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ips FROM PUBLIC, ' || all_roles;
+    FOR s IN SELECT ty.oid::regtype AS name FROM pg_catalog.pg_type ty
+              WHERE ty.typnamespace = ips_ns AND ty.typtype IN ('b', 'd', 'e', 'r', 'm') AND ty.typcategory <> 'A'
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', s.name);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO %s', s.name, all_roles);
+    END LOOP;
+
+    -- Tables.
+    FOR t IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = ips_ns AND c.relkind IN ('r', 'p') ORDER BY c.relname
+    LOOP
+        SELECT bool_or(a.attname = 'client_id'), bool_or(a.attname = 'episode_id'), bool_or(a.attname = 'team_id'),
+               bool_or(a.attname = 'review_id')
+          INTO has_client, has_episode, has_team, has_review
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped;
+        SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY k.ord) INTO key_cols
+          FROM pg_catalog.pg_index i
+          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE i.indrelid = t.oid AND i.indisprimary;
+
+        -- drop the policies this function made before, so that it can run again
+        FOR s IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = t.oid AND p.polname LIKE 'ips\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON ips.%I', s.polname, t.relname);
+        END LOOP;
+
+        IF t.relname IN ('change_log', 'access_log', 'ledger_pending', 'ledger_block') THEN
+            -- written only by the ledger (docs/ledger.md); read by ips_admin
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_admin', t.relname);
+            CONTINUE;
+        ELSIF has_client OR has_episode THEN
+            -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
+            team_pred := CASE
+                WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                -- a team sees its own registrations only (not which other teams registered the client, nor who)
+                WHEN t.relname = 'client_intake' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
+                ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            IF t.relname = 'employer_contact' THEN
+                -- the job-development log: the team reads its contacts; a contact is recorded in the
+                -- caller's own name (a supervisor's: also the team's staff), on behalf of a client
+                -- of the team or of none
+                EXECUTE 'CREATE POLICY ips_team_read ON ips.employer_contact FOR SELECT TO ips_specialist, ips_supervisor'
+                     || ' USING (staff_id = ANY ((SELECT ips.team_staff())::bigint[]) OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[]))';
+                EXECUTE 'CREATE POLICY ips_team_write ON ips.employer_contact FOR INSERT TO ips_specialist, ips_supervisor'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+                EXECUTE 'CREATE POLICY ips_team_update ON ips.employer_contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                     || ' USING (' || own_pred || ')'
+                     || ' WITH CHECK (' || own_pred
+                     || ' AND (episode_id IS NULL AND client_id IS NULL OR episode_id = ANY ((SELECT ips.team_episodes())::bigint[])))';
+            ELSIF t.relname = 'episode' THEN
+                -- a new episode: in the caller's team, for a client the caller sees already (checked
+                -- before unique and foreign keys: another team's client answers like none); an
+                -- episode keeps its client (ips.episode_guard), so an update checks the team only
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.episode FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.episode FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND ips.is_team_client(client_id))', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.episode FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s) WITH CHECK (%s)', team_pred, team_pred);
+            ELSIF t.relname = 'contact' THEN
+                -- the team reads its contacts; a contact is recorded and changed in the caller's own name
+                EXECUTE format('CREATE POLICY ips_team_read ON ips.contact FOR SELECT TO ips_specialist, ips_supervisor USING (%s)', team_pred);
+                EXECUTE format('CREATE POLICY ips_team_write ON ips.contact FOR INSERT TO ips_specialist, ips_supervisor'
+                               ' WITH CHECK (%s AND %s)', team_pred, own_pred);
+                EXECUTE format('CREATE POLICY ips_team_update ON ips.contact FOR UPDATE TO ips_specialist, ips_supervisor'
+                               ' USING (%s AND %s) WITH CHECK (%s AND %s)', team_pred, own_pred, team_pred, own_pred);
+            ELSE
+                EXECUTE format('CREATE POLICY ips_team ON ips.%I TO ips_specialist, ips_supervisor USING (%s) WITH CHECK (%s)',
+                               t.relname, team_pred, team_pred);
+            END IF;
+            IF has_client THEN
+                EXECUTE format('CREATE POLICY ips_care_read ON ips.%I FOR SELECT TO ips_clinician'
+                               ' USING (client_id = ANY ((SELECT ips.shared_clients())::bigint[]))', t.relname);
+                EXECUTE format('GRANT SELECT ON ips.%I TO ips_clinician', t.relname);
+            END IF;
+            IF t.relname = 'contact' THEN
+                -- clinicians record their own care-team contacts for the clients shared with them
+                EXECUTE 'CREATE POLICY ips_care_contact ON ips.contact FOR INSERT TO ips_clinician'
+                     || ' WITH CHECK (kind = ''care_team'' AND ' || own_pred
+                     || ' AND client_id = ANY ((SELECT ips.shared_clients())::bigint[]))';
+                EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
+            END IF;
+            roles := CASE t.relname
+                -- registered by ips.add_client(); the host key is never changed by staff (an UPDATE of it
+                -- would answer 23505 for a key another team registered: an existence oracle)
+                WHEN 'client' THEN 'SELECT, UPDATE (birth_year, municipality)'
+                WHEN 'client_intake' THEN 'SELECT'               -- written by ips.add_client() and its trigger on ips.client
+                WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
+                WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
+                ELSE 'SELECT, INSERT, UPDATE' END;
+            EXECUTE format('GRANT %s ON ips.%I TO ips_specialist, ips_supervisor', roles, t.relname);
+        ELSIF has_team AND NOT t.relname = ANY (special) THEN
+            -- team-level (reviews and the like): the team reads, its supervisors manage, ips_admin all
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[])) WITH CHECK (team_id = ANY ((SELECT ips.my_teams())::bigint[]))',
+                           t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+        ELSIF has_review AND t.relname <> 'fidelity_review' THEN
+            -- parts of a fidelity review (ratings, reviewers, actions, results): as the review
+            EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_read ON ips.%I FOR SELECT TO ips_specialist, ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_team_manage ON ips.%I TO ips_supervisor'
+                           ' USING (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))'
+                           ' WITH CHECK (review_id = ANY ((SELECT ips.team_reviews())::bigint[]))', t.relname);
+            EXECUTE format('CREATE POLICY ips_admin_all ON ips.%I TO ips_admin USING (true) WITH CHECK (true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO ips_specialist', t.relname);
+            IF t.relname = 'fidelity_frozen' THEN
+                -- written by ips.close_review() only (as definer), never changed
+                EXECUTE 'GRANT SELECT ON ips.fidelity_frozen TO ips_supervisor, ips_admin';
+            ELSE
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ips.%I TO ips_supervisor, ips_admin', t.relname);
+            END IF;
+        ELSIF t.relname = 'team_meeting' THEN
+            -- attendance: the team reads; a specialist records their own, a supervisor the team's
+            EXECUTE 'ALTER TABLE ips.team_meeting ENABLE ROW LEVEL SECURITY';
+            EXECUTE 'CREATE POLICY ips_team_read ON ips.team_meeting FOR SELECT TO ips_specialist, ips_supervisor'
+                 || ' USING (team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'CREATE POLICY ips_own_meeting ON ips.team_meeting FOR INSERT TO ips_specialist, ips_supervisor'
+                 || ' WITH CHECK (' || own_pred || ' AND team_id = ANY ((SELECT ips.my_teams())::bigint[]))';
+            EXECUTE 'GRANT SELECT, INSERT ON ips.team_meeting TO ips_specialist, ips_supervisor';
+        ELSIF t.relname = 'host_attachment' THEN
+            EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
+        ELSE
+            -- reference data: the ips roles read (analysts neither the staff list nor the staff's
+            -- terms of employment), ips_admin writes
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
+                           CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            IF t.relname = 'employer' THEN
+                -- job development: specialists and supervisors add and update employers
+                EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
+            END IF;
+        END IF;
+
+        -- every change of person-level, team-level and staff rows goes to the change log
+        IF has_client OR has_episode OR has_team OR has_review THEN
+            -- one trigger per event, per statement, over the transition tables: a statement
+            -- changing many rows (COPY, a bulk UPDATE) appends its entries with one INSERT
+            -- (1.0 had one row trigger, zz_change_log, for all three events)
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = t.oid AND g.tgname = 'zz_change_log') THEN
+                EXECUTE format('DROP TRIGGER zz_change_log ON ips.%I', t.relname);
+            END IF;
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_insert AFTER INSERT ON ips.%I'
+                           ' REFERENCING NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_update AFTER UPDATE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old NEW TABLE AS ips_new'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_delete AFTER DELETE ON ips.%I'
+                           ' REFERENCING OLD TABLE AS ips_old'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row(%s)', t.relname, coalesce(key_cols, ''));
+            EXECUTE format('CREATE OR REPLACE TRIGGER zz_change_log_truncate AFTER TRUNCATE ON ips.%I'
+                           ' FOR EACH STATEMENT EXECUTE FUNCTION ips.change_log_row()', t.relname);
+        END IF;
+
+        -- the sequences of a table: for whoever inserts into it
+        FOR s IN SELECT q.oid::regclass AS name FROM pg_catalog.pg_class q
+                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = q.oid
+                                              AND d.refobjid = t.oid AND d.deptype IN ('a', 'i')
+                  WHERE q.relkind = 'S'
+        LOOP
+            SELECT string_agg(r, ', ') INTO roles FROM unnest('{ips_admin,ips_supervisor,ips_specialist,ips_clinician}'::text[]) r
+             WHERE pg_catalog.has_table_privilege(r, t.oid, 'INSERT');
+            IF roles IS NOT NULL THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', s.name, roles);
+            END IF;
+        END LOOP;
+    END LOOP;
+
+    -- Views: aggregates keep the owner's rights and are the analysts' only data;
+    -- every other view runs with the caller's rights, so that row-level security applies.
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
+    LOOP
+        IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSE
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, staff_roles);
+            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+        END IF;
+    END LOOP;
+
+    -- Functions: invoker functions for every ips role (the table privileges and
+    -- policies decide); definer functions as listed; trigger functions for nobody.
+    FOR f IN SELECT p.oid::regprocedure AS sig, p.proname, p.prosecdef, p.prorettype = 'pg_catalog.trigger'::regtype AS is_trigger
+               FROM pg_catalog.pg_proc p WHERE p.pronamespace = ips_ns
+    LOOP
+        IF f.is_trigger OR f.proname = ANY (owner_only) THEN
+            CONTINUE;
+        ELSIF f.prosecdef THEN
+            roles := coalesce(definer_grants ->> f.proname::text, staff_roles);
+        ELSIF f.proname IN ('verify_change_log', 'verify_access_log', 'log_first_break', 'verify_change_log_since', 'verify_access_log_since',
+                            'change_log_digest', 'access_log_digest', 'ledger_digest', 'ledger_verify', 'seal') THEN
+            roles := 'ips_admin';
+        ELSE
+            roles := all_roles;
+        END IF;
+        IF roles <> '' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.sig, roles);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION ips.apply_security() IS
+    'Internal: revokes everything from PUBLIC and grants to the ips roles, enables row-level security with its policies, and puts the change-log trigger on person-level tables; derived from the catalog, idempotent.';
+
 SELECT ips.apply_security();

@@ -19,6 +19,7 @@
 
 #include "ips.h"
 #include "autonomous.h"
+#include "ledger.h"
 
 PG_MODULE_MAGIC;
 
@@ -63,6 +64,7 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	IpsAutonomousInit();
+	IpsSealWorkerInit();
 	MarkGUCPrefixReserved("ips");
 }
 

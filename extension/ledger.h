@@ -10,6 +10,7 @@
  *	ledger_seal.c		chains committed transactions into sealed blocks;
  *						digests; retention
  *	ledger_verify.c		streams the blocks and entries and reports problems
+ *	ledger_worker.c		the background sealer (shared_preload_libraries)
  *	ledger_legacy.c		the chained writer and checker of 1.0 and 1.1, for a
  *						database that runs this library before ALTER EXTENSION
  *						UPDATE
@@ -150,5 +151,8 @@ extern bool ledger_internal_write;
 
 /* Seal the committed, unsealed transactions of a log; returns the entries sealed. */
 extern int64 LedgerSeal(LedgerLogId log);
+
+/* ledger_worker.c: the settings of the background sealer; registers it when preloaded */
+extern void IpsSealWorkerInit(void);
 
 #endif							/* IPS_LEDGER_H */

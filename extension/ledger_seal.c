@@ -25,7 +25,10 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -33,6 +36,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -72,12 +76,16 @@ static SealPlans seal_plans[LEDGER_NLOGS] = {
 /* at most this many transactions per block: bounds the sealer's and the verifier's memory */
 #define SEAL_MAX_XACTS 10000
 
+/*
+ * The pending transactions to seal: read here, then deleted by their ctid
+ * with simple_heap_delete (TakePending), not by an SQL DELETE: that would
+ * fire the guard's row trigger, which locks each row first (a WAL record
+ * and a trigger call per transaction sealed).
+ */
 static IpsPlan take_pending_plan = {NULL,
-	"DELETE FROM ips.ledger_pending p WHERE p.ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
-	" SELECT q.ctid FROM ips.ledger_pending q"
+	"SELECT q.ctid, q.xid, q.first_seq FROM ips.ledger_pending q"
 	" WHERE q.log OPERATOR(pg_catalog.=) $1 AND q.xid OPERATOR(pg_catalog.<>) $2"
-	" ORDER BY q.first_seq, q.xid LIMIT $3))"
-	" RETURNING p.xid, p.first_seq",
+	" ORDER BY q.first_seq, q.xid LIMIT $3",
 	3, {TEXTOID, XID8OID, INT8OID}};
 static IpsPlan head_plan = {NULL,
 	"SELECT block_id, hash FROM ips.ledger_block WHERE log OPERATOR(pg_catalog.=) $1 ORDER BY block_id DESC LIMIT 1",
@@ -243,6 +251,7 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 	Portal		portal;
 	int			rc;
 	int			n;
+	Relation	pending;
 
 	/*
 	 * Not this transaction's own entries: it may write more after the seal;
@@ -252,7 +261,7 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 	take_args[1] = FullTransactionIdGetDatum(GetTopFullTransactionIdIfAny());
 	take_args[2] = Int64GetDatum(SEAL_MAX_XACTS);
 	rc = SPI_execute_plan(IpsPreparePlan(&take_pending_plan), take_args, NULL, false, 0);
-	if (rc != SPI_OK_DELETE_RETURNING)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "taking the pending transactions failed: %s", SPI_result_code_string(rc));
 	*more = (SPI_processed >= SEAL_MAX_XACTS);
 	if (SPI_processed == 0)
@@ -260,16 +269,23 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 	memset(&b, 0, sizeof(b));
 	b.xids = palloc(sizeof(uint64) * SPI_processed);
 	n = 0;
+	pending = table_open(get_relname_relid("ledger_pending", get_namespace_oid("ips", false)), RowExclusiveLock);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 		int64		first;
+		ItemPointerData tid;
 
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), &tid);
+		/* sealers take turns (LockSealers) and writers never change a pending row */
+		simple_heap_delete(pending, &tid);
 		b.xids[n++] = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
-																					   SPI_tuptable->tupdesc, 1, &isnull)));
-		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+																					   SPI_tuptable->tupdesc, 2, &isnull)));
+		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
 		min_first = Min(min_first, first);
 	}
+	table_close(pending, NoLock);
+	CommandCounterIncrement();
 	SPI_freetuptable(SPI_tuptable);
 	qsort(b.xids, n, sizeof(uint64), CompareU64);
 	b.nxids = 0;

@@ -8,7 +8,10 @@
 set -uo pipefail
 . "$(dirname "$0")/cluster.sh"
 set -e
-ips_setup
+# the build's and the cluster's messages (in English, for developers) are shown only if they fail
+setup_log=$(mktemp /tmp/ips-demo-setup.XXXXXX)
+{ ips_setup; } 2>"$setup_log" || { cat "$setup_log" >&2; rm -f "$setup_log"; exit 1; }
+rm -f "$setup_log"
 
 case "${LANG:-en}" in
 	fi*) lang=fi ;;
@@ -20,31 +23,42 @@ psql -qX -d postgres -c "CREATE DATABASE ips_demo" >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION ips" >/dev/null
 
 seed=${DEMO_SEED:-42}
-ips_log "loading a synthetic region: ipsctl generate --clients 100 --seed $seed | ipsctl import -"
 ipsctl generate --clients 100 --seed "$seed" --start "${DEMO_END:-2026-10-31}" >"$IPS_WORK/region.json"
-ipsctl import "$IPS_WORK/region.json"
+ipsctl import -q "$IPS_WORK/region.json"
+# what was loaded, in the chosen language
+read -r n_team n_staff n_client n_ep n_contact n_emp n_job <<<"$(psql -XAt -F ' ' -c "SELECT
+	(SELECT count(*) FROM ips.team), (SELECT count(*) FROM ips.staff), (SELECT count(*) FROM ips.client),
+	(SELECT count(*) FROM ips.episode), (SELECT count(*) FROM ips.contact),
+	(SELECT count(*) FROM ips.employer_contact), (SELECT count(*) FROM ips.job)")"
+case $lang in
+	fi) echo "Synteettinen alue ladattu (ipsctl generate --seed $seed | ipsctl import): $n_team tiimiä, $n_staff työntekijää, $n_client asiakasta, $n_ep jaksoa, $n_contact yhteydenottoa, $n_emp työnantajatapaamista, $n_job työsuhdetta." ;;
+	sv) echo "Syntetiskt område inläst (ipsctl generate --seed $seed | ipsctl import): $n_team team, $n_staff anställda, $n_client klienter, $n_ep perioder, $n_contact kontakter, $n_emp arbetsgivarmöten, $n_job anställningar." ;;
+	*)  echo "A synthetic region loaded (ipsctl generate --seed $seed | ipsctl import): $n_team teams, $n_staff staff, $n_client clients, $n_ep episodes, $n_contact contacts, $n_emp employer contacts, $n_job jobs." ;;
+esac
 
 # headers in the chosen language
 case $lang in
 	fi) h_case="Asiakasmäärä työhönvalmentajittain"; h_state="Jaksot tiloittain"; h_team="tiimi"; h_spec="työhönvalmentaja"
 	    h_act="aktiivisia asiakkaita"; h_fte="htv"; h_per="asiakasta / htv"; h_st="tila"; h_n="jaksoja"
 	    h_alerts="Erääntyneet ja erääntyvät yhteydenotot"; h_rule="sääntö"; h_sev="vakavuus"; h_na="hälytyksiä"
-	    h_fid="IPS-laatuarviointi (IPS-25)"; h_out="Tulokset neljännesvuosittain" ;;
+	    h_out="Tulokset neljännesvuosittain" ;;
 	sv) h_case="Klienter per arbetstränare"; h_state="Perioder per tillstånd"; h_team="team"; h_spec="arbetstränare"
 	    h_act="aktiva klienter"; h_fte="årsverken"; h_per="klienter / årsverke"; h_st="tillstånd"; h_n="perioder"
 	    h_alerts="Förfallna och förfallande kontakter"; h_rule="regel"; h_sev="allvarlighet"; h_na="larm"
-	    h_fid="IPS-kvalitetsbedömning (IPS-25)"; h_out="Resultat per kvartal" ;;
+	    h_out="Resultat per kvartal" ;;
 	*)  h_case="Caseload per employment specialist"; h_state="Episodes per state"; h_team="team"; h_spec="specialist"
 	    h_act="active clients"; h_fte="fte"; h_per="clients per fte"; h_st="state"; h_n="episodes"
 	    h_alerts="Contacts overdue and due"; h_rule="rule"; h_sev="severity"; h_na="alerts"
-	    h_fid="Fidelity (IPS-25)"; h_out="Outcomes per quarter" ;;
+	    h_out="Outcomes per quarter" ;;
 esac
 
 q() { psql -X -v ON_ERROR_STOP=1 -v lang="$lang" -P footer=off "$@"; }
+# the review has one name, the label the report prints (IPS-laatuarviointi / IPS-kvalitetsbedömning)
+h_fid=$(psql -XAtc "SELECT ips.label('fidelity_title', '$lang')")
 
 echo; echo "== $h_case"
 q -c "SELECT t.name AS \"$h_team\", c.display_name AS \"$h_spec\", c.active_clients AS \"$h_act\",
-             c.fte AS \"$h_fte\", c.clients_per_fte AS \"$h_per\"
+             ips.number_text(c.fte, '$lang') AS \"$h_fte\", ips.number_text(c.clients_per_fte, '$lang') AS \"$h_per\"
         FROM ips.caseload c JOIN ips.team t USING (team_id)
        ORDER BY t.name, c.display_name"
 
@@ -95,16 +109,8 @@ esac
 echo
 if [ "$(psql -XAtc "SELECT to_regclass('ips.outcomes_quarterly') IS NOT NULL")" = t ]; then
 	echo "== $h_out"
-	case $lang in
-		fi) o="neljännes|asiakkaita|työssä|työllisyys %|työllisyys %, työttömänä aloittaneet|työhön aloituksia|mediaani pv ensimmäiseen työhön|90 pv pysyvyys %" ;;
-		sv) o="kvartal|klienter|i arbete|sysselsättning %|sysselsättning %, utan arbete vid start|jobbstarter|median dagar till första jobb|kvar efter 90 d %" ;;
-		*)  o="quarter|clients served|working|employment rate %|rate %, out of work at entry|job starts|median days to first job|90-day retention %" ;;
-	esac
-	IFS='|' read -r o1 o2 o3 o4 o4b o5 o6 o7 <<<"$o"
-	q -c "SELECT team_name AS \"$h_team\", quarter AS \"$o1\", clients_served AS \"$o2\", clients_working AS \"$o3\",
-	             employment_rate AS \"$o4\", employment_rate_out_of_work AS \"$o4b\", job_starts AS \"$o5\", median_days_to_first_job AS \"$o6\",
-	             retention_90_rate AS \"$o7\"
-	        FROM ips.outcomes_quarterly ORDER BY team_name, quarter_start"
+	# the same report, words and decimal marks as ipsctl outcomes gives a team leader
+	ipsctl outcomes --lang "$lang"
 	case $lang in
 		fi) echo "Vertailuarvot (IPS Employment Center): 31 % vähimmäis, 41 % keskimäärin, 50 % erinomainen." ;;
 		sv) echo "Jämförelsevärden (IPS Employment Center): 31 % minimum, 41 % genomsnitt, 50 % utmärkt." ;;

@@ -34,6 +34,7 @@ SELECT c.category, x.code, x.ord
     ('contact_mode',  '{in_person,phone,video,message}'),
     ('contact_setting', '{community,office}'),
     ('job_kind',      '{competitive,wage_subsidy,self_employed,work_trial,paid_work_trial}'),
+    ('job_payer',     '{kela,pension_insurer,employment_services}'),
     ('staff_role',    '{specialist,supervisor,clinician}'),
     ('consent_scope', '{share_with_care,employer_disclosure,family_contact}')
   ) AS c(category, codes),
@@ -61,31 +62,34 @@ SELECT category, code, l.lang, l.label
     ('state', 'closed',     'päättynyt', 'avslutad', 'closed'),
     ('close_reason', 'stable_employment', 'vakiintunut työsuhde', 'stabil anställning', 'stable employment'),
     ('close_reason', 'client_choice',     'asiakkaan oma päätös', 'klientens eget val', 'client''s choice'),
-    ('close_reason', 'moved',             'muutti pois', 'flyttade', 'moved away'),
+    ('close_reason', 'moved',             'muutti pois', 'flyttat bort', 'moved away'),
     ('close_reason', 'referred_elsewhere','ohjattu muualle', 'hänvisad till annan tjänst', 'referred elsewhere'),
     ('close_reason', 'disengaged',        'yhteys katkesi', 'kontakten upphörde', 'disengaged'),
     ('close_reason', 'deceased',          'kuollut', 'avliden', 'deceased'),
     ('close_reason', 'never_engaged',     'ei aloittanut', 'påbörjade aldrig', 'never engaged'),
-    ('contact_kind', 'client',              'asiakastapaaminen', 'klientmöte', 'client contact'),
+    ('contact_kind', 'client',              'asiakaskontakti', 'klientkontakt', 'client contact'),
     ('contact_kind', 'employer_for_client', 'työnantajakontakti asiakkaan puolesta', 'arbetsgivarkontakt för klienten', 'employer contact for the client'),
     ('contact_kind', 'care_team',           'yhteydenpito hoitotahoon', 'kontakt med vårdteamet', 'care team contact'),
     ('contact_kind', 'benefits_counseling', 'etuusneuvonta', 'förmånsrådgivning', 'benefits counselling'),
-    ('contact_kind', 'outreach_attempt',    'tavoittamisyritys', 'uppsökande försök', 'outreach attempt'),
+    ('contact_kind', 'outreach_attempt',    'tavoittamisyritys', 'kontaktförsök', 'outreach attempt'),
     ('contact_kind', 'family',              'yhteydenpito läheisiin', 'kontakt med närstående', 'family contact'),
     ('contact_mode', 'in_person', 'kasvokkain', 'personligen', 'in person'),
     ('contact_mode', 'phone',     'puhelin', 'telefon', 'phone'),
     ('contact_mode', 'video',     'videoyhteys', 'video', 'video'),
     ('contact_mode', 'message',   'viesti', 'meddelande', 'message'),
-    ('contact_setting', 'community', 'toimiston ulkopuolella', 'ute i samhället', 'in the community'),
+    ('contact_setting', 'community', 'toimiston ulkopuolella', 'utanför kontoret', 'in the community'),
     ('contact_setting', 'office',    'toimistolla', 'på kontoret', 'at the office'),
     ('job_kind', 'competitive',     'avoimien työmarkkinoiden työ', 'arbete på den öppna arbetsmarknaden', 'competitive job'),
     ('job_kind', 'wage_subsidy',    'palkkatukityö', 'lönesubventionerat arbete', 'wage-subsidised job'),
-    ('job_kind', 'self_employed',   'yrittäjä', 'företagare', 'self-employed'),
+    ('job_kind', 'self_employed',   'oma yritys', 'eget företag', 'self-employment'),
     ('job_kind', 'work_trial',      'työkokeilu', 'arbetsprövning', 'work trial'),
     ('job_kind', 'paid_work_trial', 'palkallinen työkokeilu', 'avlönad arbetsprövning', 'paid work trial'),
+    ('job_payer', 'kela', 'Kela', 'FPA', 'Kela (social insurance)'),
+    ('job_payer', 'pension_insurer', 'työeläkevakuuttaja (kuntoutusraha)', 'arbetspensionsförsäkrare (rehabiliteringspenning)', 'earnings-related pension insurer (rehabilitation allowance)'),
+    ('job_payer', 'employment_services', 'TE-palvelut / työllisyyspalvelut', 'TE-tjänster / sysselsättningstjänster', 'TE office / employment services'),
     ('staff_role', 'specialist', 'työhönvalmentaja', 'arbetstränare', 'employment specialist'),
-    ('staff_role', 'supervisor', 'IPS-esihenkilö', 'IPS-chef', 'IPS supervisor'),
-    ('staff_role', 'clinician',  'hoitotaho', 'vårdgivare', 'clinician'),
+    ('staff_role', 'supervisor', 'IPS-tiiminvetäjä', 'IPS-teamledare', 'IPS team leader'),
+    ('staff_role', 'clinician',  'hoitotiimin jäsen', 'medlem i vårdteamet', 'clinician'),
     ('consent_scope', 'share_with_care',     'tietojen jakaminen hoitotahon kanssa', 'delning av uppgifter med vården', 'sharing with the care team'),
     ('consent_scope', 'employer_disclosure', 'kertominen työnantajalle', 'information till arbetsgivaren', 'disclosure to employers'),
     ('consent_scope', 'family_contact',      'yhteydenpito läheisiin', 'kontakt med närstående', 'contact with family')
@@ -117,6 +121,14 @@ SET search_path = pg_catalog, pg_temp AS $$
                     label.code)
 $$;
 COMMENT ON FUNCTION ips.label(text, text) IS 'Label of a state, reason, kind, rule or item code in fi, sv or en (default: ips.language).';
+
+-- A number as people read it in a language: a decimal comma in fi and sv, a point in en.
+CREATE FUNCTION ips.number_text(x numeric, lang text DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN ips.language(number_text.lang) IN ('fi', 'sv') THEN replace(x::text, '.', ',') ELSE x::text END
+$$;
+COMMENT ON FUNCTION ips.number_text(numeric, text) IS 'A number as text in fi, sv or en (default ips.language): decimal comma in fi and sv, point in en.';
 
 -- A setting's value (internal).
 CREATE FUNCTION ips.setting_value(setting_name text) RETURNS text

@@ -21,13 +21,99 @@ CREATE TABLE ips.staff (
     fte              numeric NOT NULL DEFAULT 1.0 CHECK (fte > 0 AND fte <= 1),
     db_role          name UNIQUE,
     employment_share numeric NOT NULL DEFAULT 1.0 CHECK (employment_share >= 0 AND employment_share <= 1),
-    weekly_hours     numeric NOT NULL DEFAULT 37.5 CHECK (weekly_hours > 0 AND weekly_hours <= 80),
+    weekly_hours     numeric NOT NULL CHECK (weekly_hours > 0 AND weekly_hours <= 80),
     unit             text,
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_on       date,
+    ended_on         date,
+    CONSTRAINT staff_dates_check CHECK (ended_on > started_on)
 );
 CREATE INDEX staff_team_idx ON ips.staff (team_id);
 COMMENT ON TABLE ips.staff IS 'Employment specialists, supervisors and clinicians; db_role maps a login role to the person.';
 COMMENT ON COLUMN ips.staff.unit IS 'Care unit of a clinician; matches ips.care_relationship.unit.';
+COMMENT ON COLUMN ips.staff.fte IS 'FTE in force now; the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.weekly_hours IS 'Scheduled hours a week in force now (37.5 x fte when not given); the dated history is ips.staff_terms.';
+COMMENT ON COLUMN ips.staff.started_on IS 'First day on the team; NULL: since before any record.';
+COMMENT ON COLUMN ips.staff.ended_on IS 'First day no longer on the team (ips.end_staff); NULL: still on the team.';
+
+-- The dated values of a staff member: each row is in force from from_on until the next row's
+-- from_on; the first row of a person is dated -infinity (in force since the start).
+CREATE TABLE ips.staff_terms (
+    staff_id         bigint NOT NULL REFERENCES ips.staff ON DELETE CASCADE,
+    from_on          date NOT NULL,
+    fte              numeric NOT NULL CHECK (fte > 0 AND fte <= 1),
+    employment_share numeric NOT NULL CHECK (employment_share >= 0 AND employment_share <= 1),
+    weekly_hours     numeric NOT NULL CHECK (weekly_hours > 0 AND weekly_hours <= 80),
+    recorded_at      timestamptz NOT NULL DEFAULT now(),
+    recorded_by      name NOT NULL DEFAULT ips.caller(),
+    PRIMARY KEY (staff_id, from_on)
+);
+COMMENT ON TABLE ips.staff_terms IS
+    'Dated FTE, employment share and weekly hours of staff: a row is in force from from_on (-infinity: since the start) to the next row; S1, S2, V6, V13 and the specialist rules read the values in force each day.';
+
+-- Staff rows: hours from the FTE when not given, the terms history kept in step, and an end
+-- only after the person's clients were handed over.  As definer: ips_admin, who manages staff,
+-- does not read episodes (the error gives a count only).
+CREATE FUNCTION ips.staff_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
+        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
+            SELECT count(*) INTO n
+              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
+             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
+               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
+            END IF;
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
+        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
+    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
+        -- a direct correction of the values in force now corrects the latest terms
+        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
+         WHERE t.staff_id = NEW.staff_id
+           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
+           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_guard() IS
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+CREATE TRIGGER staff_terms_sync AFTER INSERT OR UPDATE ON ips.staff
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
+
+-- pg_restore loads ips.staff (whose trigger writes a first terms row) before ips.staff_terms:
+-- a dumped terms row replaces the row of the same key.
+CREATE FUNCTION ips.staff_terms_restore() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE ips.staff_terms t
+       SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours,
+           recorded_at = NEW.recorded_at, recorded_by = NEW.recorded_by
+     WHERE t.staff_id = NEW.staff_id AND t.from_on = NEW.from_on;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_restore() IS 'Trigger: an inserted terms row whose key exists already replaces it (pg_restore).';
+CREATE TRIGGER staff_terms_restore BEFORE INSERT ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_restore();
 
 CREATE TABLE ips.client (
     client_id    bigserial PRIMARY KEY,
@@ -108,7 +194,7 @@ COMMENT ON FUNCTION ips.add_team(text, text) IS 'Creates an IPS team in a region
 CREATE FUNCTION ips.add_staff(team_id bigint, display_name text, role text,
                               fte numeric DEFAULT 1.0, db_role name DEFAULT NULL,
                               employment_share numeric DEFAULT 1.0,
-                              weekly_hours numeric DEFAULT 37.5,
+                              weekly_hours numeric DEFAULT NULL,
                               unit text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -129,8 +215,8 @@ BEGIN
         RAISE EXCEPTION 'employment_share % is out of range', coalesce(employment_share::text, 'NULL')
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
     END IF;
-    IF weekly_hours IS NULL OR weekly_hours <= 0 OR weekly_hours > 80 THEN
-        RAISE EXCEPTION 'weekly_hours % is out of range', coalesce(weekly_hours::text, 'NULL')
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
     END IF;
     IF db_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = add_staff.db_role) THEN
@@ -147,8 +233,136 @@ EXCEPTION WHEN unique_violation THEN
         USING ERRCODE = 'unique_violation', HINT = 'A login role stands for one person.';
 END $$;
 COMMENT ON FUNCTION ips.add_staff(bigint, text, text, numeric, name, numeric, numeric, text) IS
-    'Adds a specialist, supervisor or clinician to a team; returns the staff id.';
+    'Adds a specialist, supervisor or clinician to a team (weekly_hours not given: 37.5 x fte); returns the staff id.';
 
+-- A staff member's last day on the team is ended_on - 1; their episodes must be handed over first.
+CREATE FUNCTION ips.end_staff(staff_id bigint, ended_on date) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    PERFORM ips.require(end_staff.staff_id, 'staff_id');
+    PERFORM ips.require(end_staff.ended_on, 'ended_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = end_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', end_staff.staff_id);
+    END IF;
+    IF s.ended_on IS NOT NULL THEN
+        RAISE EXCEPTION 'staff member % left the team on % already', s.staff_id, s.ended_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Add the person again if they came back.';
+    END IF;
+    IF NOT isfinite(ended_on) THEN
+        RAISE EXCEPTION 'end date % is not a day', ended_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= s.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', ended_on, s.started_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
+    IF ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = s.staff_id) THEN
+        RAISE EXCEPTION 'end date % is not after the last change of terms of staff member %', ended_on, s.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    UPDATE ips.staff x SET ended_on = end_staff.ended_on WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.end_staff(bigint, date) IS
+    'Takes a staff member off the team from ended_on (the first day no longer on the team); their open episodes must have been handed over (ips.assign_specialist) before.';
+
+-- A dated change of FTE, employment share or weekly hours (NULL: unchanged).
+CREATE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
+                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+    cur ips.staff_terms;
+    nf numeric;
+    nh numeric;
+    latest date;
+BEGIN
+    PERFORM ips.require(change_staff.staff_id, 'staff_id');
+    PERFORM ips.require(change_staff.from_on, 'from_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', change_staff.staff_id);
+    END IF;
+    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
+        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give fte, employment_share or weekly_hours.';
+    END IF;
+    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+    END IF;
+    IF from_on < s.started_on OR from_on >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
+    END IF;
+    IF fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
+    IF from_on < latest THEN
+        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
+    END IF;
+    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
+    nf := coalesce(fte, cur.fte);
+    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
+    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
+    IF nh > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', nh
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
+    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
+    ON CONFLICT ON CONSTRAINT staff_terms_pkey
+    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
+                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
+    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
+                           weekly_hours = nh
+     WHERE x.staff_id = s.staff_id;
+END $$;
+COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
+    'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';
+
+-- The terms of each staff member per span of days: [from_on, to_on) within [started_on, ended_on).
+CREATE FUNCTION ips.staff_spans(team_ids bigint[])
+RETURNS TABLE(team_id bigint, staff_id bigint, role text, from_on date, to_on date,
+              fte numeric, employment_share numeric, weekly_hours numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT x.team_id, x.staff_id, x.role, x.f, x.t, x.fte, x.employment_share, x.weekly_hours
+      FROM (SELECT s.team_id, s.staff_id, s.role,
+                   greatest(t.from_on, coalesce(s.started_on, '-infinity')) AS f,
+                   least(coalesce(lead(t.from_on) OVER (PARTITION BY t.staff_id ORDER BY t.from_on), 'infinity'),
+                         coalesce(s.ended_on, 'infinity')) AS t,
+                   t.fte, t.employment_share, t.weekly_hours
+              FROM ips.staff s JOIN ips.staff_terms t ON t.staff_id = s.staff_id
+             WHERE s.team_id = ANY (staff_spans.team_ids)) x
+     WHERE x.f < x.t
+$$;
+COMMENT ON FUNCTION ips.staff_spans(bigint[]) IS
+    'Internal: the days each staff member of the teams was on the team with the terms in force, as spans [from_on, to_on) (open ends are infinite).';
+
+-- Registers a client in the caller's team.  A host key names one person in the host
+-- system, so a key that is registered already (by any team) gives its existing
+-- client: the answer is the same as for a new key (no unique violation, an
+-- existence oracle on host keys in 1.1; docs/security.md).  Every argument is
+-- checked before either path.  The caller's team is recorded in ips.client_intake
+-- (by the trigger client_intake for a new client, here for an existing one): that is
+-- the team's client relationship, and it is in the change log.  Missing birth year
+-- and municipality are completed, recorded ones are kept.
 CREATE FUNCTION ips.add_client(host_ref text, birth_year int DEFAULT NULL, municipality text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -157,22 +371,38 @@ DECLARE
 BEGIN
     PERFORM ips.require(host_ref, 'host_ref');
     IF btrim(host_ref) = '' OR length(host_ref) > 200 THEN
-        RAISE EXCEPTION 'host_ref "%" is not a usable key', host_ref
+        RAISE EXCEPTION 'host_ref "%" is not a usable key', left(host_ref, 200)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the host system''s client key (1 to 200 characters), never a name or identity code.';
     END IF;
-    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM current_date)) THEN
+    IF birth_year IS NOT NULL AND (birth_year < 1900 OR birth_year > extract(year FROM ips.local_date(now()))) THEN
         RAISE EXCEPTION 'birth year % is out of range', birth_year
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give a four-digit year in the past, or NULL.';
     END IF;
-    INSERT INTO ips.client (host_ref, birth_year, municipality)
+    IF length(municipality) > 200 THEN
+        RAISE EXCEPTION 'municipality of ips.client is % characters long, more than 200', length(municipality)
+            USING ERRCODE = 'string_data_right_truncation', HINT = 'Give the municipality''s name (at most 200 characters), or NULL.';
+    END IF;
+    INSERT INTO ips.client AS c (host_ref, birth_year, municipality)
     VALUES (add_client.host_ref, add_client.birth_year, add_client.municipality)
-    RETURNING client_id INTO id;
+    ON CONFLICT ON CONSTRAINT client_host_ref_key DO NOTHING
+    RETURNING c.client_id INTO id;
+    IF id IS NULL THEN
+        SELECT c.client_id INTO STRICT id FROM ips.client c WHERE c.host_ref = add_client.host_ref;
+        UPDATE ips.client c
+           SET birth_year = coalesce(c.birth_year, add_client.birth_year),
+               municipality = coalesce(c.municipality, add_client.municipality)
+         WHERE c.client_id = id
+           AND (c.birth_year IS NULL AND add_client.birth_year IS NOT NULL
+                OR c.municipality IS NULL AND add_client.municipality IS NOT NULL);
+        INSERT INTO ips.client_intake (client_id, team_id, registered_by)
+        SELECT id, s.team_id, ips.caller()
+          FROM ips.staff s WHERE s.db_role = ips.caller() AND s.role IN ('specialist', 'supervisor')
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN id;
-EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION 'a client with host_ref "%" exists already', host_ref
-        USING ERRCODE = 'unique_violation', HINT = 'Use the existing client id.';
 END $$;
-COMMENT ON FUNCTION ips.add_client(text, int, text) IS 'Adds a pseudonymous client by the host system''s key; returns the client id.';
+COMMENT ON FUNCTION ips.add_client(text, int, text) IS
+    'Registers a client in the caller''s team by the host system''s key and returns the client id; a key registered already (by any team) gives that client, exactly as a new one.';
 
 CREATE FUNCTION ips.start_care_relationship(client_id bigint, unit text, started_on date) RETURNS bigint
 LANGUAGE plpgsql

@@ -74,7 +74,9 @@ CREATE TABLE ips.contact (
     mode        text NOT NULL DEFAULT 'in_person' CHECK (mode IN ('in_person', 'phone', 'video', 'message')),
     setting     text NOT NULL DEFAULT 'community' CHECK (setting IN ('community', 'office')),
     minutes     int CHECK (minutes >= 0),
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    -- an in-person employer visit is recorded once, in ips.employer_contact (with its employer)
+    CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person'))
 );
 CREATE INDEX contact_episode_at_idx ON ips.contact (episode_id, at);
 CREATE INDEX contact_staff_at_idx ON ips.contact (staff_id, at);
@@ -112,10 +114,31 @@ CREATE TABLE ips.job (
     title          text,
     end_reason     text,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
+    held_at_entry  boolean NOT NULL DEFAULT false,
+    payer          text CHECK (payer IN ('kela', 'pension_insurer', 'employment_services')),
+    continues_job_id bigint REFERENCES ips.job,
     CHECK (ends_on >= starts_on)
 );
 CREATE INDEX job_episode_idx ON ips.job (episode_id, starts_on);
 COMMENT ON TABLE ips.job IS 'Jobs and work trials; occupation is an ISCO-08 code (job type).';
+COMMENT ON COLUMN ips.job.payer IS 'Who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+COMMENT ON COLUMN ips.job.continues_job_id IS 'The job (e.g. a work trial) this one continues at the same employer (ips.continue_job): its history goes on.';
+CREATE INDEX job_continues_idx ON ips.job (continues_job_id) WHERE continues_job_id IS NOT NULL;
+
+-- Hours a week of a job from a day on (ips.change_job_hours); before the first row, ips.job.hours_per_week.
+CREATE TABLE ips.job_hours (
+    job_id         bigint NOT NULL REFERENCES ips.job,
+    from_on        date NOT NULL,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    hours_per_week numeric NOT NULL CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    recorded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, from_on)
+);
+COMMENT ON TABLE ips.job_hours IS
+    'Changes of a job''s weekly hours (a work trial growing from 15 to 30 h): in force from from_on; before the first change ips.job.hours_per_week (the hours at the start).';
+COMMENT ON COLUMN ips.job.held_at_entry IS
+    'Kept by the fact guard: the job began before the referral (held when the episode began): no job start, no first job, job-retention support from entry.';
 
 CREATE TABLE ips.study (
     study_id   bigserial PRIMARY KEY,
@@ -162,6 +185,8 @@ CREATE TRIGGER employer_contact_guard BEFORE INSERT OR UPDATE ON ips.employer_co
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('at');
 CREATE TRIGGER job_guard BEFORE INSERT OR UPDATE ON ips.job
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
+CREATE TRIGGER job_hours_guard BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('from_on');
 CREATE TRIGGER study_guard BEFORE INSERT OR UPDATE ON ips.study
     FOR EACH ROW EXECUTE FUNCTION ips.fact_guard('starts_on');
 CREATE TRIGGER specialist_assignment_guard BEFORE INSERT OR UPDATE ON ips.specialist_assignment
@@ -243,6 +268,12 @@ BEGIN
         RAISE EXCEPTION 'staff member % belongs to team %, episode % to team %', s.staff_id, s.team_id, e.episode_id, e.team_id
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Assign a specialist of the episode''s own team.';
     END IF;
+    IF from_on >= s.ended_on OR from_on < s.started_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s.', s.staff_id,
+                                coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
     IF EXISTS (SELECT 1 FROM ips.specialist_assignment a
                 WHERE a.episode_id = e.episode_id AND a.to_on IS NULL AND a.from_on > assign_specialist.from_on) THEN
         RAISE EXCEPTION 'assignment date % is before the current assignment of episode %', assign_specialist.from_on, e.episode_id
@@ -284,6 +315,43 @@ END $$;
 COMMENT ON FUNCTION ips.transition(bigint, text, timestamptz, text) IS
     'Moves an episode to another state (see the transition table); closed needs a reason. Returns the new state.';
 
+-- Corrections learned late (in C, episode_state.c): transitions inserted before the last
+-- recorded one; the state machine checks the whole corrected sequence.
+CREATE FUNCTION ips.insert_transitions(episode_id bigint, to_states text[], ats timestamptz[], reasons text[] DEFAULT NULL)
+RETURNS int
+AS 'MODULE_PATHNAME', 'ips_insert_transitions' LANGUAGE C;
+COMMENT ON FUNCTION ips.insert_transitions(bigint, text[], timestamptz[], text[]) IS
+    'Inserts transitions learned late between the referral and the last recorded transition, when the corrected sequence is valid (it must lead back to the state the next recorded transition starts from); the rows keep who inserted them (actor) and when (recorded_at). Returns how many.';
+
+-- A pause learned late: on_hold from from_at, back to the paused state at until_at.
+CREATE FUNCTION ips.record_pause(episode_id bigint, from_at timestamptz, until_at timestamptz, reason text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    paused text;
+BEGIN
+    PERFORM ips.require(record_pause.episode_id, 'episode_id');
+    PERFORM ips.require(from_at, 'from_at');
+    PERFORM ips.require(until_at, 'until_at');
+    IF until_at <= from_at THEN
+        RAISE EXCEPTION 'a pause ends after it begins' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give from_at before until_at.';
+    END IF;
+    PERFORM ips.episode_for_update(record_pause.episode_id);
+    SELECT h.to_state INTO paused FROM ips.episode_state_history h
+     WHERE h.episode_id = record_pause.episode_id AND h.at <= from_at
+     ORDER BY h.at DESC, h.history_id DESC LIMIT 1;
+    IF paused IS NULL OR paused IN ('on_hold', 'closed') THEN
+        RAISE EXCEPTION 'episode % is % at %', record_pause.episode_id, coalesce(paused, 'not yet referred'), from_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A pause begins in an open, not paused state.';
+    END IF;
+    RETURN ips.insert_transitions(record_pause.episode_id, ARRAY['on_hold', paused], ARRAY[from_at, until_at],
+                                  ARRAY[reason, NULL]);
+END $$;
+COMMENT ON FUNCTION ips.record_pause(bigint, timestamptz, timestamptz, text) IS
+    'Records a pause learned late (e.g. a hospital stay reported afterwards): on_hold from from_at, back to the paused state at until_at, inserted into the history before later transitions.';
+
 -- Hot in ipsctl import: a required argument is checked, and the episode locked, inline (a call costs more).
 CREATE OR REPLACE FUNCTION ips.complete_career_profile(episode_id bigint, completed_on date) RETURNS void
 LANGUAGE plpgsql
@@ -314,7 +382,7 @@ END $$;
 COMMENT ON FUNCTION ips.complete_career_profile(bigint, date) IS 'Records the day the client''s career profile (vocational profile) was completed.';
 
 CREATE FUNCTION ips.record_contact(episode_id bigint, staff_id bigint, at timestamptz, kind text,
-                                   mode text DEFAULT 'in_person', setting text DEFAULT 'community',
+                                   mode text DEFAULT 'in_person', setting text DEFAULT NULL,
                                    minutes int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
@@ -323,7 +391,16 @@ DECLARE
 BEGIN
     PERFORM ips.check_code('contact_kind', kind, 'contact kind');
     PERFORM ips.check_code('contact_mode', mode, 'contact mode');
+    -- not given: an in-person contact is in the community, a remote one is made from the office
+    -- (phone, video and messages are never community-based services, fidelity V13)
+    setting := coalesce(setting, CASE WHEN mode = 'in_person' THEN 'community' ELSE 'office' END);
     PERFORM ips.check_code('contact_setting', setting, 'contact setting');
+    IF kind = 'employer_for_client' AND mode = 'in_person' THEN
+        RAISE EXCEPTION 'an in-person employer contact belongs in the job-development log'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Only ips.employer_contact rows count for rapid job search, V4 and V6.',
+                  HINT = 'Record it with ips.record_employer_contact(staff_id, employer_id, at, true, episode_id).';
+    END IF;
     PERFORM ips.require(at, 'at');
     IF minutes < 0 THEN
         RAISE EXCEPTION 'minutes % is negative', minutes
@@ -339,7 +416,7 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.record_contact(bigint, bigint, timestamptz, text, text, text, int) IS
-    'Records a contact of an episode (kind, mode, setting, minutes); returns its id.';
+    'Records a contact of an episode (kind, mode, setting: default community in person, office otherwise; minutes); an in-person employer contact goes to ips.record_employer_contact. Returns its id.';
 
 CREATE FUNCTION ips.record_employer_contact(staff_id bigint, employer_id bigint, at timestamptz,
                                             in_person boolean DEFAULT true, episode_id bigint DEFAULT NULL,
@@ -406,17 +483,54 @@ BEGIN
         RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
             USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
     END IF;
-    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed') THEN
+    IF starts_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'job start % is in the future', starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A job start moves the episode to employed; it is recorded on or after the day the job starts.',
+                  HINT = 'Record it when it starts, or record the agreed job now with ips.plan_job(), which changes no state.';
+    END IF;
+    IF starts_on < e.referred_on AND e.state <> 'closed' THEN
+        -- a job held at entry: recorded as such; the client is not out of work at entry
+        INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+        VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
+                start_job.occupation, start_job.hours_per_week, start_job.title)
+        RETURNING job_id INTO id;
+        UPDATE ips.episode x SET out_of_work_at_entry = false WHERE x.episode_id = e.episode_id;
+        IF e.state IN ('engaged', 'job_search', 'studying') THEN
+            -- employed from now on in the record (the instant after the current state began)
+            UPDATE ips.episode x SET state = 'employed', state_since = least(e.state_since + interval '1 microsecond', now()),
+                                     state_reason = 'job held at entry'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        -- referred (or paused before engagement): the state stays; ips.transition(episode_id,
+        -- 'employed') enters the service in work when the client is met
+        RETURN id;
+    END IF;
+    IF e.state NOT IN ('engaged', 'job_search', 'studying', 'employed')
+       AND NOT (e.state = 'on_hold' AND e.held_state <> 'referred') THEN
         RAISE EXCEPTION 'episode % is %: a job starts from engaged, job_search, studying or employed', e.episode_id, e.state
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = CASE e.state WHEN 'referred' THEN 'Engage the client first.'
-                                      WHEN 'on_hold' THEN 'Resume the episode first.'
-                                      ELSE 'Refer the client again to start a new episode.' END;
+                  HINT = CASE WHEN e.state = 'referred' OR e.held_state = 'referred' THEN 'Engage the client first.'
+                              ELSE 'Refer the client again to start a new episode.' END;
     END IF;
     INSERT INTO ips.job (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
     VALUES (e.episode_id, start_job.employer_id, start_job.starts_on, start_job.kind,
             start_job.occupation, start_job.hours_per_week, start_job.title)
     RETURNING job_id INTO id;
+    IF e.state = 'on_hold' THEN
+        -- a client who finds work during a pause: the pause ends (back to the paused state) as the job starts
+        UPDATE ips.episode x SET state = e.held_state, state_since = ips.transition_time(e, start_job.starts_on),
+                                 state_reason = 'job started'
+         WHERE x.episode_id = e.episode_id
+        RETURNING * INTO e;
+        IF e.state <> 'employed' THEN
+            -- the next instant: a transition dated as the one before would be dated now
+            UPDATE ips.episode x SET state = 'employed', state_since = e.state_since + interval '1 microsecond',
+                                     state_reason = 'job started'
+             WHERE x.episode_id = e.episode_id;
+        END IF;
+        RETURN id;
+    END IF;
     IF e.state <> 'employed' THEN
         UPDATE ips.episode x SET state = 'employed', state_since = ips.transition_time(e, start_job.starts_on),
                                  state_reason = 'job started'
@@ -425,7 +539,218 @@ BEGIN
     RETURN id;
 END $$;
 COMMENT ON FUNCTION ips.start_job(bigint, bigint, date, text, text, numeric, text) IS
-    'Records a job start; moves an engaged, job_search or studying episode to employed. Returns the job id.';
+    'Records a job start (not in the future: see ips.plan_job); moves an engaged, job_search or studying episode to employed, and resumes a paused one. A job that began before the referral is held at entry (no job start). Returns the job id.';
+
+-- A job agreed to start later: a plan, which changes no state; ips.start_planned_job records
+-- the job when it starts.
+CREATE TABLE ips.job_plan (
+    plan_id        bigserial PRIMARY KEY,
+    episode_id     bigint NOT NULL REFERENCES ips.episode,
+    client_id      bigint NOT NULL,
+    employer_id    bigint NOT NULL REFERENCES ips.employer,
+    starts_on      date NOT NULL,
+    kind           text NOT NULL DEFAULT 'competitive'
+                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
+    hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
+    title          text,
+    job_id         bigint REFERENCES ips.job,
+    recorded_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX job_plan_episode_idx ON ips.job_plan (episode_id);
+COMMENT ON TABLE ips.job_plan IS 'Jobs agreed to start later (no state change until ips.start_planned_job records the start; job_id then).';
+
+-- A plan belongs to its episode and carries its client (direct writes included).
+CREATE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
+    FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
+
+CREATE FUNCTION ips.plan_job(episode_id bigint, employer_id bigint, starts_on date, kind text DEFAULT 'competitive',
+                             occupation text DEFAULT NULL, hours_per_week numeric DEFAULT NULL,
+                             title text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+    id bigint;
+BEGIN
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    PERFORM ips.require(starts_on, 'starts_on');
+    e := ips.episode_for_update(plan_job.episode_id);
+    IF e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.employer x WHERE x.employer_id = plan_job.employer_id) THEN
+        PERFORM ips.not_found('employer', plan_job.employer_id);
+    END IF;
+    IF NOT isfinite(starts_on) THEN
+        RAISE EXCEPTION 'planned start % is not a day', starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the agreed first day of the job.';
+    END IF;
+    INSERT INTO ips.job_plan (episode_id, employer_id, starts_on, kind, occupation, hours_per_week, title)
+    VALUES (e.episode_id, plan_job.employer_id, plan_job.starts_on, plan_job.kind, plan_job.occupation,
+            plan_job.hours_per_week, plan_job.title)
+    RETURNING plan_id INTO id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.plan_job(bigint, bigint, date, text, text, numeric, text) IS
+    'Records a job agreed to start later, without changing the episode''s state; returns the plan id (see ips.start_planned_job).';
+
+CREATE FUNCTION ips.start_planned_job(plan_id bigint, starts_on date DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p ips.job_plan;
+    id bigint;
+BEGIN
+    PERFORM ips.require(start_planned_job.plan_id, 'plan_id');
+    SELECT * INTO p FROM ips.job_plan x WHERE x.plan_id = start_planned_job.plan_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job plan', start_planned_job.plan_id);
+    END IF;
+    IF p.job_id IS NOT NULL THEN
+        RAISE EXCEPTION 'the job of plan % was recorded already (job %)', p.plan_id, p.job_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Nothing to change.';
+    END IF;
+    id := ips.start_job(p.episode_id, p.employer_id, coalesce(start_planned_job.starts_on, p.starts_on), p.kind,
+                        p.occupation, p.hours_per_week, p.title);
+    UPDATE ips.job_plan x SET job_id = id WHERE x.plan_id = p.plan_id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.start_planned_job(bigint, date) IS
+    'Records the start of a planned job (on its planned day, or on starts_on when it moved) with ips.start_job; returns the job id.';
+
+-- A job's hours a week from a day on (a work trial that grows).
+CREATE FUNCTION ips.change_job_hours(job_id bigint, from_on date, hours_per_week numeric) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(change_job_hours.job_id, 'job_id');
+    PERFORM ips.require(change_job_hours.from_on, 'from_on');
+    PERFORM ips.require(change_job_hours.hours_per_week, 'hours_per_week');
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = change_job_hours.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', change_job_hours.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    IF from_on <= j.starts_on OR from_on > j.ends_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of hours when it takes effect.';
+    END IF;
+    INSERT INTO ips.job_hours AS h (job_id, from_on, episode_id, hours_per_week)
+    VALUES (j.job_id, change_job_hours.from_on, j.episode_id, change_job_hours.hours_per_week)
+    ON CONFLICT ON CONSTRAINT job_hours_pkey DO UPDATE SET hours_per_week = EXCLUDED.hours_per_week, recorded_at = EXCLUDED.recorded_at;
+END $$;
+COMMENT ON FUNCTION ips.change_job_hours(bigint, date, numeric) IS
+    'Changes a job''s weekly hours from a day on (earlier days keep theirs); see ips.job_hours_on.';
+
+-- The hours a week of a job on a day.
+CREATE FUNCTION ips.job_hours_on(job_id bigint, day date) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT h.hours_per_week FROM ips.job_hours h
+                      WHERE h.job_id = job_hours_on.job_id AND h.from_on <= job_hours_on.day
+                      ORDER BY h.from_on DESC LIMIT 1),
+                    (SELECT j.hours_per_week FROM ips.job j WHERE j.job_id = job_hours_on.job_id))
+$$;
+COMMENT ON FUNCTION ips.job_hours_on(bigint, date) IS 'The weekly hours of a job in force on a day (ips.job_hours, else its hours at the start).';
+
+-- Who pays a work trial or subsidised job.
+CREATE FUNCTION ips.set_job_payer(job_id bigint, payer text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    PERFORM ips.require(set_job_payer.job_id, 'job_id');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = set_job_payer.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', set_job_payer.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    UPDATE ips.job x SET payer = set_job_payer.payer WHERE x.job_id = j.job_id;
+END $$;
+COMMENT ON FUNCTION ips.set_job_payer(bigint, text) IS
+    'Records who pays a work trial or subsidy: kela, pension_insurer (rehabilitation allowance), employment_services (TE office); NULL: the employer.';
+
+-- A work trial that goes on as a paid trial or an ordinary job at the same employer.
+CREATE FUNCTION ips.continue_job(job_id bigint, from_on date, kind text DEFAULT 'competitive',
+                                 hours_per_week numeric DEFAULT NULL, payer text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+    id bigint;
+BEGIN
+    PERFORM ips.require(continue_job.job_id, 'job_id');
+    PERFORM ips.require(continue_job.from_on, 'from_on');
+    PERFORM ips.check_code('job_kind', kind, 'job kind');
+    IF payer IS NOT NULL THEN
+        PERFORM ips.check_code('job_payer', payer, 'payer');
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = continue_job.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', continue_job.job_id);
+    END IF;
+    PERFORM ips.episode_for_update(j.episode_id);
+    IF j.ends_on IS NOT NULL THEN
+        RAISE EXCEPTION 'job % ended on %', j.job_id, j.ends_on
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A job continues while it runs; record a new job with ips.start_job().';
+    END IF;
+    IF from_on <= j.starts_on OR NOT isfinite(from_on) THEN
+        RAISE EXCEPTION 'job % started on %: it continues from a later day', j.job_id, j.starts_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the first day of the new terms.';
+    END IF;
+    IF hours_per_week <= 0 OR hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    -- the new terms first (a current job), then the end of the old: the episode stays employed
+    id := ips.start_job(j.episode_id, j.employer_id, continue_job.from_on, continue_job.kind, j.occupation,
+                        coalesce(continue_job.hours_per_week, ips.job_hours_on(j.job_id, continue_job.from_on - 1)), j.title);
+    UPDATE ips.job x SET continues_job_id = j.job_id, payer = continue_job.payer WHERE x.job_id = id;
+    PERFORM ips.end_job(j.job_id, continue_job.from_on - 1, 'continued as ' || continue_job.kind);
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION ips.continue_job(bigint, date, text, numeric, text) IS
+    'Continues a running job (e.g. an unpaid work trial) from a day on as another kind (paid work trial, ordinary job) at the same employer: the old job ends the day before and the new one points to it (continues_job_id). Returns the new job id.';
 
 CREATE FUNCTION ips.end_job(job_id bigint, ends_on date, reason text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
@@ -542,7 +867,27 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.record_team_meeting(bigint, date) IS 'Records that a specialist attended the care team''s meeting on a day (idempotent).';
 
--- Caseload per specialist (open episodes past referred).
+-- A specialist carries episodes only while on the team (direct writes included).
+CREATE FUNCTION ips.assignment_staff_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on OR coalesce(NEW.to_on, 'infinity') >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team for the whole assignment from %', NEW.staff_id, NEW.from_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Staff member %s is on the team from %s until the day before %s; assign another specialist.',
+                                s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'today'));
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.assignment_staff_guard() IS 'Trigger: an assignment lies within the specialist''s days on the team.';
+CREATE TRIGGER specialist_assignment_staff_guard BEFORE INSERT ON ips.specialist_assignment
+    FOR EACH ROW EXECUTE FUNCTION ips.assignment_staff_guard();
+
+-- Caseload per specialist on the team today (open episodes past referred), with the FTE in force.
 CREATE VIEW ips.caseload AS
 SELECT s.staff_id, s.team_id, s.display_name, s.fte,
        count(e.episode_id) FILTER (WHERE e.state NOT IN ('referred', 'closed')) AS active_clients,
@@ -550,12 +895,15 @@ SELECT s.staff_id, s.team_id, s.display_name, s.fte,
   FROM ips.staff s
   LEFT JOIN ips.episode e ON e.specialist_id = s.staff_id AND e.state <> 'closed'
  WHERE s.role = 'specialist'
+   AND (s.ended_on IS NULL OR s.ended_on > ips.local_date(now()))
+   AND (s.started_on IS NULL OR s.started_on <= ips.local_date(now()))
  GROUP BY s.staff_id;
-COMMENT ON VIEW ips.caseload IS 'Per specialist: active clients (open episodes past referred), fte, clients per fte.';
+COMMENT ON VIEW ips.caseload IS 'Per specialist on the team today: active clients (open episodes past referred), fte in force, clients per fte.';
 
 -- pg_dump keeps the rows of the tables that hold a region's data.
 SELECT pg_catalog.pg_extension_config_dump('ips.team', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.staff', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.client', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.care_relationship', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.consent', '');
@@ -567,6 +915,9 @@ SELECT pg_catalog.pg_extension_config_dump('ips.specialist_assignment', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.employer_contact', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.job', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_hours', '');
+SELECT pg_catalog.pg_extension_config_dump('ips.job_plan_plan_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.study', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.team_meeting', '');
 SELECT pg_catalog.pg_extension_config_dump('ips.team_team_id_seq', '');

@@ -55,7 +55,7 @@ INSERT INTO ips.rule (code, ordinal, scope, days, count, horizon_days, label_fi,
    'Yhteydenotto työn päätyttyä', 'Kontakt efter att arbetet upphört', 'Contact after the job ended',
    'Client contact (in person, phone or video) within days after a job ends.'),
   ('no_contact', 10, 'episode', 30, NULL, 7,
-   'Ei yhteyttä asiakkaaseen: tavoita', 'Ingen kontakt med klienten: uppsökande', 'No client contact: reach out',
+   'Ei yhteyttä asiakkaaseen: tavoita', 'Ingen kontakt med klienten: ta kontakt', 'No client contact: reach out',
    'No client contact for days since the last one (or the referral): outreach is due.'),
   ('care_relationship', 11, 'episode', 0, NULL, 0,
    'Voimassa oleva hoitosuhde', 'Gällande vårdrelation', 'Active care relationship',
@@ -182,14 +182,16 @@ CREATE INDEX consent_client_scope_idx ON ips.consent (client_id, scope, given_on
 CREATE INDEX team_meeting_staff_idx ON ips.team_meeting (staff_id, met_on);
 
 -- The engine (C): every expectation, or the alerts, of a selection of episodes and specialists.
-CREATE FUNCTION ips.rule_engine(mode text, from_on date, to_on date, team_id bigint DEFAULT NULL, episode_id bigint DEFAULT NULL)
+CREATE FUNCTION ips.rule_engine(mode text, from_on date, to_on date, team_id bigint DEFAULT NULL, episode_id bigint DEFAULT NULL,
+                                known_at timestamptz DEFAULT NULL)
 RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, job_id bigint, due_on date, met_on date, status text)
 AS 'MODULE_PATHNAME', 'ips_rule_engine'
 LANGUAGE C STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION ips.rule_engine(text, date, date, bigint, bigint) IS
+COMMENT ON FUNCTION ips.rule_engine(text, date, date, bigint, bigint, timestamptz) IS
     'Internal: the contact-rule engine.  mode alerts: unmet expectations as of to_on (status overdue or due); '
-    'mode expectations: every expectation due from from_on to to_on, as known on to_on (status met_on_time, met_late, missed, open).';
+    'mode expectations: every expectation due from from_on to to_on, as known on to_on (status met_on_time, met_late, missed, open); '
+    'known_at: only the state changes, contacts, employer contacts and jobs recorded by then (recorded_at).';
 
 -- Raise the usual errors for an unknown team (internal).
 CREATE FUNCTION ips.rule_check_team(team_id bigint) RETURNS void
@@ -233,6 +235,26 @@ END $$;
 COMMENT ON FUNCTION ips.contact_alerts(date, bigint) IS
     'Unmet contact expectations as of a day: overdue (due on or before as_of) or due (within the rule''s warning horizon); '
     'per-specialist rules have staff_id and no episode.  days_overdue = as_of - due_on.';
+
+-- What the team could see on a day: the alerts as of as_of from the facts recorded by known_at
+-- (default: the end of as_of); a reviewer's question when facts were entered late.
+CREATE FUNCTION ips.alerts_as_known(as_of date, known_at timestamptz DEFAULT NULL, team_id bigint DEFAULT NULL)
+RETURNS TABLE(episode_id bigint, staff_id bigint, rule text, due_on date, days_overdue int, severity text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM ips.require(alerts_as_known.as_of, 'as_of');
+    PERFORM ips.rule_check_team(alerts_as_known.team_id);
+    RETURN QUERY
+        SELECT x.episode_id, x.staff_id, x.rule, x.due_on, (alerts_as_known.as_of - x.due_on)::int, x.status
+          FROM ips.rule_engine('alerts', alerts_as_known.as_of, alerts_as_known.as_of, alerts_as_known.team_id, NULL,
+                               coalesce(alerts_as_known.known_at, ips.local_midnight(alerts_as_known.as_of + 1))) x
+          JOIN ips.rule r ON r.code = x.rule
+         ORDER BY x.due_on, x.episode_id NULLS LAST, x.staff_id, r.ordinal;
+END $$;
+COMMENT ON FUNCTION ips.alerts_as_known(date, timestamptz, bigint) IS
+    'The alerts of a day as the team could see them: ips.contact_alerts(as_of) from the state changes, contacts, employer contacts and jobs recorded by known_at (default: the end of as_of).';
 
 -- The row of an alert (ips.episode_alerts returns it: its argument episode_id
 -- cannot also name an output column).

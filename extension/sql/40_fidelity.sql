@@ -34,7 +34,7 @@ INSERT INTO ips.fidelity_item (item, section, ordinal, computed, direction, unit
   ('O2', 'organization', 5, false, NULL, NULL, 'Integraatio tiiviin yhteydenpidon kautta', 'Integration genom täta kontakter med vårdteamet', 'Integration of rehabilitation with mental health treatment through frequent team member contact'),
   ('O3', 'organization', 6, false, NULL, NULL, 'Yhteistyö TE-toimiston, Kelan ja eläkevakuuttajien kanssa', 'Samarbete med TE-byrån, FPA och pensionsförsäkrare', 'Collaboration between employment specialists and vocational rehabilitation counsellors'),
   ('O4', 'organization', 7, false, NULL, NULL, 'IPS-tiimi', 'IPS-enheten', 'Vocational unit'),
-  ('O5', 'organization', 8, false, NULL, NULL, 'IPS-esihenkilön rooli', 'IPS-chefens roll', 'Role of employment supervisor'),
+  ('O5', 'organization', 8, false, NULL, NULL, 'IPS-tiiminvetäjän rooli', 'IPS-teamledarens roll', 'Role of employment supervisor'),
   ('O6', 'organization', 9, false, NULL, NULL, 'Ei poissulkukriteerejä', 'Inga uteslutningskriterier', 'Zero exclusion criteria'),
   ('O7', 'organization', 10, false, NULL, NULL, 'Organisaation keskittyminen avoimille työmarkkinoille', 'Organisationens fokus på den öppna arbetsmarknaden', 'Agency focus on competitive employment'),
   ('O8', 'organization', 11, false, NULL, NULL, 'Johdon tuki', 'Ledningens stöd', 'Executive team support for supported employment'),
@@ -50,7 +50,7 @@ INSERT INTO ips.fidelity_item (item, section, ordinal, computed, direction, unit
   ('V10', 'services', 21, true, 'at_least', '%', 'Avoimien työmarkkinoiden työpaikat', 'Arbete på den öppna arbetsmarknaden', 'Competitive jobs'),
   ('V11', 'services', 22, false, NULL, NULL, 'Yksilöllinen tuki työssä', 'Individuellt stöd i arbetet', 'Individualized follow-along supports'),
   ('V12', 'services', 23, true, 'at_least', '% of jobs', 'Ajallisesti rajaamaton tuki työssä', 'Tidsobegränsat stöd i arbetet', 'Time-unlimited follow-along supports'),
-  ('V13', 'services', 24, true, 'at_least', '%', 'Palvelut toimiston ulkopuolella', 'Tjänster ute i samhället', 'Community-based services'),
+  ('V13', 'services', 24, true, 'at_least', '%', 'Palvelut toimiston ulkopuolella', 'Tjänster utanför kontoret', 'Community-based services'),
   ('V14', 'services', 25, false, NULL, NULL, 'Aktiivinen sitouttaminen ja tavoittaminen', 'Aktivt engagemang och uppsökande arbete', 'Assertive engagement and outreach');
 
 -- Anchors: for a computed item, score s applies when the measure is at most (or at least)
@@ -160,7 +160,7 @@ INSERT INTO ips.setting (name, value, description) VALUES
 INSERT INTO ips.label_text (category, code, lang, label)
 SELECT 'fidelity_report', v.code, l.lang, l.label
   FROM (VALUES
-    ('fidelity_title', 'IPS-menetelmäuskollisuus', 'IPS-metodtrohet', 'IPS fidelity'),
+    ('fidelity_title', 'IPS-laatuarviointi', 'IPS-kvalitetsbedömning', 'IPS fidelity review'),
     ('fidelity_period', 'kausi', 'period', 'period'),
     ('fidelity_source_computed', 'laskettu', 'beräknad', 'computed'),
     ('fidelity_source_rated', 'arvioitu', 'bedömd', 'rated'),
@@ -168,7 +168,7 @@ SELECT 'fidelity_report', v.code, l.lang, l.label
     ('fidelity_total', 'Yhteensä', 'Totalt', 'Total'),
     ('fidelity_items_scored', 'pisteytettyjä osioita', 'poängsatta punkter', 'items scored'),
     ('fidelity_band', 'Taso', 'Nivå', 'Band'),
-    ('fidelity_band_none', 'ei vielä (kaikki 25 osiota pisteyttämättä)', 'ännu inte (alla 25 punkter inte poängsatta)', 'not yet (not all 25 items scored)'),
+    ('fidelity_band_none', 'ei vielä (kaikkia 25 osiota ei ole pisteytetty)', 'ännu inte (inte alla 25 punkter är poängsatta)', 'not yet (not all 25 items scored)'),
     ('fidelity_live', 'laskettu nyt kirjauksista', 'beräknad nu ur registreringarna', 'computed now from the records'),
     ('fidelity_frozen', 'suljettu arviointi %s, jäädytetty %s', 'avslutad bedömning %s, fryst %s', 'closed review %s, frozen %s'),
     ('fidelity_open_review', 'avoin arviointi %s', 'öppen bedömning %s', 'open review %s'),
@@ -182,7 +182,7 @@ SELECT 'fidelity_report', v.code, l.lang, l.label
     ('fidelity_ev_V9', '%s eri työnantajaa / %s työpaikkaa', '%s olika arbetsgivare / %s jobb', '%s distinct employers / %s jobs'),
     ('fidelity_ev_V10', '%s avoimien työmarkkinoiden työpaikkaa / %s työpaikkaa', '%s jobb på öppna marknaden / %s jobb', '%s competitive jobs / %s jobs'),
     ('fidelity_ev_V12', '%s työpaikkaa, täysi tukimalli %s, vähintään 4 kk tuki %s / %s', '%s jobb, fullt stödmönster %s, stöd minst 4 mån %s / %s', '%s jobs, full pattern %s, followed ≥ 4 months %s / %s'),
-    ('fidelity_ev_V13', '%s min toimiston ulkopuolella / %s min työaikaa', '%s min ute i samhället / %s min arbetstid', '%s min in the community / %s scheduled min'),
+    ('fidelity_ev_V13', '%s min toimiston ulkopuolella / %s min työaikaa', '%s min utanför kontoret / %s min arbetstid', '%s min in the community / %s scheduled min'),
     ('fidelity_ev_O2', 'hoitotiimin kokouksissa %s / %s viikkoa (työhönvalmentajaa kohden keskimäärin)', 'vårdteamets möten %s / %s veckor (medeltal per arbetstränare)', 'care team meetings attended %s / %s weeks (mean per specialist)'),
     ('fidelity_ev_O6', '%s lähetettä, %s päättyi ennen aloitusta', '%s remisser, %s avslutade före start', '%s referrals, %s closed before engagement'),
     ('fidelity_ev_V1', '%s / %s työn aloitusta etuusneuvonnan jälkeen', '%s / %s jobbstarter efter förmånsrådgivning', '%s / %s job starts after benefits counselling'),
@@ -371,6 +371,14 @@ $$;
 COMMENT ON FUNCTION ips.episode_state_spans(bigint) IS
     'Internal: from the state history, the days each episode of a team spent in each state (to_day exclusive, NULL while current).';
 
+-- An FTE or share in the evidence: at most 4 decimals, at least one (1.0, 0.88, 1.6667).
+CREATE FUNCTION ips.evidence_number(x numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN scale(trim_scale(round(x, 4))) = 0 THEN round(x, 1) ELSE trim_scale(round(x, 4)) END
+$$;
+COMMENT ON FUNCTION ips.evidence_number(numeric) IS 'Internal: an FTE or share for the evidence (at most 4 decimals, at least one).';
+
 -- Round for display and evidence.
 CREATE FUNCTION ips.fidelity_round(x numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -447,14 +455,35 @@ BEGIN
     RETURN QUERY
     WITH tm AS (
         SELECT u.team_id FROM unnest(ids) AS u(team_id)
-    ), sp AS MATERIALIZED (     -- the specialists ("today's FTE, share and hours")
-        SELECT s.team_id, s.staff_id, s.display_name, s.fte, s.employment_share, s.weekly_hours
-          FROM ips.staff s WHERE s.team_id = ANY (ids) AND s.role = 'specialist'
+    ), sp AS MATERIALIZED (
+        -- the specialists on the team on some day of the period, from their dated terms
+        -- (ips.staff_terms): days on the team, FTE-days, employment-share FTE-days and
+        -- scheduled hour-days in the period; on_from .. on_to (exclusive) their days in it
+        SELECT x.team_id, x.staff_id, s.display_name, sum(x.d) AS days, sum(x.d * x.fte) AS fte_days,
+               sum(x.d * x.fte * x.employment_share) AS share_days, sum(x.d * x.weekly_hours) AS hour_days,
+               ips.evidence_number(sum(x.d * x.fte) / sum(x.d)) AS fte,
+               ips.evidence_number(sum(x.d * x.fte * x.employment_share) / sum(x.d * x.fte)) AS employment_share,
+               min(x.f) AS on_from, max(x.t) AS on_to,
+               (min(x.f)::timestamp AT TIME ZONE tz) AS on_lo, (max(x.t)::timestamp AT TIME ZONE tz) AS on_hi
+          FROM (SELECT g.team_id, g.staff_id, g.fte, g.employment_share, g.weekly_hours,
+                       greatest(g.from_on, ps) AS f, least(g.to_on, pe + 1) AS t,
+                       least(g.to_on, pe + 1) - greatest(g.from_on, ps) AS d
+                  FROM ips.staff_spans(ids) g
+                 WHERE g.role = 'specialist' AND g.from_on <= pe AND g.to_on > ps) x
+          JOIN ips.staff s ON s.staff_id = x.staff_id
+         GROUP BY x.team_id, x.staff_id, s.display_name
     ), staffing AS (
-        SELECT sp.team_id, sum(sp.fte) AS fte, sum(sp.fte * sp.employment_share) AS share_fte,
+        -- the team's mean FTE over the period and its employment-share part
+        SELECT sp.team_id, sum(sp.fte_days) / ndays AS fte, sum(sp.share_days) / ndays AS share_fte,
                coalesce(jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
-                                                     'employment_share', sp.employment_share) ORDER BY sp.staff_id), '[]') AS s2_list
+                                                     'employment_share', sp.employment_share, 'days_on_team', sp.days)
+                                  ORDER BY sp.staff_id), '[]') AS s2_list
           FROM sp GROUP BY sp.team_id
+    ), clients AS (
+        -- whether the team had any client in the period (an episode referred by its end, open on a day of it)
+        SELECT tm.team_id, EXISTS (SELECT 1 FROM ips.episode e WHERE e.team_id = tm.team_id AND e.referred_on <= pe
+                                      AND (e.closed_on IS NULL OR e.closed_on >= ps)) AS any_client
+          FROM tm
     ),
     -- S1: client-days of active episodes (entry_on <= d < closed_on) / days / specialist FTE.
     s1 AS (
@@ -470,8 +499,9 @@ BEGIN
     ), s1_staff AS (
         SELECT sp.team_id,
                jsonb_agg(jsonb_build_object('staff_id', sp.staff_id, 'name', sp.display_name, 'fte', sp.fte,
-                                            'mean_active_clients', round(coalesce(c.days, 0) / ndays::numeric, 2),
-                                            'clients_per_fte', round(coalesce(c.days, 0) / ndays::numeric / sp.fte, 2))
+                                            'days_on_team', sp.days,
+                                            'mean_active_clients', round(coalesce(c.days, 0) / sp.days::numeric, 2),
+                                            'clients_per_fte', round(coalesce(c.days, 0) / sp.fte_days, 2))
                          ORDER BY sp.staff_id) AS per_specialist
           FROM sp
           LEFT JOIN (SELECT sa.staff_id,
@@ -514,30 +544,32 @@ BEGIN
                  WHERE e.team_id = ANY (ids)) sp
          WHERE sp.to_state = 'job_search' AND sp.at < hi AND (sp.next_at IS NULL OR sp.next_at >= lo1)
     ), q AS (
-        SELECT sp.team_id, sp.staff_id, sp.display_name, coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
+        SELECT sp.team_id, sp.staff_id, sp.display_name, sp.days, sp.days / 7.0 AS weeks_on,
+               coalesce(c.n, 0) AS contacts, coalesce(k.n, 0) AS seekers
           FROM sp
-          LEFT JOIN (SELECT c.staff_id, count(*) AS n FROM ips.employer_contact c
-                      WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.in_person AND NOT c.by_client
-                        AND c.at >= lo AND c.at < hi
-                      GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id
+          LEFT JOIN LATERAL (SELECT count(*) AS n FROM ips.employer_contact c
+                              WHERE c.staff_id = sp.staff_id AND c.in_person AND NOT c.by_client
+                                AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true
           LEFT JOIN (SELECT sa.staff_id, x.team_id, count(DISTINCT sa.episode_id) AS n
                        FROM ips.specialist_assignment sa JOIN seeking x ON x.episode_id = sa.episode_id
                       WHERE sa.from_on <= pe AND (sa.to_on IS NULL OR sa.to_on >= ps)
                       GROUP BY sa.staff_id, x.team_id) k ON k.staff_id = sp.staff_id AND k.team_id = sp.team_id
     ), v6 AS (
-        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, avg(p.effective) AS mean_effective,
-               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
+        -- each specialist weighs by their weeks on the team in the period
+        SELECT p.team_id, count(*) AS n, sum(p.contacts) AS contacts, sum(p.weeks_on) AS specialist_weeks,
+               sum(p.effective * p.weeks_on) / sum(p.weeks_on) AS mean_effective,
+               jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name, 'days_on_team', p.days,
                                             'contacts', p.contacts, 'per_week', round(p.rate, 2),
                                             'job_seekers', p.seekers, 'small_caseload_rule', p.small,
                                             'counted_per_week', round(p.effective, 2))
                          ORDER BY p.staff_id) AS per_specialist
-          FROM (SELECT q.*, q.contacts / weeks AS rate,
-                       q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2 AS small,
-                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / weeks / q.seekers >= 2
-                            THEN greatest(q.contacts / weeks,
+          FROM (SELECT q.*, q.contacts / q.weeks_on AS rate,
+                       q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2 AS small,
+                       CASE WHEN q.seekers BETWEEN 1 AND 2 AND q.contacts / q.weeks_on / q.seekers >= 2
+                            THEN greatest(q.contacts / q.weeks_on,
                                           coalesce((SELECT a.threshold FROM ips.fidelity_anchor a
                                                      WHERE a.item = 'V6' AND a.score = 5), 0))
-                            ELSE q.contacts / weeks END AS effective
+                            ELSE q.contacts / q.weeks_on END AS effective
                   FROM q) p
          GROUP BY p.team_id
     ),
@@ -640,7 +672,9 @@ BEGIN
                jsonb_agg(to_jsonb(f) - 'broken_short' - 'team_id' ORDER BY f.starts_on, f.job_id) AS list
           FROM f GROUP BY f.team_id
     ),
-    -- V13: community minutes / scheduled minutes (weekly hours x 60 x weeks), %.
+    -- V13: minutes of in-person contacts outside the office / scheduled minutes (the weekly
+    -- hours in force on each day on the team x 60 / 7), %.  Phone, video and messages are not
+    -- community-based services, whatever their setting says.
     v13 AS (
         SELECT p.team_id, sum(p.minutes) AS minutes, sum(p.scheduled) AS scheduled, sum(p.no_minutes) AS no_minutes,
                jsonb_agg(jsonb_build_object('staff_id', p.staff_id, 'name', p.display_name,
@@ -648,14 +682,13 @@ BEGIN
                                             'contacts_without_minutes', p.no_minutes,
                                             'community_pct', round(p.minutes * 100.0 / p.scheduled, 2))
                          ORDER BY p.staff_id) AS per_specialist
-          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.weekly_hours * 60 * weeks AS scheduled,
+          FROM (SELECT sp.team_id, sp.staff_id, sp.display_name, sp.hour_days * 60 / 7.0 AS scheduled,
                        coalesce(c.minutes, 0) AS minutes, coalesce(c.no_minutes, 0) AS no_minutes
                   FROM sp
-                  LEFT JOIN (SELECT c.staff_id, coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community'), 0) AS minutes,
-                                    count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
-                               FROM ips.contact c
-                              WHERE c.staff_id IN (SELECT sp.staff_id FROM sp) AND c.at >= lo AND c.at < hi
-                              GROUP BY c.staff_id) c ON c.staff_id = sp.staff_id) p
+                  LEFT JOIN LATERAL (SELECT coalesce(sum(c.minutes) FILTER (WHERE c.setting = 'community' AND c.mode = 'in_person'), 0) AS minutes,
+                                            count(*) FILTER (WHERE c.minutes IS NULL) AS no_minutes
+                                       FROM ips.contact c
+                                      WHERE c.staff_id = sp.staff_id AND c.at >= sp.on_lo AND c.at < sp.on_hi) c ON true) p
          GROUP BY p.team_id
     ),
     -- Evidence for rated items.  O2: care-team meeting attendance, 7-day blocks from the start.
@@ -698,7 +731,7 @@ BEGIN
                        EXISTS (SELECT 1 FROM ips.contact c WHERE c.episode_id = j.episode_id AND c.kind = 'benefits_counseling'
                                   AND c.at < (j.starts_on + 1)::timestamp AT TIME ZONE tz) AS counselled
                   FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
-                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe
+                 WHERE e.team_id = ANY (ids) AND j.starts_on BETWEEN ps AND pe AND NOT j.held_at_entry
                 OFFSET 0) v     -- (counselled is read twice: evaluated once)
          GROUP BY v.team_id
     ),
@@ -730,6 +763,7 @@ BEGIN
                coalesce(v4.n, 0) AS v4_n, v4.mean_days AS v4_mean, coalesce(v4.without, 0) AS v4_without,
                coalesce(v4.episodes, '[]') AS v4_list,
                coalesce(v6.n, 0) AS v6_n, coalesce(v6.contacts, 0) AS v6_contacts, v6.mean_effective AS v6_mean,
+               coalesce(v6.specialist_weeks, 0) AS v6_weeks, cl.any_client,
                coalesce(v6.per_specialist, '[]') AS v6_list,
                coalesce(v8.jobs, 0) AS jobs, coalesce(v8.classified, 0) AS classified, coalesce(v8.types, 0) AS types,
                coalesce(v8.employers, 0) AS employers, coalesce(v8.competitive, 0) AS competitive,
@@ -751,6 +785,7 @@ BEGIN
                coalesce(v14.list, '[]') AS v14_list
           FROM tm
           LEFT JOIN staffing st ON st.team_id = tm.team_id
+          LEFT JOIN clients cl ON cl.team_id = tm.team_id
           LEFT JOIN s1 ON s1.team_id = tm.team_id
           LEFT JOIN s1_staff s1s ON s1s.team_id = tm.team_id
           LEFT JOIN v4 ON v4.team_id = tm.team_id
@@ -767,15 +802,15 @@ BEGIN
           LEFT JOIN v14 ON v14.team_id = tm.team_id
     ), m AS (       -- the unrounded measures
         SELECT x.*,
-               CASE WHEN x.fte > 0 THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
-               CASE WHEN x.fte > 0 THEN x.share_fte / x.fte * 100 END AS m_s2,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.client_days / ndays::numeric / x.fte END AS m_s1,
+               CASE WHEN x.fte > 0 AND x.any_client THEN x.share_fte / x.fte * 100 END AS m_s2,
                x.v4_mean AS m_v4,
-               x.v6_mean AS m_v6,
+               CASE WHEN x.any_client THEN x.v6_mean END AS m_v6,
                CASE WHEN x.classified > 0 THEN x.types * 100.0 / x.classified END AS m_v8,
                CASE WHEN x.jobs > 0 THEN x.employers * 100.0 / x.jobs END AS m_v9,
                CASE WHEN x.jobs > 0 THEN x.competitive * 100.0 / x.jobs END AS m_v10,
                CASE WHEN x.v12_due4 > 0 THEN x.v12_got4 * 100.0 / x.v12_due4 END AS m_v12,
-               CASE WHEN x.v13_scheduled > 0 THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
+               CASE WHEN x.v13_scheduled > 0 AND x.any_client THEN x.v13_minutes * 100.0 / x.v13_scheduled END AS m_v13
           FROM x
     ), sc AS MATERIALIZED (   -- the anchors' scores, once per team and item (a VALUES row would
                               -- initialise ips.fidelity_anchor_score afresh at each call)
@@ -798,16 +833,17 @@ BEGIN
                         WHEN m.v12_after1 > 0 THEN 2
                         ELSE 1 END AS v12_score,
                    CASE WHEN m.fte = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                        WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                         ELSE '{}' END AS no_specialists
           ) k
           CROSS JOIN LATERAL (VALUES
             (1, 'S1', m.s_s1, round(m.m_s1, 2),
              jsonb_build_object('client_days', m.client_days, 'days', ndays,
                                 'mean_active_clients', round(m.client_days / ndays::numeric, 2),
-                                'specialist_fte', m.fte, 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
+                                'specialist_fte', ips.evidence_number(m.fte), 'episodes', m.s1_episodes, 'per_specialist', m.s1_list)
                || k.no_specialists),
             (2, 'S2', m.s_s2, round(m.m_s2, 2),
-             jsonb_build_object('specialist_fte', m.fte, 'per_specialist', m.s2_list) || k.no_specialists),
+             jsonb_build_object('specialist_fte', ips.evidence_number(m.fte), 'per_specialist', m.s2_list) || k.no_specialists),
             (3, 'V4', m.s_v4, round(m.m_v4, 2),
              jsonb_build_object('entrants', m.v4_n, 'mean_days', round(m.m_v4, 2),
                                 'without_employer_contact', m.v4_without, 'episodes', m.v4_list)
@@ -815,10 +851,12 @@ BEGIN
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'rapid_job_search')),
             (4, 'V6', m.s_v6, round(m.m_v6, 2),
-             jsonb_build_object('contacts', m.v6_contacts, 'specialists', m.v6_n, 'weeks', round(weeks, 2),
-                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / (m.v6_n * weeks) END, 2),
+             jsonb_build_object('contacts', m.v6_contacts, 'specialists', round(m.v6_weeks / weeks, 2), 'weeks', round(weeks, 2),
+                                'specialist_weeks', round(m.v6_weeks, 2),
+                                'per_specialist_per_week', round(CASE WHEN m.v6_n > 0 THEN m.v6_contacts / m.v6_weeks END, 2),
                                 'per_specialist', m.v6_list)
                || CASE WHEN m.v6_n = 0 THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                        ELSE '{}' END
                || jsonb_build_object('rule_compliance', m.compliance -> 'specialist_employer_contacts')),
             (5, 'V8', m.s_v8, round(m.m_v8, 2),
@@ -857,6 +895,7 @@ BEGIN
                                 'contacts_without_minutes', m.v13_no_minutes, 'per_specialist', m.v13_list)
                || CASE WHEN m.v13_scheduled = 0
                        THEN jsonb_build_object('not_measurable', 'the team has no employment specialists')
+                       WHEN NOT m.any_client THEN jsonb_build_object('not_measurable', 'the team had no clients in the period')
                        ELSE '{}' END),
             (10, 'O2', NULL::int, CASE WHEN m.o2_blocks > 0 THEN round(m.o2_mean * 100.0 / m.o2_blocks, 2) END,
              jsonb_build_object('weeks', m.o2_blocks, 'mean_weeks_attended', round(m.o2_mean, 2),

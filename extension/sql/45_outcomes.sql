@@ -36,7 +36,7 @@ WITH cfg AS MATERIALIZED (
            ips.local_date(now()) AS today
 ),
 cjob AS MATERIALIZED (
-    SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on, e.team_id, e.client_id, e.entry_on
+    SELECT j.job_id, j.episode_id, j.starts_on, j.ends_on, e.team_id, e.client_id, e.entry_on, j.held_at_entry
       FROM ips.job j JOIN ips.episode e ON e.episode_id = j.episode_id
      WHERE j.kind = ANY ((SELECT cfg.kinds FROM cfg)::text[])
 ),
@@ -51,16 +51,20 @@ q AS MATERIALIZED (
 qb AS MATERIALIZED (
     SELECT q.team_id, min(q.qs)::timestamp AS first_qs, max(q.qs)::timestamp AS last_qs FROM q GROUP BY q.team_id
 ),
--- each episode in every listed quarter it overlaps (entry on or before the quarter's end, not closed before its start)
+-- each episode in every listed quarter it overlaps (entry on or before the quarter's end, not closed before its start);
+-- a client with a job held at entry was not out of work at entry
 eq AS (
-    SELECT e.team_id, e.episode_id, e.client_id, e.out_of_work_at_entry, g::date AS qs
+    SELECT e.team_id, e.episode_id, e.client_id,
+           e.out_of_work_at_entry AND NOT EXISTS (SELECT 1 FROM ips.job h WHERE h.episode_id = e.episode_id AND h.held_at_entry)
+               AS out_of_work_at_entry,
+           g::date AS qs
       FROM ips.episode e JOIN qb ON qb.team_id = e.team_id
      CROSS JOIN LATERAL generate_series(greatest(date_trunc('quarter', e.entry_on::timestamp), qb.first_qs),
                                         least(date_trunc('quarter', coalesce(e.closed_on::timestamp, qb.last_qs)), qb.last_qs),
                                         interval '3 months') g
      WHERE e.entry_on IS NOT NULL
 ),
--- each episode in every listed quarter in which one of its competitive jobs ran
+-- each episode in every listed quarter in which one of its competitive jobs ran (held at entry too)
 wq AS (
     SELECT DISTINCT j.episode_id, g::date AS qs
       FROM cjob j JOIN qb ON qb.team_id = j.team_id
@@ -77,6 +81,7 @@ s AS (
       FROM eq LEFT JOIN wq w ON w.episode_id = eq.episode_id AND w.qs = eq.qs
      GROUP BY eq.team_id, eq.qs
 ),
+-- job starts, first jobs and days to the first job: jobs held at entry are not started in the service
 js AS (
     SELECT j.team_id, date_trunc('quarter', j.starts_on::timestamp)::date AS qs,
            count(*) AS job_starts,
@@ -84,10 +89,11 @@ js AS (
            count(*) FILTER (WHERE j.starts_on + 89 <= (SELECT cfg.today FROM cfg)
                               AND (j.ends_on IS NULL OR j.ends_on >= j.starts_on + 89)) AS jobs_90_retained
       FROM cjob j
+     WHERE NOT j.held_at_entry
      GROUP BY 1, 2
 ),
 first_job AS (
-    SELECT j.episode_id, min(j.starts_on) AS starts_on FROM cjob j GROUP BY j.episode_id
+    SELECT j.episode_id, min(j.starts_on) AS starts_on FROM cjob j WHERE NOT j.held_at_entry GROUP BY j.episode_id
 ),
 fj AS (
     SELECT e.team_id, date_trunc('quarter', f.starts_on::timestamp)::date AS qs,

@@ -21,7 +21,9 @@ SET search_path = pg_catalog, pg_temp AS $$
         -- organisation: team names are the units analysts report on; staff without
         -- display_name, db_role and care unit
         ('ips.team',                  '{team_id,name,region,created_at}'::text[]),
-        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at}'),
+        ('ips.staff',                 '{staff_id,team_id,role,fte,employment_share,weekly_hours,created_at,started_on,ended_on}'),
+        -- the dated terms of staff (S1, S2, V6, V13 count them), without who recorded them
+        ('ips.staff_terms',           '{staff_id,from_on,fte,employment_share,weekly_hours,recorded_at}'),
         -- clients: the pseudonymous key only (no host_ref, birth year or municipality)
         ('ips.client',                '{client_id,created_at}'),
         ('ips.care_relationship',     '{care_relationship_id,client_id,started_on,ended_on}'),
@@ -35,7 +37,8 @@ SET search_path = pg_catalog, pg_temp AS $$
         ('ips.specialist_assignment', '{assignment_id,episode_id,client_id,staff_id,from_on,to_on}'),
         ('ips.contact',               '{contact_id,episode_id,client_id,staff_id,at,kind,mode,setting,minutes,recorded_at}'),
         ('ips.employer_contact',      '{employer_contact_id,staff_id,employer_id,at,in_person,episode_id,client_id,by_client,competitive,recorded_at}'),
-        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at}'),
+        ('ips.job',                   '{job_id,episode_id,client_id,employer_id,starts_on,ends_on,kind,occupation,hours_per_week,recorded_at,held_at_entry,payer,continues_job_id}'),
+        ('ips.job_hours',             '{job_id,from_on,episode_id,client_id,hours_per_week,recorded_at}'),
         ('ips.study',                 '{study_id,episode_id,client_id,starts_on,ends_on}'),
         ('ips.team_meeting',          '{team_meeting_id,staff_id,team_id,met_on}'),
         -- fidelity reviews: scores without reviewers'' names, roles and notes

@@ -21,14 +21,19 @@ CREATE TRIGGER consent_refusal_append_only BEFORE UPDATE OR DELETE ON ips.consen
 CREATE TRIGGER consent_refusal_no_truncate BEFORE TRUNCATE ON ips.consent_refusal
     FOR EACH STATEMENT EXECUTE FUNCTION ips.consent_refusal_guard();
 
--- Which team registered a client that has no episode yet (so that the team can refer it).
+-- Which teams registered a client (so that a team can refer it before it has an episode).
+-- A client may be registered by several teams: ips.add_client() of a host key that is
+-- registered already adds the caller's team (issue 13: no existence oracle on host keys).
 CREATE TABLE ips.client_intake (
-    client_id     bigint PRIMARY KEY REFERENCES ips.client,
+    client_id     bigint NOT NULL REFERENCES ips.client,
     team_id       bigint NOT NULL REFERENCES ips.team,
     registered_by name NOT NULL,
-    registered_at timestamptz NOT NULL DEFAULT now()
+    registered_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_id, team_id)
 );
-COMMENT ON TABLE ips.client_intake IS 'The team whose specialist or supervisor registered a client with ips.add_client(); that team sees the client before the referral.';
+CREATE INDEX client_intake_team_idx ON ips.client_intake (team_id, client_id);
+COMMENT ON TABLE ips.client_intake IS
+    'The teams whose specialist or supervisor registered a client with ips.add_client(), one row per team; each sees the client-level record (client, care relationships, consents, refusals) from then on, before and after its referral.';
 
 -- Cheap look-ups for the policy helpers.
 CREATE INDEX care_relationship_unit_idx ON ips.care_relationship (unit, client_id);
@@ -184,6 +189,8 @@ BEGIN
             -- person-level: the team's rows for specialists and supervisors; shared clients for clinicians
             team_pred := CASE
                 WHEN t.relname = 'episode' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
+                -- a team sees its own registrations only (not which other teams registered the client, nor who)
+                WHEN t.relname = 'client_intake' THEN 'team_id = ANY ((SELECT ips.my_teams())::bigint[])'
                 WHEN has_episode AND t.relname <> 'employer_contact' THEN 'episode_id = ANY ((SELECT ips.team_episodes())::bigint[])'
                 ELSE 'client_id = ANY ((SELECT ips.team_clients())::bigint[])' END;
             EXECUTE format('ALTER TABLE ips.%I ENABLE ROW LEVEL SECURITY', t.relname);
@@ -233,8 +240,10 @@ BEGIN
                 EXECUTE 'GRANT INSERT ON ips.contact TO ips_clinician';
             END IF;
             roles := CASE t.relname
-                WHEN 'client' THEN 'SELECT, UPDATE'              -- registered by ips.add_client()
-                WHEN 'client_intake' THEN 'SELECT'               -- written by a trigger on ips.client
+                -- registered by ips.add_client(); the host key is never changed by staff (an UPDATE of it
+                -- would answer 23505 for a key another team registered: an existence oracle)
+                WHEN 'client' THEN 'SELECT, UPDATE (birth_year, municipality)'
+                WHEN 'client_intake' THEN 'SELECT'               -- written by ips.add_client() and its trigger on ips.client
                 WHEN 'consent_refusal' THEN 'SELECT'             -- appended by ips.refuse_consent()
                 WHEN 'episode_state_history' THEN 'SELECT, INSERT' -- appended by the state machine
                 ELSE 'SELECT, INSERT, UPDATE' END;
@@ -277,9 +286,10 @@ BEGIN
         ELSIF t.relname = 'host_attachment' THEN
             EXECUTE 'GRANT SELECT ON ips.host_attachment TO ips_admin';
         ELSE
-            -- reference data: the ips roles read (analysts not the staff list), ips_admin writes
+            -- reference data: the ips roles read (analysts neither the staff list nor the staff's
+            -- terms of employment), ips_admin writes
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
-                           CASE WHEN t.relname = 'staff' THEN staff_roles ELSE all_roles END);
+                           CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
             EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
             IF t.relname = 'employer' THEN
                 -- job development: specialists and supervisors add and update employers

@@ -35,7 +35,12 @@ SELECT t || '.' || c, w
     ('ledger_block', '{log,sealed_at,archived_at}', 'written by ips.seal() and ips.archive_blocks() only (log: CHECK IN (...))'),
     ('ledger_pending', '{log}', 'written by the ledger''s writer only (CHECK log IN (...))'),
     -- the owner's
-    ('host_attachment', '{host_table,key_type,attached_at}', 'written by ips.attach_host_table() (owner only)')
+    ('host_attachment', '{host_table,key_type,attached_at}', 'written by ips.attach_host_table() (owner only)'),
+    -- issue 16 (89_records_bounds.sql): staff days on the team, dated terms, job payer and plans
+    ('staff', '{started_on,ended_on}', 'CHECK isfinite and ended_on > started_on; ips.end_staff'),
+    ('staff_terms', '{from_on}', '-infinity on the first terms (since the start); ips.change_staff: finite, not in the future'),
+    ('job', '{payer}', 'CHECK payer IN (...)'),
+    ('job_plan', '{kind,occupation}', 'CHECK kind IN (...), occupation ~ ''^[0-9]{1,4}$''')
   ) AS x(t, cols, w), unnest(x.cols::text[]) AS c;
 
 CREATE TEMP TABLE bound_arg AS

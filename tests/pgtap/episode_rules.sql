@@ -74,8 +74,8 @@ SELECT throws_ok(format('SELECT ips.start_job(%s, %s, ''2025-07-01'', ''competit
                  'occupation "cook" is not an ISCO-08 code', 'occupation must be an ISCO-08 code');
 SELECT throws_ok(format('SELECT ips.start_job(%s, 999999, ''2025-07-01'')', :e1), 'P0002', 'no employer with id 999999',
                  'unknown employer');
-SELECT throws_ok(format('SELECT ips.start_job(%s, %s, ''2025-01-01'')', :e1, :prisma), '22023', NULL,
-                 'a job starting before the referral is refused');
+SELECT throws_ok(format('SELECT ips.start_studies(%s, ''2025-01-01'')', :e1), '22023', NULL,
+                 'studies starting before the referral are refused (a job that did is held at entry: tests/pgtap/records_entry.sql)');
 -- studying from engaged, and from a referred episode nothing starts
 SELECT ips.start_studies(:e2, '2025-03-01', 'vocational upper secondary') AS s2 \gset
 SELECT is((SELECT state FROM ips.episode WHERE episode_id = :e2), 'studying', 'start_studies moves engaged to studying');

@@ -72,6 +72,7 @@ DECLARE t bigint; s bigint; emp bigint := (SELECT employer_id FROM ips.employer 
 BEGIN
     t := ips.add_team('V6 ' || n, 'Kainuu');
     s := ips.add_staff(t, 'V6 spec ' || n, 'specialist');
+    PERFORM pg_temp.engaged(t, s, 'v6-client-' || n, '2025-02-01');   -- a team with a client (issue 16 item 10)
     FOR i IN 1..n LOOP
         PERFORM ips.record_employer_contact(s, emp, pg_temp.at(date '2025-03-03' + (i - 1) % 14), true);
     END LOOP;
@@ -94,6 +95,7 @@ SELECT is(pg_temp.item(pg_temp.v6team(3), 'V6', '2025-03-03', '2025-03-16'), '1 
 SELECT ips.add_team('V6 pair', 'Kainuu') AS tp \gset
 SELECT ips.add_staff(:tp, 'Pair 1', 'specialist') AS p1 \gset
 SELECT ips.add_staff(:tp, 'Pair 2', 'specialist') AS p2 \gset
+SELECT pg_temp.engaged(:tp, :p2, 'v6-pair-client', '2025-02-01');
 SELECT count(ips.record_employer_contact(:p1, :emp, pg_temp.at(date '2025-03-03' + i % 7), true)) FROM generate_series(1, 12) i;
 SELECT is(pg_temp.item(:tp, 'V6', '2025-03-03', '2025-03-09'), '5 6.00', 'V6: 12 contacts / 2 specialists / 1 week = 6 -> 5');
 SELECT is((SELECT evidence #>> '{per_specialist,1,contacts}' FROM ips.fidelity(:tp, '2025-03-03', '2025-03-09') WHERE item = 'V6'),

@@ -105,6 +105,7 @@ BEGIN
         PERFORM ips.add_staff(t, name || ' 2', 'specialist', f2, NULL, sh2);
     END IF;
     PERFORM ips.add_staff(t, name || ' lead', 'supervisor', 1.0, NULL, 0.1);   -- supervisors do not count
+    PERFORM ips.refer(ips.add_client(name || ' client'), t, '2025-02-01');   -- a team with a client (issue 16 item 10)
     RETURN t;
 END $$;
 SELECT is(pg_temp.s2(pg_temp.s2team('S2 96', 1.0, 1.00, 0.5, 0.88)), '5 96.00', 'S2: (1.0 + 0.44) / 1.5 = 96 % -> 5');

@@ -70,7 +70,7 @@ SELECT throws_ok($$UPDATE ips.rule SET count = 0 WHERE code = 'first_month_weekl
 SELECT is((SELECT days FROM ips.rule WHERE code = 'no_contact'), 30, 'no_contact still has 30 days');
 
 -- Labels of rules in fi, sv, en; an edited label is what ips.label shows.
-SELECT is(ips.label('no_contact', 'sv'), 'Ingen kontakt med klienten: uppsökande', 'rule label in Swedish');
+SELECT is(ips.label('no_contact', 'sv'), 'Ingen kontakt med klienten: ta kontakt', 'rule label in Swedish');
 UPDATE ips.rule SET label_fi = 'Yhteys katkennut: tavoita asiakas' WHERE code = 'no_contact';
 SELECT is(ips.label('no_contact', 'fi'), 'Yhteys katkennut: tavoita asiakas', 'edited rule label shows in ips.label');
 -- pg_restore loads dumped rows after CREATE EXTENSION inserted the defaults: the dumped row replaces the default.

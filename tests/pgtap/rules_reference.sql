@@ -52,8 +52,13 @@ BEGIN
                 PERFORM ips.record_contact(e, s[1 + i % 6], eng + 30 + time '10:00', 'outreach_attempt', 'phone');
                 PERFORM ips.record_contact(e, s[1 + i % 6], eng + 35 + time '10:00', 'outreach_attempt', 'phone');
                 PERFORM ips.record_contact(e, s[1 + i % 6], eng + 40 + time '10:00', 'outreach_attempt', 'phone');
+                -- closed after the last state change and on or after the episode's last fact
                 PERFORM ips.transition(e, 'closed', greatest(eng + 41, (SELECT ips.local_date(state_since) + 1 FROM ips.episode
-                                                                       WHERE episode_id = e)) + time '12:00', 'client_choice');
+                                                                       WHERE episode_id = e),
+                                                             (SELECT max(ips.local_date(x.at)) FROM ips.contact x WHERE x.episode_id = e),
+                                                             (SELECT max(ips.local_date(x.at)) FROM ips.employer_contact x WHERE x.episode_id = e),
+                                                             (SELECT max(greatest(x.starts_on, x.ends_on)) FROM ips.job x WHERE x.episode_id = e))
+                                          + time '12:00', 'client_choice');
             END IF;
         END IF;
     END LOOP;

@@ -44,8 +44,9 @@ SELECT is(pg_temp.try_as(:'tag' || '_' || m.role,
   FROM matrix m ORDER BY m.role, m.tab;
 
 SELECT is(pg_temp.try_as(:'tag' || '_' || m.role,
-                         format('WITH u AS (UPDATE ips.%I SET client_id = client_id RETURNING client_id) '
-                                'SELECT string_agg(DISTINCT coalesce(client_id::text, ''none''), '','' ORDER BY coalesce(client_id::text, ''none'')) FROM u', m.tab)),
+                         format('WITH u AS (UPDATE ips.%I SET %I = %2$I RETURNING client_id) '
+                                'SELECT string_agg(DISTINCT coalesce(client_id::text, ''none''), '','' ORDER BY coalesce(client_id::text, ''none'')) FROM u',
+                                m.tab, CASE m.tab WHEN 'client' THEN 'municipality' ELSE 'client_id' END)),   -- staff update a client's birth year and municipality only
           pg_temp.cell(m.writes), format('%s updates ips.%s', m.role, m.tab))
   FROM matrix m ORDER BY m.role, m.tab;
 

@@ -115,6 +115,26 @@ like($o, qr/;2025Q1;2025-01-01;2025-03-31;3;1;33,3;/, 'Swedish: the same figures
 like($o, qr/^team_id,team_name,region,quarter,/, 'English: RFC 4180 with commas and column names');
 like($o, qr/,2025Q1,2025-01-01,2025-03-31,3,1,33\.3,/, 'English: decimal point');
 
+# numbers as people read them: the text report in Finnish and Swedish has the
+# same decimal comma as the spreadsheet (33,3 %), English a point
+for my $l ([ 'fi', '33,3' ], [ 'sv', '33,3' ], [ 'en', '33.3' ])
+{
+	($r, $o, $e) = ipsctl_as(undef, 'outcomes', '--team', $team, '--lang', $l->[0]);
+	my ($line) = grep { /2025Q1/ } split /\n/, $o;
+	like($line // '', qr/\s3\s+1\s+\Q$l->[1]\E\s/, "outcomes as text in $l->[0]: 2025Q1 3 served, 1 working, $l->[1] %");
+	unlike($o, $l->[0] eq 'en' ? qr/\d,\d/ : qr/\d\.\d/, "outcomes as text in $l->[0]: no other decimal mark");
+}
+
+# the words are the server's (ips.label): a closing reason's heading, the specialist's
+($r, $o, $e) = ipsctl_as(undef, 'outcomes', '--team', $team, '--format', 'csv', '--lang', 'sv');
+my $moved_sv = $node->safe_psql('r', q{SELECT ips.label('closed', 'sv') || ': ' || ips.label('moved', 'sv')});
+is($moved_sv, 'avslutad: flyttat bort', 'the server calls a closure for moving "avslutad: flyttat bort"');
+like((split /\r\n/, $o)[0], qr/;\Q$moved_sv\E;/, 'ipsctl\'s Swedish heading is the server\'s label');
+($r, $o, $e) = ipsctl_as(undef, 'outcomes', '--team', $team, '--format', 'csv', '--lang', 'fi');
+like((split /\r\n/, $o)[0], qr/;päättynyt: muutti pois;/, 'the Finnish heading too (päättynyt: muutti pois)');
+($r, $o, $e) = ipsctl_as(undef, 'alerts', '--team', $team, '--as-of', '2025-02-20', '--lang', 'sv');
+like((split /\n/, $o)[0], qr/\barbetstränare\b/, 'the specialist column is headed with the role\'s label');
+
 # control characters in stored text are escaped in text output
 $node->safe_psql('r', q{
 	SET session_replication_role = replica;
@@ -167,6 +187,32 @@ like($closed, qr/Avslutad bedömning: siffrorna som de låstes<\/b> \(#$review; 
 like($closed, qr/Bedömare: Johan Granskare \(Österbottens välfärdsområde\), Liisa Arvioija \(THL\)/, 'the reviewers');
 like($closed, qr/25\/25 poängsatta punkter · Nivå: <b>[^<]+<\/b>/, 'all 25 scored, and the band');
 is(scalar(() = $closed =~ /Förmånsrådgivning före varje jobbstart \d/g), 6, 'the action plan');
+
+# one name for the review and the words of the seeds and THL, everywhere a person reads:
+# the sheet (html and text), the legend, outcomes and alerts, in fi and sv
+my $old_words = qr/menetelmäuskollisuus|metodtrohet|Programtrohet|Fideliteetti|IPS-esihenkilö|IPS-chef
+	|ute\ i\ samhället|uppsökande\ försök|asiakastapaaminen|yrittäjä|företagare|flyttade\b/xi;
+unlike($live, $old_words, 'the Finnish sheet has none of the old words');
+unlike($closed, $old_words, 'nor the Swedish one');
+like($live, qr/<title>IPS-laatuarviointi: IPS Vaasa<\/title>/, 'the Finnish sheet is an IPS-laatuarviointi');
+like($closed, qr/<h1>IPS-kvalitetsbedömning: IPS Vaasa \(Pohjanmaa\)<\/h1>/, 'the Swedish one an IPS-kvalitetsbedömning');
+like($live, qr/Pisteet 1–5 \(5 = kriteeri täyttyy kokonaan\)/, 'the Finnish legend says what 5 means without naming the review otherwise');
+like($closed, qr/Poäng 1–5 \(5 = kriteriet uppfylls helt\)/, 'the Swedish legend too');
+for my $l ('fi', 'sv')
+{
+	my $all = '';
+	for my $args ([@fid], [ 'outcomes' ], [ 'outcomes', '--format', 'csv' ], [ 'alerts', '--as-of', '2025-12-31' ])
+	{
+		($r, $o, $e) = ipsctl_as('sup', @$args, '--lang', $l);
+		is($r, 0, "$l: @$args") or diag($e);
+		$all .= $o;
+	}
+	unlike($all, $old_words, "$l: no old word in fidelity, outcomes and alerts");
+	like($all, $l eq 'fi' ? qr/^O5\s+IPS-tiiminvetäjän rooli:/m : qr/^O5\s+IPS-teamledarens roll:/m, "$l: O5 names the team leader");
+	like($all, $l eq 'fi' ? qr/^IPS-laatuarviointi: IPS Vaasa/m : qr/^IPS-kvalitetsbedömning: IPS Vaasa/m, "$l: the text sheet's title");
+	my ($v6) = $all =~ /^(V6 .*)$/m;
+	unlike($v6 // '', qr/\d\.\d/, "$l: the text sheet's evidence has no decimal point");
+}
 
 # printed with headless Chromium: at most two A4 pages
 for my $sheet ([ 'live', $live ], [ 'closed', $closed ])
