@@ -37,8 +37,15 @@ sub wait_recovered
 	my $ok = 0;
 	for (1 .. 300)
 	{
-		my ($ret) = $node->psql('l', 'SELECT 1');
-		if ($ret == 0) { $ok = 1; last; }
+		# psql with -c, not on standard input: while the server still refuses
+		# connections, psql exits before reading its input, and writing to it
+		# would raise SIGPIPE in this script
+		my ($o, $e) = ('', '');
+		if (IPC::Run::run([ 'psql', '-XAtq', '-d', $node->connstr('l'), '-c', 'SELECT 1' ], '<', \'', '>', \$o, '2>', \$e))
+		{
+			$ok = 1;
+			last;
+		}
 		usleep(100_000);
 	}
 	return $ok;

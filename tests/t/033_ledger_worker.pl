@@ -11,6 +11,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
+use IPC::Run;
 
 my $interval = 1.0;		# ips.seal_interval, seconds
 my $slack = 2.0;		# a loaded two-core machine: scheduling, the seal's own run time
@@ -61,8 +62,12 @@ sub wait_recovered
 {
 	for (1 .. 600)
 	{
-		my ($ret) = $node->psql('l', 'SELECT 1');
-		return 1 if $ret == 0;
+		# psql with -c, not on standard input: while the server still refuses
+		# connections, psql exits before reading its input, and writing to it
+		# would raise SIGPIPE in this script
+		my ($o, $e) = ('', '');
+		return 1
+		  if IPC::Run::run([ 'psql', '-XAtq', '-d', $node->connstr('l'), '-c', 'SELECT 1' ], '<', \'', '>', \$o, '2>', \$e);
 		usleep(100_000);
 	}
 	return 0;
