@@ -122,6 +122,26 @@ Problem(Verify *v, int64 seq, const char *fmt,...)
 	pfree(buf.data);
 }
 
+/* Recompute an unchained entry's hash from its fields and report it if it differs from stored. */
+static void
+CheckEntryHash(Verify *v, const LedgerColumns *cols, Datum *values, bool *nulls,
+			   bool hash_ok, const uint8 *stored, int64 seq)
+{
+	const LedgerLogDef *def = &ledger_logs[v->log];
+	Datum		fvalues[LEDGER_MAX_FIELDS];
+	bool		fnulls[LEDGER_MAX_FIELDS];
+	uint8		computed[LEDGER_HASH_LEN];
+
+	for (int f = 0; f < def->nfields; f++)
+	{
+		fvalues[f] = values[cols->field[f]];
+		fnulls[f] = nulls[cols->field[f]];
+	}
+	LedgerEntryHash(&v->h, v->log, fvalues, fnulls, NULL, computed);
+	if (!hash_ok || memcmp(stored, computed, LEDGER_HASH_LEN) != 0)
+		Problem(v, seq, "hash does not match the entry's content: the entry was changed");
+}
+
 /* A block row (of the two block plans) into b, allocated in the current context. */
 static void
 ReadBlock(HeapTuple tup, TupleDesc td, LedgerBlock *b)
@@ -518,38 +538,18 @@ VerifyEntries(Verify *v, const Digest *d, bool since, int64 scan_from, MemoryCon
 				{
 					if (LedgerXidIn(pending, npending, xid))
 					{
-						Datum		fvalues[LEDGER_MAX_FIELDS];
-						bool		fnulls[LEDGER_MAX_FIELDS];
-
 						pending_entries++;
-						for (int f = 0; f < def->nfields; f++)
-						{
-							fvalues[f] = values[cols.field[f]];
-							fnulls[f] = nulls[cols.field[f]];
-						}
-						LedgerEntryHash(&v->h, v->log, fvalues, fnulls, NULL, computed);
-						if (!hash_ok || memcmp(stored, computed, LEDGER_HASH_LEN) != 0)
-							Problem(v, seq, "hash does not match the entry's content: the entry was changed");
+						CheckEntryHash(v, &cols, values, nulls, hash_ok, stored, seq);
 					}
 					else
 						Problem(v, seq, "entry is in no sealed block and its transaction is not pending: it was written around the ledger writer");
 				}
 				else if (owner->check)
 				{
-					Datum		fvalues[LEDGER_MAX_FIELDS];
-					bool		fnulls[LEDGER_MAX_FIELDS];
-
 					owner->found++;
 					if (!owner->b.archived)
 					{
-						for (int f = 0; f < def->nfields; f++)
-						{
-							fvalues[f] = values[cols.field[f]];
-							fnulls[f] = nulls[cols.field[f]];
-						}
-						LedgerEntryHash(&v->h, v->log, fvalues, fnulls, NULL, computed);
-						if (!hash_ok || memcmp(stored, computed, LEDGER_HASH_LEN) != 0)
-							Problem(v, seq, "hash does not match the entry's content: the entry was changed");
+						CheckEntryHash(v, &cols, values, nulls, hash_ok, stored, seq);
 						LedgerMerkleAdd(&owner->m, &v->h, stored);
 					}
 				}
