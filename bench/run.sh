@@ -7,6 +7,8 @@
 #   BENCH_SCALE=2000 make bench      quick run (under 3 minutes)
 #   BENCH_SECONDS=N                  length of each pgbench run (default 20; 8 below 20 000 clients)
 #   BENCH_END=YYYY-MM-DD             the day the generated history ends (default 2026-11-01)
+#   BENCH_ONLY=ledger                only the ledger's insert rows (fsync on and off), for quick
+#                                    comparisons while working (BENCH_PAIRS=N runs per median, default 3)
 set -uo pipefail
 . "$(dirname "$0")/../scripts/cluster.sh"
 set -e
@@ -16,6 +18,9 @@ BENCH_DIR="$IPS_TOP/bench"
 scale=${BENCH_SCALE:-100000}
 if [ "$scale" -lt 20000 ]; then secs=${BENCH_SECONDS:-8}; else secs=${BENCH_SECONDS:-20}; fi
 as_of=${BENCH_END:-2026-11-01}
+only=${BENCH_ONLY:-}
+case "$only" in ''|ledger) ;; *) echo "bench: BENCH_ONLY must be ledger or unset" >&2; exit 2;; esac
+npairs=${BENCH_PAIRS:-3}
 export PGDATABASE=ips_bench
 work="$IPS_WORK/bench"; mkdir -p "$work"
 psql -qX -d postgres -c "CREATE DATABASE ips_bench" >/dev/null
@@ -86,6 +91,7 @@ row() {	# row MEASURE VALUE UNIT BASELINE-NAME BASELINE RATIO-TEXT TARGET VERDIC
 }
 verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo met; else echo MISSED; fi; }
 
+if [ -z "$only" ]; then
 # ---------------------------------------------------------------- queries
 ips_log "timing queries (warm-up, then median of 5)"
 scan_sql="SELECT count(*) FROM ips.contact"
@@ -157,6 +163,7 @@ rls_ms=$(time_ms "$case_sql" "SET ROLE bench_specialist;")
 owner_ms=$(time_ms "$case_sql")
 
 mem_base=$(base_kb)
+fi
 
 # ---------------------------------------------------------------- inserts
 ips_log "contact insert throughput: pgbench -c 4 -j 2 -T $secs -n -M prepared, 6 runs"
@@ -184,6 +191,7 @@ tps() {	# tps SCRIPT: transactions per second
 	pgbench -n -M prepared -c 4 -j 2 -T "$secs" -D ntarget="$n_target" -f "$1" 2>"$work/pgbench.err" \
 		| sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | grep . || { cat "$work/pgbench.err" >&2; return 1; }
 }
+if [ -z "$only" ]; then
 q -c "CHECKPOINT" >/dev/null
 tps_bare=$(tps "$BENCH_DIR/insert_bare.pgbench")
 tps_fk=$(tps "$BENCH_DIR/insert_fk.pgbench")
@@ -191,6 +199,7 @@ tps_guard=$(tps "$BENCH_DIR/insert_guard.pgbench")
 tps_ips=$(tps "$BENCH_DIR/insert_ips_contact.pgbench")
 tps_ref=$(tps "$BENCH_DIR/insert_reference.pgbench")
 tps_fn=$(tps "$BENCH_DIR/record_contact.pgbench")
+fi
 
 # ---------------------------------------------------------------- the ledger (issue 14)
 # Contact inserts with fsync = on (as on every production server), 1 and 8 writers,
@@ -232,16 +241,17 @@ pairs() {
 }
 lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_fk.pgbench"); wal_fk1=$(wal_per_tx "$lsn" "$t")
 lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_ips_contact.pgbench"); wal_ips1=$(wal_per_tx "$lsn" "$t")
-read -r tps_on_fk1 tps_on_ips1 <<<"$(pairs 1 3)"
-read -r tps_on_fk8 tps_on_ips8 <<<"$(pairs 8 3)"
+read -r tps_on_fk1 tps_on_ips1 <<<"$(pairs 1 "$npairs")"
+read -r tps_on_fk8 tps_on_ips8 <<<"$(pairs 8 "$npairs")"
 q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-read -r tps_off_fk4 tps_off_ips4 <<<"$(pairs 4 3)"
+read -r tps_off_fk4 tps_off_ips4 <<<"$(pairs 4 "$npairs")"
 kill "$sealer_pid" 2>/dev/null; wait "$sealer_pid" 2>/dev/null || true
 # the sealer's lines: "<entries> Time: <ms> ms"
 read -r seal_n seal_max_ms seal_max_entries <<<"$(awk '/Time:/ {n++; for (i = 1; i <= NF; i++) if ($i == "Time:") t = $(i + 1);
 	if (t + 0 > m) {m = t + 0; e = $1}} END {printf "%d %.1f %d\n", n, m, e}' "$work/sealer.log")"
 pending_after=$(q -c "SELECT count(*) FROM ips.ledger_pending")
+if [ -z "$only" ]; then
 n_log=$(q -c "SELECT count(*) FROM ips.change_log")
 ips_log "verify_change_log() over $n_log entries"
 # its memory: VmHWM of the backend (includes the shared buffers it touched), and the
@@ -268,10 +278,12 @@ verify_ctx_kb=$(grep -a "\[$verify_pid\].*Grand total: [0-9]* bytes" "$IPS_WORK/
 	| sed -n 's/.*Grand total: \([0-9]*\) bytes.*/\1/p' | sort -n | tail -n 1)
 verify_ctx_kb=$(( ${verify_ctx_kb:-0} / 1024 ))
 digest_ms=$(time_ms "SELECT ips.change_log_digest()")
+fi
 
 # ---------------------------------------------------------------- the table
 pct() { printf '%+.0f %%' "$(echo "($1 / $2 - 1) * 100" | bc -l)"; }
 x() { printf '%.2f×' "$(ratio "$1" "$2")"; }
+if [ -z "$only" ]; then
 ov_ips=$(echo "$tps_bare / $tps_ips - 1" | bc -l)
 row "contact INSERT into ips.contact (C fact guard + C change log)" "$(printf %.0f "$tps_ips") tps" "bare copy, no triggers" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_ips") time/row" "≤ +20 %" "$(verdict "$ov_ips <= 0.20")"
 row "  the same against the table's own constraints" "$(printf %.0f "$tps_ips") tps" "copy with CHECK + foreign keys, no triggers" "$(printf %.0f "$tps_fk") tps" "overhead $(pct "$tps_fk" "$tps_ips") time/row" "≤ +20 %" "$(verdict "$tps_fk / $tps_ips - 1 <= 0.20")"
@@ -295,16 +307,19 @@ if [ -n "$import_ok" ]; then
 	fi
 	row "ipsctl import, the whole document (generate | import)" "$(printf %.0f "$(ratio "$n_contacts" "$import_s")") contacts/s" "elapsed" "$(printf %.0f "$import_s") s" "$n_contacts contacts, $n_emp employer contacts, every episode's events" "" "info"
 fi
+fi
 row "ledger, fsync = on: contact INSERT into ips.contact, 8 writers" "$(printf %.0f "$tps_on_ips8") tps" "constraints-only copy, 8 writers" "$(printf %.0f "$tps_on_fk8") tps" "$(x "$tps_on_ips8" "$tps_on_fk8") its rate" "≥ 0.8×" "$(verdict "$tps_on_ips8 / $tps_on_fk8 >= 0.8")"
 row "  ips.contact, 8 writers vs 1 writer (fsync = on)" "$(printf %.0f "$tps_on_ips8") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips8" "$tps_on_ips1") its rate" "≥ 1.5×" "$(verdict "$tps_on_ips8 / $tps_on_ips1 >= 1.5")"
 row "  constraints-only copy, 1 writer (fsync = on)" "$(printf %.0f "$tps_on_fk1") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips1" "$tps_on_fk1") the copy's rate" "" "info"
 row "  WAL per contact INSERT (1 writer, incl. the sealer's)" "$wal_ips1 B" "constraints-only copy" "$wal_fk1 B" "$(x "$wal_ips1" "$wal_fk1") the copy's" "" "info"
 row "ledger, fsync = off: ips.contact over the constraints-only copy (4 writers)" "$(printf %.0f "$tps_off_ips4") tps" "copy with CHECK + foreign keys" "$(printf %.0f "$tps_off_fk4") tps" "overhead $(pct "$tps_off_fk4" "$tps_off_ips4") time/row" "≤ +40 %" "$(verdict "$tps_off_fk4 / $tps_off_ips4 - 1 <= 0.40")"
 row "  ips.seal() every 1 s during these runs" "$seal_max_ms ms" "longest seal ($seal_max_entries entries), $seal_n seals" "$pending_after pending after" "lag ≤ 1 s + seal time" "" "info"
+if [ -z "$only" ]; then
 row "verify_change_log(), whole region" "$(printf %.0f "$verify_ms") ms" "$n_log entries, $verify_problems problems" "$(printf %.0f "$(echo "$n_log / ($verify_ms / 1000)" | bc -l)") entries/s" "" "" "info"
 row "  its peak memory: memory contexts (sampled every 0.2 s)" "$verify_ctx_kb kB" "VmHWM / of it shared buffers (RssShmem) / idle backend" "$((verify_kb / 1024)) / $((verify_shm_kb / 1024)) / $((mem_base / 1024)) MB" "beyond shared buffers: $(( (verify_kb - verify_shm_kb) / 1024 )) MB" "≤ 64 MB" "$(verdict "($verify_kb - $verify_shm_kb) / 1024 <= 64 && $verify_ctx_kb / 1024 <= 64")"
 row "  ips.change_log_digest() (seals first)" "$(printf %.1f "$digest_ms") ms" "" "" "" "" "info"
 row "peak backend memory (VmHWM), contact_alerts" "$((mem_alerts / 1024)) MB" "SQL reference / idle backend" "$((mem_ref / 1024)) / $((mem_base / 1024)) MB" "$(x "$mem_alerts" "$mem_ref") the reference" "" "info"
+fi
 
 echo
 echo "ips benchmark: $n_clients clients, $n_teams teams, $n_contacts contacts, as of $as_of"

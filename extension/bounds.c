@@ -33,6 +33,7 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -97,6 +98,28 @@ IpsEarliestDay(void)
 
 	if (IpsDirectRead("setting"))
 	{
+		static char kept_text[64];
+		static int	kept_order = -1;
+		static DateADT kept_day;
+		const char *kept;
+
+		/* kept across transactions (lookup.c); parsed again when it or DateOrder changed */
+		if (IpsSettingKept("earliest_fact_date", &kept))
+		{
+			if (kept == NULL)
+				kept = IPS_EARLIEST_DEFAULT;
+			if (strcmp(kept, kept_text) != 0 || kept_order != DateOrder)
+			{
+				d = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(kept)));
+				kept_order = -1;
+				if (strlen(kept) >= sizeof(kept_text))
+					return d;
+				kept_day = d;
+				strcpy(kept_text, kept);
+				kept_order = DateOrder;
+			}
+			return kept_day;
+		}
 		if (IpsSameSnapshot(&key))
 			return cached;
 		{

@@ -1074,6 +1074,18 @@ SELECT pg_catalog.pg_extension_config_dump('ips.access_log_seq', '');
 SELECT ips.seal();
 
 
+-- Settings kept across transactions (issue 14, the ledger's speed targets): the
+-- guards read the region's time zone and the earliest fact date in every
+-- transaction; extension/lookup.c keeps them, and every change to ips.setting
+-- (any statement, any role, also with session_replication_role = replica)
+-- tells every session to read them again.
+CREATE FUNCTION ips.setting_changed() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_setting_changed' LANGUAGE C;
+COMMENT ON FUNCTION ips.setting_changed() IS
+    'Trigger: after every statement that changes ips.setting, every session forgets the settings it keeps across transactions (the guards'' time zone and earliest fact date).';
+CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ips.setting
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.setting_changed();
+ALTER TABLE ips.setting ENABLE ALWAYS TRIGGER setting_changed;
+
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
 -- 1.1's ips.log_access(client_id, purpose, shown) was executable by staff and took
 -- the reader from the session; the writer now takes the reader as arguments and is

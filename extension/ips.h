@@ -85,6 +85,9 @@ extern HeapTuple IpsFetchByIndex(const char *relname, const char *indexname, int
 								 ScanKey keys, TupleDesc *td);
 extern Datum IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull);
 extern bool IpsDirectRead(const char *relname);
+extern Oid	IpsRelid(const char *relname);
+/* A setting kept across transactions when it can be (lookup.c), else read with the snapshot in use. */
+extern bool IpsSettingKept(const char *name, const char **value);
 
 extern char *IpsTimeZone(void);
 extern int64 IpsCurrentStaff(bool *found);

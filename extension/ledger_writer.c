@@ -53,7 +53,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/resowner.h"
 #include "utils/xid8.h"
 
 #include "ips.h"
@@ -599,7 +602,7 @@ PendingSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 static Oid
 LedgerRelid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, get_namespace_oid("ips", false));
+	Oid			relid = IpsRelid(relname);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -638,6 +641,118 @@ MarkPending(LedgerLogId log, FullTransactionId fxid, int64 first_seq)
 
 /* ---------- the writer ---------- */
 
+/*
+ * What the writer looks up about a log table in every statement, kept for
+ * the backend: its id, its sequence's, the positions of its fields and
+ * whether it has the 1.2 layout.  Dropped when the log's relcache entry is
+ * invalidated (ALTER TABLE, DROP, ALTER EXTENSION UPDATE).
+ */
+typedef struct LogSetup
+{
+	Oid			relid;			/* InvalidOid: not known */
+	Oid			seqid;
+	bool		current;		/* the 1.2 layout (an xid column) */
+	TupleDesc	td;				/* the descriptor cols were mapped for */
+	LedgerColumns cols;
+} LogSetup;
+
+static LogSetup log_setup[LEDGER_NLOGS];
+static bool log_setup_callback = false;
+
+/* Relcache callback: forget what was kept about a log table (all: InvalidOid). */
+static void
+LogSetupInval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < LEDGER_NLOGS; i++)
+		if (relid == InvalidOid || log_setup[i].relid == relid)
+			log_setup[i].relid = InvalidOid;
+}
+
+/* What is kept about a log table, looked up when needed (without its columns: see LogSetupColumns). */
+static LogSetup *
+GetLogSetup(LedgerLogId log)
+{
+	LogSetup   *ls = &log_setup[log];
+
+	if (!OidIsValid(ls->relid))
+	{
+		Oid			relid = LedgerRelid(ledger_logs[log].name);
+
+		if (!log_setup_callback)
+		{
+			CacheRegisterRelcacheCallback(LogSetupInval, (Datum) 0);
+			log_setup_callback = true;
+		}
+		ls->current = get_attnum(relid, "xid") != InvalidAttrNumber;
+		ls->seqid = ls->current ? LedgerRelid(ledger_logs[log].seqname) : InvalidOid;
+		ls->td = NULL;
+		ls->relid = relid;
+	}
+	return ls;
+}
+
+/* The positions of a log's fields in td (the open log table's descriptor), mapped once per descriptor. */
+static const LedgerColumns *
+LogSetupColumns(LogSetup *ls, LedgerLogId log, TupleDesc td)
+{
+	if (ls->td != td)
+	{
+		ls->td = NULL;
+		LedgerMapColumns(log, td, &ls->cols);
+		ls->td = td;
+	}
+	return &ls->cols;
+}
+
+/*
+ * The writer's SHA-256 hasher, made once per backend: its context is
+ * remembered by a resource owner of its own, so it outlives transactions
+ * (pg_cryptohash contexts belong to the resource owner they were made under).
+ */
+static LedgerHasher *
+WriterHasher(void)
+{
+	static LedgerHasher hasher;
+	static bool made = false;
+	static ResourceOwner owner = NULL;
+
+	if (!made)
+	{
+		ResourceOwner save_owner = CurrentResourceOwner;
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		if (owner == NULL)
+			owner = ResourceOwnerCreate(NULL, "ips ledger writer");
+		CurrentResourceOwner = owner;
+		PG_TRY();
+		{
+			LedgerHasherInit(&hasher);
+		}
+		PG_FINALLY();
+		{
+			CurrentResourceOwner = save_owner;
+			MemoryContextSwitchTo(old);
+		}
+		PG_END_TRY();
+		made = true;
+	}
+	return &hasher;
+}
+
+/* After a statement: a canonical form buffer grown by a large row is given back. */
+static void
+WriterHasherTrim(LedgerHasher *h)
+{
+	if (h->buf.maxlen > 64 * 1024)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		pfree(h->buf.data);
+		initStringInfo(&h->buf);
+		MemoryContextSwitchTo(old);
+	}
+}
+
 #define LOG_BATCH 256
 
 /*
@@ -666,7 +781,7 @@ typedef struct LogWriter
 	const char *json_text[LEDGER_MAX_FIELDS];	/* jsonb_out text of jsonb fields, or NULL */
 	Datum	   *values;			/* by table column */
 	bool	   *nulls;
-	LedgerHasher hasher;
+	LedgerHasher *hasher;		/* WriterHasher() */
 	int64		last_seq;
 } LogWriter;
 
@@ -675,13 +790,18 @@ static void
 LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 {
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
-	Oid			relid = LedgerRelid(ledger_logs[log].name);
+	LogSetup   *ls = GetLogSetup(log);
+	Oid			relid = ls->relid;
 
 	w->log = log;
 	w->rel = table_open(relid, RowExclusiveLock);
+	/* the lock took in invalidations: what was kept may have gone */
+	ls = GetLogSetup(log);
+	if (ls->relid != relid || !ls->current)
+		elog(ERROR, "ips.%s changed while it was being written", ledger_logs[log].name);
 	w->td = RelationGetDescr(w->rel);
-	LedgerMapColumns(log, w->td, &w->cols);
-	w->seqid = LedgerRelid(ledger_logs[log].seqname);
+	w->cols = *LogSetupColumns(ls, log, w->td);
+	w->seqid = ls->seqid;
 	w->fxid = GetTopFullTransactionId();
 	w->estate = CreateExecutorState();
 	rte->rtekind = RTE_RELATION;
@@ -702,7 +822,7 @@ LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 										 ALLOCSET_DEFAULT_SIZES);
 	w->values = palloc(sizeof(Datum) * w->td->natts);
 	w->nulls = palloc(sizeof(bool) * w->td->natts);
-	LedgerHasherInit(&w->hasher);
+	w->hasher = WriterHasher();
 	w->last_seq = 0;
 }
 
@@ -753,7 +873,7 @@ LogWriterAppend(LogWriter *w)
 	w->fvalues[LF_XID] = FullTransactionIdGetDatum(w->fxid);
 	w->fnulls[LF_XID] = false;
 	MarkPending(w->log, w->fxid, seq);
-	LedgerEntryHash(&w->hasher, w->log, w->fvalues, w->fnulls, w->json_text, hash);
+	LedgerEntryHash(w->hasher, w->log, w->fvalues, w->fnulls, w->json_text, hash);
 
 	for (int k = 0; k < w->td->natts; k++)
 	{
@@ -799,7 +919,7 @@ LogWriterEnd(LogWriter *w)
 		FreeBulkInsertState(w->bistate);
 		table_finish_bulk_insert(w->rel, 0);
 	}
-	LedgerHasherFree(&w->hasher);
+	WriterHasherTrim(w->hasher);
 	ExecCloseIndices(w->rri);
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
@@ -811,9 +931,7 @@ LogWriterEnd(LogWriter *w)
 static bool
 LogIsCurrent(LedgerLogId log)
 {
-	Oid			relid = LedgerRelid(ledger_logs[log].name);
-
-	return get_attnum(relid, "xid") != InvalidAttrNumber;
+	return GetLogSetup(log)->current;
 }
 
 /* ---------- the change log ---------- */
@@ -865,15 +983,102 @@ LegacyChangeAppend(Oid owner, const Datum *fvalues, const bool *fnulls)
 		elog(ERROR, "appending to ips.change_log failed: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * The names every entry carries, kept for the backend: the role's (by role
+ * id; dropped when pg_authid changes, ALTER ROLE ... RENAME) and the logged
+ * tables' qualified names (by relation id; dropped when the table's relcache
+ * entry is invalidated, ALTER TABLE ... RENAME, or any schema changes).
+ */
+typedef struct TableName
+{
+	Oid			relid;			/* InvalidOid: free */
+	char		name[NAMEDATALEN * 2 + 8];
+} TableName;
+
+#define TABLE_NAMES 16
+static TableName table_names[TABLE_NAMES];
+static int	table_name_next = 0;
+static Oid	role_name_id = InvalidOid;
+static NameData role_name;
+static bool names_callbacks = false;
+
+/* Relcache callback: forget a table's name (all: InvalidOid). */
+static void
+NamesRelInval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < TABLE_NAMES; i++)
+		if (relid == InvalidOid || table_names[i].relid == relid)
+			table_names[i].relid = InvalidOid;
+}
+
+/* Syscache callback (schemas, roles): forget every name. */
+static void
+NamesSysInval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	NamesRelInval(arg, InvalidOid);
+	role_name_id = InvalidOid;
+}
+
+/* Registers the callbacks of the kept names, once. */
+static void
+NamesCallbacks(void)
+{
+	if (names_callbacks)
+		return;
+	CacheRegisterRelcacheCallback(NamesRelInval, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, NamesSysInval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, NamesSysInval, (Datum) 0);
+	names_callbacks = true;
+}
+
+/* The name of the role on whose behalf the change runs (ips.caller()), as a name datum. */
+static Datum
+CallerRoleName(void)
+{
+	Oid			roleid = GetOuterUserId();
+
+	NamesCallbacks();
+	if (roleid != role_name_id)
+	{
+		role_name_id = InvalidOid;
+		namestrcpy(&role_name, GetUserNameFromId(roleid, false));
+		role_name_id = roleid;
+	}
+	return NameGetDatum(&role_name);
+}
+
+/* The schema-qualified, quoted name of a logged table, as a text datum. */
+static Datum
+QualifiedTableName(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	char	   *name;
+	TableName  *t;
+
+	NamesCallbacks();
+	for (int i = 0; i < TABLE_NAMES; i++)
+		if (table_names[i].relid == relid)
+			return CStringGetTextDatum(table_names[i].name);
+	name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									  RelationGetRelationName(rel));
+	if (strlen(name) < sizeof(t->name))
+	{
+		t = &table_names[table_name_next];
+		table_name_next = (table_name_next + 1) % TABLE_NAMES;
+		strcpy(t->name, name);
+		t->relid = relid;
+	}
+	return CStringGetTextDatum(name);
+}
+
 /* What every entry of one trigger call shares: who, when, which table, which operation. */
 static void
 ChangeCommonFields(Datum *fvalues, bool *fnulls, Relation rel, const char *operation)
 {
 	fvalues[CF_LOGGED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
-	fvalues[CF_DB_ROLE] = DirectFunctionCall1(namein,
-											  CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
-	fvalues[CF_TABLE_NAME] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-																			RelationGetRelationName(rel)));
+	/* a copy: the entry outlives the kept name if a callback fires meanwhile */
+	fvalues[CF_DB_ROLE] = datumCopy(CallerRoleName(), false, NAMEDATALEN);
+	fvalues[CF_TABLE_NAME] = QualifiedTableName(rel);
 	fvalues[CF_OPERATION] = CStringGetTextDatum(operation);
 	fnulls[CF_LOGGED_AT] = fnulls[CF_DB_ROLE] = fnulls[CF_TABLE_NAME] = fnulls[CF_OPERATION] = false;
 }

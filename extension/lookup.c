@@ -18,7 +18,9 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "access/xact.h"
@@ -28,21 +30,76 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "ips.h"
 
+/*
+ * Relation ids by name, kept for the backend: the guards and the ledger's
+ * writer look the same few names up in every statement.  An entry goes when
+ * its relation's relcache entry is invalidated (dropped, renamed, altered)
+ * or any schema changes (ALTER SCHEMA ... RENAME); a name not found is not
+ * kept, so a table made later is found.
+ */
+typedef struct RelidEntry
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;			/* InvalidOid: free */
+} RelidEntry;
+
+#define RELID_CACHE_SIZE 32
+static RelidEntry relid_cache[RELID_CACHE_SIZE];
+static int	relid_next = 0;
+static bool relid_callbacks = false;
+
+/* Relcache callback: forget the entry of relid (all of them: InvalidOid). */
+static void
+RelidCacheInval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < RELID_CACHE_SIZE; i++)
+		if (relid == InvalidOid || relid_cache[i].relid == relid)
+			relid_cache[i].relid = InvalidOid;
+}
+
+/* Syscache callback (schemas): forget every entry. */
+static void
+RelidCacheReset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	RelidCacheInval(arg, InvalidOid);
+}
+
 /* OID of a relation of schema ips, or InvalidOid. */
-static Oid
+Oid
 IpsRelid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("ips", true);
+	Oid			nsp;
+	Oid			relid;
+	RelidEntry *e;
 
-	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	for (int i = 0; i < RELID_CACHE_SIZE; i++)
+		if (OidIsValid(relid_cache[i].relid) && strcmp(relid_cache[i].name, relname) == 0)
+			return relid_cache[i].relid;
+	nsp = get_namespace_oid("ips", true);
+	relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	if (!OidIsValid(relid) || strlen(relname) >= NAMEDATALEN)
+		return relid;
+	if (!relid_callbacks)
+	{
+		CacheRegisterRelcacheCallback(RelidCacheInval, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, RelidCacheReset, (Datum) 0);
+		relid_callbacks = true;
+	}
+	e = &relid_cache[relid_next];
+	relid_next = (relid_next + 1) % RELID_CACHE_SIZE;
+	strcpy(e->name, relname);
+	e->relid = relid;
+	return relid;
 }
 
 /* True when the current user may read the table directly (SELECT right, no row-level security). */
@@ -169,6 +226,159 @@ IpsDirectRead(const char *relname)
 	return a->allowed;
 }
 
+/*
+ * Settings kept across transactions.  The guards read the region's time zone
+ * and the earliest fact date in every transaction; reading them through the
+ * index each time was a tenth of a contact insert.  A value read here is kept
+ * until ips.setting's relcache entry is invalidated, which every change to
+ * ips.setting does: its trigger setting_changed (ips.setting_changed(),
+ * FOR EACH STATEMENT, ENABLE ALWAYS) sends that invalidation at commit to
+ * every session, and processes it locally at once in the writing session
+ * (the next command, and again when it rolls back).  Every transaction
+ * start processes the invalidations of the transactions committed before.
+ *
+ * A value is read with a new snapshot (the latest committed data and this
+ * transaction's own changes, like a catalog look-up), and kept only when no
+ * invalidation of ips.setting arrived while it was read: a change committed
+ * after that snapshot was taken sends its invalidation after it, so it
+ * cannot be missed.  Kept values serve read-committed transactions only; a
+ * repeatable-read or serializable transaction reads with its own snapshot as
+ * before.  Nothing is kept when the trigger is missing or disabled (a
+ * database not yet updated to 1.2, or a DBA's ALTER TABLE ... DISABLE
+ * TRIGGER, which also invalidates).
+ */
+typedef struct SettingEntry
+{
+	char		name[NAMEDATALEN];
+	bool		valid;
+	bool		isnull;
+	char		value[NAMEDATALEN * 4];
+} SettingEntry;
+
+#define SETTING_CACHE_SIZE 8
+static SettingEntry setting_cache[SETTING_CACHE_SIZE];
+static int	setting_next = 0;
+static uint64 setting_generation = 0;	/* bumped by every invalidation of ips.setting */
+static Oid	setting_relid = InvalidOid; /* ips.setting when the values were read */
+static bool setting_callback = false;
+
+/* Relcache callback: forget the kept settings when ips.setting (or everything) is invalidated. */
+static void
+SettingCacheInval(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != setting_relid)
+		return;
+	setting_generation++;
+	for (int i = 0; i < SETTING_CACHE_SIZE; i++)
+		setting_cache[i].valid = false;
+}
+
+/* Does ips.setting have its trigger setting_changed, firing always, on every kind of change? */
+static bool
+SettingTriggerPresent(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (trigdesc == NULL)
+		return false;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &trigdesc->triggers[i];
+
+		if (strcmp(t->tgname, "setting_changed") == 0 &&
+			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
+			!TRIGGER_FOR_ROW(t->tgtype) &&
+			TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
+			TRIGGER_FOR_DELETE(t->tgtype) && TRIGGER_FOR_TRUNCATE(t->tgtype))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The value of setting name kept across transactions (see above): true and
+ * *value (NULL: no such setting; else valid until the next call) when it is
+ * kept or could be read and kept; false when the caller must read it with
+ * its own snapshot.  Callers check IpsDirectRead("setting") first.
+ */
+static bool
+SettingKept(const char *name, const char **value)
+{
+	SettingEntry *e = NULL;
+	uint64		generation;
+	Oid			relid;
+	Oid			indexid;
+	Relation	rel;
+	Relation	irel;
+	Snapshot	snap;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	bool		present;
+	bool		isnull = true;
+	char	   *v = NULL;
+
+	if (IsolationUsesXactSnapshot() || strlen(name) >= NAMEDATALEN)
+		return false;
+	for (int i = 0; i < SETTING_CACHE_SIZE; i++)
+		if (setting_cache[i].valid && strcmp(setting_cache[i].name, name) == 0)
+		{
+			*value = setting_cache[i].isnull ? NULL : setting_cache[i].value;
+			return true;
+		}
+	relid = IpsRelid("setting");
+	indexid = IpsRelid("setting_pkey");
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		return false;
+	if (!setting_callback)
+	{
+		CacheRegisterRelcacheCallback(SettingCacheInval, (Datum) 0);
+		setting_callback = true;
+	}
+	/* locks first (they take in pending invalidations), then the generation, then the snapshot */
+	rel = table_open(relid, AccessShareLock);
+	irel = index_open(indexid, AccessShareLock);
+	if (setting_relid != relid)
+	{
+		SettingCacheInval((Datum) 0, InvalidOid);
+		setting_relid = relid;
+	}
+	generation = setting_generation;
+	present = SettingTriggerPresent(rel);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(name));
+	key.sk_collation = irel->rd_indcollation[0];
+	key.sk_attno = irel->rd_index->indkey.values[0];
+	scan = systable_beginscan(rel, indexid, true, snap, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		int			attnum = SPI_fnumber(RelationGetDescr(rel), "value");
+		Datum		d;
+
+		if (attnum <= 0)
+			elog(ERROR, "ips: column \"value\" of ips.setting is missing");
+		d = heap_getattr(tup, attnum, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			v = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (!present || generation != setting_generation || (v != NULL && strlen(v) >= sizeof(e->value)))
+		return false;
+	e = &setting_cache[setting_next];
+	setting_next = (setting_next + 1) % SETTING_CACHE_SIZE;
+	strcpy(e->name, name);
+	e->isnull = (v == NULL);
+	if (v)
+		strcpy(e->value, v);
+	e->valid = true;
+	*value = e->isnull ? NULL : e->value;
+	return true;
+}
+
 /* Value of a setting read directly (callers check IpsDirectRead first), or NULL. */
 static char *
 SettingDirect(const char *name)
@@ -187,6 +397,28 @@ SettingDirect(const char *name)
 	return isnull ? NULL : TextDatumGetCString(v);
 }
 
+PG_FUNCTION_INFO_V1(ips_setting_changed);
+/* AFTER STATEMENT trigger on ips.setting: every session forgets the settings it keeps (SettingKept). */
+Datum
+ips_setting_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		elog(ERROR, "ips_setting_changed must be an AFTER ... FOR EACH STATEMENT trigger");
+	/* sent to every session at commit; processed here at the next command and on rollback */
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/* The exported form of SettingKept (the earliest fact date of bounds.c). */
+bool
+IpsSettingKept(const char *name, const char **value)
+{
+	return SettingKept(name, value);
+}
+
 /*
  * The region's time zone (setting time_zone, default Europe/Helsinki), as
  * ips.setting_value('time_zone') would read it.  Callers outside SPI may use
@@ -202,7 +434,10 @@ IpsTimeZone(void)
 	if (IpsDirectRead("setting"))
 	{
 		bool		keep;
+		const char *kept;
 
+		if (SettingKept("time_zone", &kept))
+			return pstrdup(kept ? kept : "Europe/Helsinki");
 		if (IpsSameSnapshot(&cached_key))
 			return pstrdup(cached_tz);
 		/* the new key holds only once the value is read */

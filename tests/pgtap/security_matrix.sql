@@ -84,6 +84,7 @@ INSERT INTO expect_fn VALUES
     -- nobody, the rest for every ips role (ips.team_visible decides whose team)
     ('ips.bounds_guard()',                                                                                   '-----'),
     ('ips.setting_check()',                                                                                  '-----'),
+    ('ips.setting_changed()',                                                                                '-----'),   -- issue 14: settings kept across transactions
     ('ips.setting_kind(text)',                                                                               'xxxxx'),
     ('ips.outcomes_suppress(bigint[],integer)',                                                              'xxxxx'),
     ('ips.rate_of(bigint,bigint)',                                                                           'xxxxx'),
@@ -340,7 +341,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,t
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 820, 'relation cells tried: 41 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 835, 'function cells tried: 167 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 840, 'function cells tried: 168 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
