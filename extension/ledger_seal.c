@@ -25,19 +25,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -52,7 +61,6 @@ typedef struct SealPlans
 {
 	IpsPlan		legacy_range;
 	IpsPlan		legacy_head;
-	IpsPlan		entries;
 	IpsPlan		delete_entries;
 } SealPlans;
 
@@ -60,14 +68,12 @@ static SealPlans seal_plans[LEDGER_NLOGS] = {
 	{
 		{NULL, "SELECT count(*), min(seq), max(seq) FROM ips.change_log WHERE xid IS NULL", 0, {0}},
 		{NULL, "SELECT hash FROM ips.change_log WHERE xid IS NULL ORDER BY seq DESC LIMIT 1", 0, {0}},
-		{NULL, "SELECT seq, xid, hash FROM ips.change_log WHERE seq OPERATOR(pg_catalog.>=) $1 ORDER BY seq", 1, {INT8OID}},
 		{NULL, "DELETE FROM ips.change_log WHERE seq OPERATOR(pg_catalog.>=) $1 AND seq OPERATOR(pg_catalog.<=) $2"
 		 " AND (xid OPERATOR(pg_catalog.=) ANY ($3) OR ($4 AND xid IS NULL))", 4, {INT8OID, INT8OID, XID8ARRAYOID, BOOLOID}},
 	},
 	{
 		{NULL, "SELECT count(*), min(seq), max(seq) FROM ips.access_log WHERE xid IS NULL", 0, {0}},
 		{NULL, "SELECT hash FROM ips.access_log WHERE xid IS NULL ORDER BY seq DESC LIMIT 1", 0, {0}},
-		{NULL, "SELECT seq, xid, hash FROM ips.access_log WHERE seq OPERATOR(pg_catalog.>=) $1 ORDER BY seq", 1, {INT8OID}},
 		{NULL, "DELETE FROM ips.access_log WHERE seq OPERATOR(pg_catalog.>=) $1 AND seq OPERATOR(pg_catalog.<=) $2"
 		 " AND (xid OPERATOR(pg_catalog.=) ANY ($3) OR ($4 AND xid IS NULL))", 4, {INT8OID, INT8OID, XID8ARRAYOID, BOOLOID}},
 	}
@@ -77,16 +83,11 @@ static SealPlans seal_plans[LEDGER_NLOGS] = {
 #define SEAL_MAX_XACTS 10000
 
 /*
- * The pending transactions to seal: read here, then deleted by their ctid
- * with simple_heap_delete (TakePending), not by an SQL DELETE: that would
- * fire the guard's row trigger, which locks each row first (a WAL record
- * and a trigger call per transaction sealed).
+ * The pending transactions to seal are read by a heap scan (ReadPending) and
+ * deleted by their ctid with simple_heap_delete, not by an SQL DELETE: that
+ * would fire the guard's row trigger, which locks each row first (a WAL
+ * record and a trigger call per transaction sealed).
  */
-static IpsPlan take_pending_plan = {NULL,
-	"SELECT q.ctid, q.xid, q.first_seq FROM ips.ledger_pending q"
-	" WHERE q.log OPERATOR(pg_catalog.=) $1 AND q.xid OPERATOR(pg_catalog.<>) $2"
-	" ORDER BY q.first_seq, q.xid LIMIT $3",
-	3, {TEXTOID, XID8OID, INT8OID}};
 static IpsPlan head_plan = {NULL,
 	"SELECT block_id, hash FROM ips.ledger_block WHERE log OPERATOR(pg_catalog.=) $1 ORDER BY block_id DESC LIMIT 1",
 	1, {TEXTOID}};
@@ -234,59 +235,143 @@ CompareU64(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* A pending row taken by the sealer: where it is, its transaction and first seq. */
+typedef struct PendingRow
+{
+	int64		first_seq;
+	uint64		xid;
+	ItemPointerData tid;
+} PendingRow;
+
+/* The order of ORDER BY first_seq, xid. */
+static int
+ComparePending(const void *a, const void *b)
+{
+	const PendingRow *x = (const PendingRow *) a;
+	const PendingRow *y = (const PendingRow *) b;
+
+	if (x->first_seq != y->first_seq)
+		return x->first_seq < y->first_seq ? -1 : 1;
+	return x->xid < y->xid ? -1 : x->xid > y->xid ? 1 : 0;
+}
+
+/*
+ * The log's pending rows that snap sees, but this transaction's own, the
+ * first max of them by (first_seq, xid): a heap scan of ips.ledger_pending
+ * keeping at most 2 * max rows at a time.  *more: there were more.
+ */
+static PendingRow *
+ReadPending(Relation pending, LedgerLogId log, Snapshot snap, int max, int *n, bool *more)
+{
+	TupleDesc	td = RelationGetDescr(pending);
+	int			log_col = SPI_fnumber(td, "log");
+	int			xid_col = SPI_fnumber(td, "xid");
+	int			first_col = SPI_fnumber(td, "first_seq");
+	FullTransactionId own = GetTopFullTransactionIdIfAny();
+	const char *name = ledger_logs[log].name;
+	PendingRow *rows = palloc(sizeof(PendingRow) * 2 * max);
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			count = 0;
+
+	if (log_col <= 0 || xid_col <= 0 || first_col <= 0)
+		elog(ERROR, "ips.ledger_pending lacks its columns log, xid, first_seq");
+	*more = false;
+	scan = table_beginscan(pending, snap, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, log_col, td, &isnull);
+		text	   *t;
+		FullTransactionId xid;
+
+		if (isnull)
+			continue;
+		t = DatumGetTextPP(d);
+		if (VARSIZE_ANY_EXHDR(t) != strlen(name) || memcmp(VARDATA_ANY(t), name, strlen(name)) != 0)
+			continue;
+		d = heap_getattr(tup, xid_col, td, &isnull);
+		if (isnull)
+			continue;
+		xid = DatumGetFullTransactionId(d);
+		if (FullTransactionIdEquals(xid, own))
+			continue;
+		d = heap_getattr(tup, first_col, td, &isnull);
+		if (isnull)
+			continue;
+		if (count == 2 * max)
+		{
+			qsort(rows, count, sizeof(PendingRow), ComparePending);
+			count = max;
+			*more = true;
+		}
+		rows[count].first_seq = DatumGetInt64(d);
+		rows[count].xid = U64FromFullTransactionId(xid);
+		rows[count].tid = tup->t_self;
+		count++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	qsort(rows, count, sizeof(PendingRow), ComparePending);
+	if (count > max)
+	{
+		count = max;
+		*more = true;
+	}
+	*n = count;
+	return rows;
+}
+
 /*
  * Seals committed, unsealed transactions of a log (at most SEAL_MAX_XACTS,
  * those that wrote first) into one block; within SPI.  *more: there may be
- * more to seal.
+ * more to seal.  The pending rows and the entries are read straight from the
+ * table and the log's primary key with one snapshot (no executor per row).
  */
 static int64
 SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 {
-	SealPlans  *p = &seal_plans[log];
-	Datum		arg = CStringGetTextDatum(ledger_logs[log].name);
-	Datum		take_args[3];
 	LedgerBlock b;
 	LedgerMerkle *m;
 	int64		min_first = PG_INT64_MAX;
-	Portal		portal;
-	int			rc;
 	int			n;
 	Relation	pending;
+	Relation	rel;
+	Relation	irel;
+	Snapshot	snap;
+	PendingRow *rows;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	LedgerColumns cols;
+	Oid			relid;
+	Oid			indexid;
 
 	/*
 	 * Not this transaction's own entries: it may write more after the seal;
 	 * they are sealed after its commit, like everyone's.
 	 */
-	take_args[0] = arg;
-	take_args[1] = FullTransactionIdGetDatum(GetTopFullTransactionIdIfAny());
-	take_args[2] = Int64GetDatum(SEAL_MAX_XACTS);
-	rc = SPI_execute_plan(IpsPreparePlan(&take_pending_plan), take_args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "taking the pending transactions failed: %s", SPI_result_code_string(rc));
-	*more = (SPI_processed >= SEAL_MAX_XACTS);
-	if (SPI_processed == 0)
-		return 0;
-	memset(&b, 0, sizeof(b));
-	b.xids = palloc(sizeof(uint64) * SPI_processed);
-	n = 0;
-	pending = table_open(get_relname_relid("ledger_pending", get_namespace_oid("ips", false)), RowExclusiveLock);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	pending = table_open(IpsRelid("ledger_pending"), RowExclusiveLock);
+	rows = ReadPending(pending, log, snap, SEAL_MAX_XACTS, &n, more);
+	if (n == 0)
 	{
-		bool		isnull;
-		int64		first;
-		ItemPointerData tid;
-
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)), &tid);
+		table_close(pending, NoLock);
+		UnregisterSnapshot(snap);
+		return 0;
+	}
+	memset(&b, 0, sizeof(b));
+	b.xids = palloc(sizeof(uint64) * n);
+	for (int i = 0; i < n; i++)
+	{
 		/* sealers take turns (LockSealers) and writers never change a pending row */
-		simple_heap_delete(pending, &tid);
-		b.xids[n++] = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
-																					   SPI_tuptable->tupdesc, 2, &isnull)));
-		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-		min_first = Min(min_first, first);
+		simple_heap_delete(pending, &rows[i].tid);
+		b.xids[i] = rows[i].xid;
+		min_first = Min(min_first, rows[i].first_seq);
 	}
 	table_close(pending, NoLock);
 	CommandCounterIncrement();
-	SPI_freetuptable(SPI_tuptable);
 	qsort(b.xids, n, sizeof(uint64), CompareU64);
 	b.nxids = 0;
 	for (int i = 0; i < n; i++)
@@ -298,38 +383,53 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 	LedgerMerkleInit(m);
 	b.first_seq = min_first;
 	b.last_seq = min_first;
-	arg = Int64GetDatum(min_first);
-	portal = SPI_cursor_open(NULL, IpsPreparePlan(&p->entries), &arg, NULL, false);
-	for (;;)
+	relid = IpsRelid(ledger_logs[log].name);
+	if (!OidIsValid(relid))
+		elog(ERROR, "ips.%s is missing", ledger_logs[log].name);
+	rel = table_open(relid, AccessShareLock);
+	indexid = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(indexid))
+		elog(ERROR, "ips.%s has no primary key", ledger_logs[log].name);
+	irel = index_open(indexid, AccessShareLock);
+	LedgerMapColumns(log, RelationGetDescr(rel), &cols);
+	if (!cols.has_xid || irel->rd_index->indnkeyatts != 1 ||
+		irel->rd_index->indkey.values[0] != cols.field[LF_SEQ] + 1)
+		elog(ERROR, "ips.%s_pkey is not the log's primary key on seq", ledger_logs[log].name);
+	ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(min_first));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, irel, snap, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum		xid = SPI_getbinval(tup, td, 2, &isnull);
-			uint8		hash[LEDGER_HASH_LEN];
+		bool		isnull;
+		Datum		xid = slot_getattr(slot, cols.field[LF_XID] + 1, &isnull);
+		uint8		hash[LEDGER_HASH_LEN];
+		Datum		hd;
 
-			if (isnull || !LedgerXidIn(b.xids, b.nxids, U64FromFullTransactionId(DatumGetFullTransactionId(xid))))
-				continue;
-			if (!LedgerHashFromDatum(SPI_getbinval(tup, td, 3, &isnull), hash))
-				memset(hash, 0, LEDGER_HASH_LEN);
-			LedgerMerkleAdd(m, h, hash);
-			b.last_seq = DatumGetInt64(SPI_getbinval(tup, td, 1, &isnull));
-			if (b.entries == 0)
-				b.first_seq = b.last_seq;
-			b.entries++;
-		}
-		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
+		if (isnull || !LedgerXidIn(b.xids, b.nxids, U64FromFullTransactionId(DatumGetFullTransactionId(xid))))
+			continue;
+		hd = slot_getattr(slot, cols.hash + 1, &isnull);
+		if (isnull || !LedgerHashFromDatum(hd, hash))
+			memset(hash, 0, LEDGER_HASH_LEN);
+		LedgerMerkleAdd(m, h, hash);
+		b.last_seq = DatumGetInt64(slot_getattr(slot, cols.field[LF_SEQ] + 1, &isnull));
+		if (b.entries == 0)
+			b.first_seq = b.last_seq;
+		b.entries++;
 	}
-	SPI_cursor_close(portal);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snap);
 	LedgerMerkleRoot(m, h, b.root);
 	b.legacy = false;
 	WriteBlock(log, &b, h);
+	/* a backlog is sealed block by block in one call: give each block's memory back */
+	pfree(rows);
+	pfree(b.xids);
+	pfree(m);
 	return b.entries;
 }
 
