@@ -40,6 +40,8 @@
 #include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "ips.h"
@@ -243,6 +245,61 @@ ParseBounds(Trigger *trigger, Relation rel, MemoryContext cxt)
 	return spec;
 }
 
+/*
+ * Parsed arguments kept for the backend, by trigger (fn_extra lasts one
+ * statement: a one-row statement parsed them every time); each statement
+ * gets a copy in its fn_extra.  Dropped when the table's relcache entry is
+ * invalidated, which CREATE/DROP/ALTER TRIGGER and ALTER TABLE do.
+ */
+#define KEPT_BOUNDS 32
+static BoundSpec *kept_bounds[KEPT_BOUNDS];
+static int	kept_bounds_next = 0;
+static bool kept_bounds_callback = false;
+
+/* Size of a spec of ncols columns. */
+#define BoundSpecSize(ncols) (offsetof(BoundSpec, cols) + sizeof(BoundColumn) * (ncols))
+
+/* Relcache callback: forget the specs of a table (all: InvalidOid). */
+static void
+KeptBoundsInval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < KEPT_BOUNDS; i++)
+		if (kept_bounds[i] != NULL && (relid == InvalidOid || kept_bounds[i]->relid == relid))
+		{
+			pfree(kept_bounds[i]);
+			kept_bounds[i] = NULL;
+		}
+}
+
+/* The parsed arguments of a trigger, kept or parsed now; a copy in cxt. */
+static BoundSpec *
+KeptBounds(Trigger *trigger, Relation rel, MemoryContext cxt)
+{
+	BoundSpec  *spec = NULL;
+	BoundSpec  *copy;
+
+	for (int i = 0; i < KEPT_BOUNDS && spec == NULL; i++)
+		if (kept_bounds[i] != NULL && kept_bounds[i]->tgoid == trigger->tgoid &&
+			kept_bounds[i]->relid == RelationGetRelid(rel))
+			spec = kept_bounds[i];
+	if (spec == NULL)
+	{
+		if (!kept_bounds_callback)
+		{
+			CacheRegisterRelcacheCallback(KeptBoundsInval, (Datum) 0);
+			kept_bounds_callback = true;
+		}
+		spec = ParseBounds(trigger, rel, TopMemoryContext);
+		if (kept_bounds[kept_bounds_next] != NULL)
+			pfree(kept_bounds[kept_bounds_next]);
+		kept_bounds[kept_bounds_next] = spec;
+		kept_bounds_next = (kept_bounds_next + 1) % KEPT_BOUNDS;
+	}
+	copy = MemoryContextAlloc(cxt, BoundSpecSize(spec->ncols));
+	memcpy(copy, spec, BoundSpecSize(spec->ncols));
+	return copy;
+}
+
 /* Raise unless a dated value lies within its bounds. */
 static void
 CheckDate(BoundColumn *c, Datum value, const char *table)
@@ -374,7 +431,7 @@ ips_bounds_guard(PG_FUNCTION_ARGS)
 	spec = (BoundSpec *) fcinfo->flinfo->fn_extra;
 	if (spec == NULL || spec->tgoid != trigdata->tg_trigger->tgoid || spec->relid != RelationGetRelid(rel))
 	{
-		spec = ParseBounds(trigdata->tg_trigger, rel, fcinfo->flinfo->fn_mcxt);
+		spec = KeptBounds(trigdata->tg_trigger, rel, fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = spec;
 	}
 
