@@ -20,7 +20,12 @@
  *	Memory: the open blocks (those whose seq range holds the current seq,
  *	usually one or two), each in its own memory context deleted when the
  *	block is done; the entries in batches of 1000, freed after each batch;
- *	problems go to a tuplestore (spills to disk past work_mem).
+ *	problems go to a tuplestore (spills to disk past work_mem).  Its queries
+ *	are planned and run with jit = off: the entries' query of a log over
+ *	about a million entries costs more than jit_above_cost, and JIT would
+ *	load LLVM into the backend (some 45 MB of library pages and 10 MB of
+ *	compiler heap, outside every memory context) to compile an index
+ *	scan's few expressions.
  *	Progress: every 10 000 entries, pg_stat_activity.query of the verifying
  *	backend shows "ips.verify: change_log seq N (k entries, b blocks done)".
  *	With since = true only the blocks after the digest's block are checked
@@ -37,6 +42,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -626,6 +632,7 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	int			save_sec_context;
 	MemoryContext row_cxt;
 	int64		scan_from;
+	int			guc_level;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -646,6 +653,15 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	v.problems = 0;
 	LedgerHasherInit(&v.h);
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips verify row", ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * No JIT for this call's queries (see the head of this file); the
+	 * setting is undone below, or by the (sub)transaction's abort on error.
+	 * The kept plans are planned under it, custom or generic alike.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	/* the ledger's tables are read and sealed as the extension owner */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -668,6 +684,7 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, guc_level);
 	LedgerHasherFree(&v.h);
 	MemoryContextDelete(row_cxt);
 	return (Datum) 0;
