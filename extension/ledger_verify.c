@@ -25,7 +25,9 @@
  *	about a million entries costs more than jit_above_cost, and JIT would
  *	load LLVM into the backend (some 45 MB of library pages and 10 MB of
  *	compiler heap, outside every memory context) to compile an index
- *	scan's few expressions.
+ *	scan's few expressions.  And with enable_sort = off, so that the walks
+ *	are index scans in seq / block order whatever the statistics say,
+ *	never a sort of the whole log (work_mem, then temporary files).
  *	Progress: every 10 000 entries, pg_stat_activity.query of the verifying
  *	backend shows "ips.verify: change_log seq N (k entries, b blocks done)".
  *	With since = true only the blocks after the digest's block are checked
@@ -655,9 +657,9 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips verify row", ALLOCSET_DEFAULT_SIZES);
 
 	/*
-	 * No JIT for this call's queries (see the head of this file); the
-	 * setting is undone below, or by the (sub)transaction's abort on error.
-	 * The kept plans are planned under it, custom or generic alike.
+	 * No JIT for this call's queries, the seal's included (see the head of
+	 * this file); undone below, or by the (sub)transaction's abort on error.
+	 * The verifier's kept plans are only ever planned under these settings.
 	 */
 	guc_level = NewGUCNestLevel();
 	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
@@ -670,6 +672,9 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	{
 		(void) LedgerSeal(v.log);
 		CommandCounterIncrement();
+		/* the walks stream through the indexes (not for the seal's plans) */
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* one snapshot for both passes */
