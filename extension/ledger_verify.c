@@ -23,7 +23,7 @@
  *	problems go to a tuplestore (spills to disk past work_mem).  Its queries
  *	are planned and run with jit = off: the entries' query of a log over
  *	about a million entries costs more than jit_above_cost, and JIT would
- *	load LLVM into the backend (some 45 MB of library pages and 10 MB of
+ *	load LLVM into the backend (some 41 MB of library pages and 10 MB of
  *	compiler heap, outside every memory context) to compile an index
  *	scan's few expressions.  And with enable_sort = off, so that the walks
  *	are index scans in seq / block order whatever the statistics say,

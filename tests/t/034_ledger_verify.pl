@@ -1,10 +1,10 @@
 # The verifier in bounded memory and with progress (docs/ledger.md, "Verification
 # in constant memory, and its progress"): it plans and runs its queries without
-# JIT (JIT would load LLVM into the backend, some 55 MB outside every memory
+# JIT (JIT would load LLVM into the backend, some 51 MB outside every memory
 # context, once a log passes about a million entries), the session's jit setting
 # is back afterwards, it walks the log through its index (never a sort, which
-# would take work_mem and temporary files), and every 10 000 entries the backend's pg_stat_activity.query
-# tells how far it is.
+# would take work_mem and temporary files), and every 10 000 entries the
+# backend's pg_stat_activity.query tells how far it is.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
