@@ -57,21 +57,22 @@ LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *cl
 	{
 		if (!IpsSameSnapshot(&last_key) || last_episode_id != episode_id)
 		{
+			static const char *const cols[3] = {"client_id", "referred_on", "closed_on"};
 			ScanKeyData key;
-			HeapTuple	tup;
-			TupleDesc	etd;
+			Datum		v[3];
+			bool		n[3];
 			bool		keep = last_key.valid;
 
 			/* the key holds only once the row is read */
 			last_key.valid = false;
 			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(episode_id));
-			tup = IpsFetchByIndex("episode", "episode_pkey", 1, &key, &etd);
-			if (tup == NULL)
+			if (!IpsFetchColumns("episode", "episode_pkey", 1, &key, 3, cols, v, n))
 				return false;
 			last_episode_id = episode_id;
-			last_client_id = DatumGetInt64(IpsGetColumn(tup, etd, "client_id", &isnull));
-			last_referred_on = DatumGetDateADT(IpsGetColumn(tup, etd, "referred_on", &isnull));
-			last_closed_on = DatumGetDateADT(IpsGetColumn(tup, etd, "closed_on", &last_closed_null));
+			last_client_id = DatumGetInt64(v[0]);
+			last_referred_on = DatumGetDateADT(v[1]);
+			last_closed_on = DatumGetDateADT(v[2]);
+			last_closed_null = n[2];
 			last_key.valid = keep;
 		}
 		*client_id = last_client_id;

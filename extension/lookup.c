@@ -29,6 +29,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -150,6 +151,61 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
 	index_close(irel, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return result;
+}
+
+/*
+ * As IpsFetchByIndex, but gives the named columns of the row (values and
+ * nulls, in the order of cols; pass-by-reference values copied into the
+ * caller's memory context) instead of a copy of the row and of the table's
+ * descriptor; false when there is no such row.
+ */
+bool
+IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey keys,
+				int ncols, const char *const *cols, Datum *values, bool *nulls)
+{
+	Oid			relid = IpsRelid(relname);
+	Oid			indexid = IpsRelid(indexname);
+	Relation	rel;
+	Relation	irel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		found = false;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "ips.%s or its index ips.%s is missing", relname, indexname);
+	rel = table_open(relid, AccessShareLock);
+	irel = index_open(indexid, AccessShareLock);
+	td = RelationGetDescr(rel);
+	for (int i = 0; i < nkeys; i++)
+	{
+		int			col = keys[i].sk_attno - 1;
+
+		keys[i].sk_collation = irel->rd_indcollation[col];
+		keys[i].sk_attno = irel->rd_index->indkey.values[col];
+	}
+	scan = systable_beginscan(rel, indexid, true, IpsReadSnapshot(), nkeys, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		found = true;
+		for (int i = 0; i < ncols; i++)
+		{
+			int			attnum = SPI_fnumber(td, cols[i]);
+			Form_pg_attribute att;
+
+			if (attnum <= 0)
+				elog(ERROR, "ips: column \"%s\" of ips.%s is missing", cols[i], relname);
+			att = TupleDescAttr(td, attnum - 1);
+			values[i] = heap_getattr(tup, attnum, td, &nulls[i]);
+			if (!nulls[i] && !att->attbyval)
+				values[i] = datumCopy(values[i], false, att->attlen);
+		}
+	}
+	systable_endscan(scan);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /* A column of a fetched row, by name. */
