@@ -133,8 +133,8 @@ IpsSettingBool(const char *name, bool dflt)
 
 /*
  * Local calendar date of an instant in the given time zone:
- * (ts AT TIME ZONE tz)::date.  The zone is resolved once per transaction
- * and name, as timestamptz_zone() resolves it for every value: a time zone
+ * (ts AT TIME ZONE tz)::date.  The zone is resolved once per name and set
+ * of abbreviations, as timestamptz_zone() resolves it for every value: a time zone
  * abbreviation (EET, UTC ...) is left to that function, a zone name is
  * looked up here and the instant converted directly.  The rules engine and
  * the fact guard convert every instant they read through this.
@@ -143,22 +143,32 @@ DateADT
 IpsLocalDate(TimestampTz ts, const char *tz)
 {
 	static char zone_name[TZ_STRLEN_MAX + 1];
-	static LocalTransactionId zone_lxid = InvalidLocalTransactionId;
+	static char zone_abbrevs[MAXPGPATH];	/* timezone_abbreviations when it was resolved */
+	static bool zone_valid = false;
 	static pg_tz *zone;			/* NULL: an abbreviation, or unknown */
+	const char *abbrevs = GetConfigOption("timezone_abbreviations", true, false);
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			offset;
 	Datum		local;
 
-	if (zone_lxid != IpsMyLocalTransactionId() || strcmp(zone_name, tz) != 0)
+	/*
+	 * The zone is resolved again when the name or the abbreviations in use
+	 * change (a name may be an abbreviation under another set): kept across
+	 * transactions, since pg_tzset's zones live as long as the backend.
+	 */
+	if (abbrevs == NULL)
+		abbrevs = "";
+	if (!zone_valid || strcmp(zone_name, tz) != 0 || strcmp(zone_abbrevs, abbrevs) != 0)
 	{
 		zone = NULL;
-		zone_lxid = InvalidLocalTransactionId;
-		if (strlen(tz) <= TZ_STRLEN_MAX)
+		zone_valid = false;
+		if (strlen(tz) <= TZ_STRLEN_MAX && strlen(abbrevs) < sizeof(zone_abbrevs))
 		{
 			zone = IpsZoneByName(tz);
 			strcpy(zone_name, tz);
-			zone_lxid = IpsMyLocalTransactionId();
+			strcpy(zone_abbrevs, abbrevs);
+			zone_valid = true;
 		}
 	}
 	if (zone != NULL && !TIMESTAMP_NOT_FINITE(ts) &&
