@@ -46,7 +46,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -405,7 +404,7 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 	if (!OidIsValid(relid))
 		elog(ERROR, "ips.%s is missing", ledger_logs[log].name);
 	rel = table_open(relid, AccessShareLock);
-	indexid = RelationGetPrimaryKeyIndex(rel);
+	indexid = IpsRelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "ips.%s has no primary key", ledger_logs[log].name);
 	irel = index_open(indexid, AccessShareLock);
@@ -415,7 +414,7 @@ SealPending(LedgerLogId log, LedgerHasher *h, bool *more)
 		elog(ERROR, "ips.%s_pkey is not the log's primary key on seq", ledger_logs[log].name);
 	ScanKeyInit(&key, 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(min_first));
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, irel, snap, 1, 0);
+	scan = IpsIndexBeginScan(rel, irel, snap, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
