@@ -64,6 +64,42 @@ BEGIN
         NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.restoring() THEN
+            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
+            -- for the transactions whose contacts hold the row (foreign key), and the checks below
+            -- see what they committed.
+            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
+            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
+                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
+              INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
+                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
+                                coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
+                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
+            END IF;
+            SELECT count(*) INTO n FROM ips.specialist_assignment a
+             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'The start is on or before the first day of the person''s assignments.';
+            END IF;
+            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
+               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
+                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
+                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
+                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
+            END IF;
+        END IF;
         IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
             SELECT count(*) INTO n
               FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
@@ -90,7 +126,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION ips.staff_guard() IS
-    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
 CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
     FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
 CREATE TRIGGER staff_terms_sync AFTER INSERT OR UPDATE ON ips.staff
@@ -331,7 +367,8 @@ BEGIN
                   recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
     UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
                            weekly_hours = nh
-     WHERE x.staff_id = s.staff_id;
+     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
 END $$;
 COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
     'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';

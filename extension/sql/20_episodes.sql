@@ -233,10 +233,17 @@ BEGIN
     IF id IS NULL THEN
         SELECT e.episode_id INTO open_id FROM ips.episode e
          WHERE e.client_id = refer.client_id AND e.closed_on IS NULL;
-        RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, coalesce(open_id::text, 'being created')
+        IF open_id IS NOT NULL THEN
+            RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, open_id
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = 'A client has at most one open IPS episode.',
+                      HINT = 'Continue the open episode, or close it before a new referral.';
+        END IF;
+        -- the open episode is one the caller does not see: another team's (row-level security)
+        RAISE EXCEPTION 'client % has an open episode already, in a team whose episodes you do not see', refer.client_id
             USING ERRCODE = 'unique_violation',
-                  DETAIL = 'A client has at most one open IPS episode.',
-                  HINT = 'Continue the open episode, or close it before a new referral.';
+                  DETAIL = 'A client has at most one open IPS episode; this one is another team''s, and no episode was created.',
+                  HINT = 'The other team closes its episode (or refers the client to your team) before yours can begin.';
     END IF;
     RETURN id;
 END $$;
@@ -576,13 +583,22 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
     END IF;
     NEW.client_id := e.client_id;
+    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
+       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
+        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
+    END IF;
     IF NEW.starts_on < e.referred_on THEN
         RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
 CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
     FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
 
