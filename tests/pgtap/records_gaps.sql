@@ -91,7 +91,7 @@ SELECT is(pg_temp.try_as(:'leo_role', format($$INSERT INTO ips.team_meeting (sta
           VALUES (%s, %s, '2025-03-31') RETURNING 1$$, :leo, :ta)), '22023', 'a meeting on the first day off the team');
 SELECT is(pg_temp.try_as(:'leo_role', format($$INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
           VALUES (%s, %s, '2025-03-02') RETURNING 1$$, :leo, :ta)), '22023', 'a meeting the day before the start');
-SELECT is(pg_temp.try_as(:'leo_role', format($$SELECT ips.record_team_meeting(%s, '2025-03-03')$$, :leo)), 'ok:-',
+SELECT is(pg_temp.try_as(:'leo_role', format($$SELECT ips.record_team_meeting(%s, '2025-03-03')$$, :leo)), 'ok:',
           'a meeting on the first day (the API)');
 SELECT is(pg_temp.try_as(:'leo_role', format($$INSERT INTO ips.team_meeting (staff_id, team_id, met_on)
           VALUES (%s, %s, '2025-03-30') RETURNING 1$$, :leo, :ta)), 'ok:1', 'a meeting on the last day (direct INSERT)');
@@ -152,8 +152,8 @@ SELECT is((SELECT (fte, employment_share, weekly_hours)::text FROM ips.staff WHE
           'after deleting the change, ips.staff has the first terms again');
 SELECT is(pg_temp.try_as(:'adm', format($$INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
           VALUES (%s, '2025-03-31', 0.5, 1, 18.75) RETURNING 1$$, :mia)), '22023', 'terms on or after the end (Mia left 03-21): 22023');
-SELECT is(pg_temp.try_as(:'adm', format($$INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
-          VALUES (%s, '2025-03-20', 0.5, 1, 18.75) RETURNING 1$$, :mia)), 'ok:1', 'terms on the last day are kept');
+SELECT is(pg_temp.do_as(:'adm', format($$INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+          VALUES (%s, '2025-03-20', 0.5, 1, 18.75) RETURNING 1$$, :mia)), '1', 'terms on the last day are kept');
 SELECT is(pg_temp.try_as(:'adm', format($$UPDATE ips.staff SET ended_on = '2025-03-20' WHERE staff_id = %s RETURNING 1$$, :mia)),
           '55000', 'an end on the day of a contact: 55000');
 UPDATE ips.staff_terms SET from_on = '2025-03-10' WHERE staff_id = :mia AND from_on = '2025-03-20';
@@ -192,7 +192,7 @@ SELECT is(pg_temp.try_as(:'spec', format($$SELECT ips.end_job(%s, '2024-03-01')$
           'the job cannot end before a change of its hours (03-02): 55000');
 SELECT is(pg_temp.try_as(:'spec', format($$UPDATE ips.job SET starts_on = '2024-02-02' WHERE job_id = %s RETURNING 1$$, :j1)), '55000',
           'nor start on the day of a change (a direct UPDATE)');
-SELECT is(pg_temp.try_as(:'spec', format($$SELECT ips.end_job(%s, '2024-03-02')$$, :j1)), 'ok:-',
+SELECT is(pg_temp.try_as(:'spec', format($$SELECT ips.end_job(%s, '2024-03-02')$$, :j1)), 'ok:',
           'the job ends on the day of its last change');
 SELECT ips.end_job(:j1, '2024-03-02');
 SELECT is(pg_temp.try_as(:'spec', format($$INSERT INTO ips.job_hours (job_id, from_on, hours_per_week)
