@@ -2748,6 +2748,420 @@ COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
     'Everything the printed fidelity review sheet shows, as jsonb in fi, sv or en: the team and region, the period, live figures or the closed review (date, reviewers), each item''s score, anchor and one-line evidence, total and band, the action plan (ipsctl fidelity --format html).';
 
 
+-- ===== records gaps: issue 16's rules at the table (staff days, terms, job hours, continuations, plans)
+-- The staff row's dates around the person's records; change_staff leaves ips.staff to the terms' trigger.
+CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
+        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.restoring() THEN
+            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
+            -- for the transactions whose contacts hold the row (foreign key), and the checks below
+            -- see what they committed.
+            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
+            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
+                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
+              INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
+                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
+                                coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
+                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
+            END IF;
+            SELECT count(*) INTO n FROM ips.specialist_assignment a
+             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'The start is on or before the first day of the person''s assignments.';
+            END IF;
+            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
+               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
+                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
+                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
+                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
+            END IF;
+        END IF;
+        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
+            SELECT count(*) INTO n
+              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
+             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
+               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
+            END IF;
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
+        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
+    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
+        -- a direct correction of the values in force now corrects the latest terms
+        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
+         WHERE t.staff_id = NEW.staff_id
+           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
+           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_guard() IS
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
+CREATE OR REPLACE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
+                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+    cur ips.staff_terms;
+    nf numeric;
+    nh numeric;
+    latest date;
+BEGIN
+    PERFORM ips.require(change_staff.staff_id, 'staff_id');
+    PERFORM ips.require(change_staff.from_on, 'from_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', change_staff.staff_id);
+    END IF;
+    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
+        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give fte, employment_share or weekly_hours.';
+    END IF;
+    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+    END IF;
+    IF from_on < s.started_on OR from_on >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
+    END IF;
+    IF fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
+    IF from_on < latest THEN
+        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
+    END IF;
+    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
+    nf := coalesce(fte, cur.fte);
+    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
+    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
+    IF nh > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', nh
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
+    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
+    ON CONFLICT ON CONSTRAINT staff_terms_pkey
+    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
+                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
+    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
+                           weekly_hours = nh
+     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
+END $$;
+-- ips.refer: an open episode the caller does not see is another team's (was: "(being created)").
+CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+    open_id bigint;
+BEGIN
+    IF referred_on IS NULL THEN PERFORM ips.require(referred_on, 'referred_on'); END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = refer.client_id) THEN
+        PERFORM ips.not_found('client', refer.client_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = refer.team_id) THEN
+        PERFORM ips.not_found('team', refer.team_id);
+    END IF;
+    -- ON CONFLICT rather than an EXCEPTION block: no subtransaction (the row locks taken inside
+    -- one would make the episode's next update a MultiXact), and a concurrent referral of the
+    -- same client still waits for the first and then finds it
+    INSERT INTO ips.episode AS x (client_id, team_id, referred_on, referral_source)
+    VALUES (refer.client_id, refer.team_id, refer.referred_on, refer.source)
+    ON CONFLICT (client_id) WHERE closed_on IS NULL DO NOTHING
+    RETURNING x.episode_id INTO id;
+    IF id IS NULL THEN
+        SELECT e.episode_id INTO open_id FROM ips.episode e
+         WHERE e.client_id = refer.client_id AND e.closed_on IS NULL;
+        IF open_id IS NOT NULL THEN
+            RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, open_id
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = 'A client has at most one open IPS episode.',
+                      HINT = 'Continue the open episode, or close it before a new referral.';
+        END IF;
+        -- the open episode is one the caller does not see: another team's (row-level security)
+        RAISE EXCEPTION 'client % has an open episode already, in a team whose episodes you do not see', refer.client_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = 'A client has at most one open IPS episode; this one is another team''s, and no episode was created.',
+                  HINT = 'The other team closes its episode (or refers the client to your team) before yours can begin.';
+    END IF;
+    RETURN id;
+END $$;
+CREATE OR REPLACE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
+       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
+        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
+    END IF;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
+-- Records (issue 16), enforced at the table: the rules that ips.change_staff, ips.end_staff,
+-- ips.change_job_hours, ips.continue_job and ips.start_planned_job check also hold for a
+-- direct INSERT, UPDATE or COPY by every ips role (docs/records.md, "Enforced at the table").
+
+-- A record in a staff member's name (contact, employer contact, team meeting) is dated on a
+-- day the person is on the team (C, extension/staff_days.c; hot on contact inserts).  The
+-- other direction, dates of ips.staff around the records, is ips.staff_guard's.
+CREATE FUNCTION ips.staff_day_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_staff_day_guard' LANGUAGE C;
+COMMENT ON FUNCTION ips.staff_day_guard() IS
+    'Trigger: a record in a staff member''s name is dated on a day the person is on the team (started_on .. ended_on - 1, local days of the region); a team_id names the person''s team. Argument: the dating column.';
+CREATE TRIGGER contact_staff_days BEFORE INSERT OR UPDATE OF staff_id, at ON ips.contact
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('at');
+CREATE TRIGGER employer_contact_staff_days BEFORE INSERT OR UPDATE OF staff_id, at ON ips.employer_contact
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('at');
+CREATE TRIGGER team_meeting_staff_days BEFORE INSERT OR UPDATE OF staff_id, team_id, met_on ON ips.team_meeting
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('met_on');
+
+-- Terms of staff written directly (ips_admin): what ips.change_staff checks, and ips.staff
+-- keeps the terms in force now.  The first row (-infinity) stays: without it the days before
+-- the first change would have no terms.
+CREATE FUNCTION ips.staff_terms_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.from_on = '-infinity'
+       AND (TG_OP = 'DELETE' OR NEW.from_on <> '-infinity' OR NEW.staff_id <> OLD.staff_id)
+       AND EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = OLD.staff_id) THEN
+        RAISE EXCEPTION 'the first terms of staff member % stay', OLD.staff_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The first terms (from_on -infinity) are in force until the first change; without them those days would have no FTE.',
+                  HINT = 'Correct their values with UPDATE, or record a change with ips.change_staff().';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.staff_id <> OLD.staff_id THEN
+        RAISE EXCEPTION 'terms of staff member % cannot move to staff member %', OLD.staff_id, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record the other person''s terms with ips.change_staff().';
+    END IF;
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NOT FOUND THEN
+        RETURN NEW;     -- the foreign key answers
+    END IF;
+    IF NEW.fte <= 0 OR NEW.fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', NEW.fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF NEW.employment_share < 0 OR NEW.employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', NEW.employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF NEW.weekly_hours <= 0 OR NEW.weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', NEW.weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    IF NEW.from_on <> '-infinity' THEN
+        IF NOT isfinite(NEW.from_on) OR NEW.from_on > ips.local_date(now()) THEN
+            RAISE EXCEPTION 'change date % is in the future', NEW.from_on
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+        END IF;
+        IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on THEN
+            RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, NEW.from_on
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Staff member %s is on the team from %s until the day before %s; change the terms of such a day.',
+                                    s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'any end'));
+        END IF;
+    END IF;
+    -- who recorded the terms, and when, are the database's to say
+    NEW.recorded_at := now();
+    NEW.recorded_by := ips.caller();
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_check() IS
+    'Trigger: terms of staff within range, dated -infinity (the first) or on a day the person is on the team and not in the future; the first terms stay; recorded_at and recorded_by are the writer''s.';
+CREATE TRIGGER staff_terms_check BEFORE INSERT OR UPDATE OR DELETE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_check();
+
+-- ips.staff holds the terms in force now: the latest row (also after a direct write).
+CREATE FUNCTION ips.staff_terms_current() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.staff_id ELSE NEW.staff_id END;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE ips.staff x SET fte = t.fte, employment_share = t.employment_share, weekly_hours = t.weekly_hours
+      FROM (SELECT y.fte, y.employment_share, y.weekly_hours FROM ips.staff_terms y
+             WHERE y.staff_id = id ORDER BY y.from_on DESC LIMIT 1) t
+     WHERE x.staff_id = id
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (t.fte, t.employment_share, t.weekly_hours);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_current() IS 'Trigger: ips.staff takes the values of the latest terms of the person.';
+CREATE TRIGGER staff_terms_current AFTER INSERT OR UPDATE OR DELETE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_current();
+
+-- Hours of a job (ips.change_job_hours) belong to the job: its episode, a day after its first
+-- day and not after its end (and not after today: the bounds).
+CREATE FUNCTION ips.job_hours_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = NEW.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', NEW.job_id);
+    END IF;
+    IF NEW.episode_id IS NULL THEN
+        NEW.episode_id := j.episode_id;
+    ELSIF NEW.episode_id <> j.episode_id THEN
+        RAISE EXCEPTION 'job % belongs to episode %, not to episode %', j.job_id, j.episode_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave episode_id empty; it is taken from the job.';
+    END IF;
+    IF NEW.from_on <= j.starts_on OR NEW.from_on > j.ends_on THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF NEW.hours_per_week <= 0 OR NEW.hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', NEW.hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_hours_check() IS
+    'Trigger: a change of a job''s hours carries the job''s episode and falls after the job''s first day, not after its end; hours in range.';
+-- named to fire before job_hours_guard (ips.fact_guard), which takes the client from the episode
+CREATE TRIGGER job_hours_check BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.job_hours_check();
+
+-- The other side: a job's dates or episode change only around its changes of hours.
+CREATE FUNCTION ips.job_span_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN NEW;
+    END IF;
+    SELECT count(*) INTO n FROM ips.job_hours h
+     WHERE h.job_id = NEW.job_id
+       AND (h.from_on <= NEW.starts_on OR h.from_on > NEW.ends_on OR h.episode_id <> NEW.episode_id);
+    IF n > 0 THEN
+        RAISE EXCEPTION 'job % has % change(s) of hours outside % .. %', NEW.job_id, n, NEW.starts_on, coalesce(NEW.ends_on::text, 'now')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Correct or delete those rows of ips.job_hours first.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_span_check() IS 'Trigger: a job''s start, end and episode keep its changes of hours (ips.job_hours) within it.';
+CREATE TRIGGER job_span_check BEFORE UPDATE OF episode_id, starts_on, ends_on ON ips.job
+    FOR EACH ROW EXECUTE FUNCTION ips.job_span_check();
+
+-- A continuation (ips.continue_job) continues a job of the same episode at the same employer
+-- that began before it and runs, or ended the day before it began; a job is continued once.
+CREATE FUNCTION ips.job_continues_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o ips.job;
+BEGIN
+    IF ips.restoring() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO o FROM ips.job x WHERE x.job_id = NEW.continues_job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', NEW.continues_job_id);
+    END IF;
+    IF o.episode_id <> NEW.episode_id OR o.employer_id <> NEW.employer_id THEN
+        RAISE EXCEPTION 'job % is continued by a job of the same episode at the same employer', o.job_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Job %s is of episode %s at employer %s.', o.job_id, o.episode_id, o.employer_id),
+                  HINT = 'A job elsewhere is a new job: ips.start_job().';
+    END IF;
+    IF o.starts_on >= NEW.starts_on OR o.ends_on <> NEW.starts_on - 1 THEN
+        RAISE EXCEPTION 'job % (% .. %) does not run up to the start % of its continuation', o.job_id, o.starts_on,
+                        coalesce(o.ends_on::text, 'now'), NEW.starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A continuation starts after the job it continues began, and the old job ends the day before (ips.continue_job).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.job x WHERE x.continues_job_id = o.job_id AND x.job_id <> NEW.job_id) THEN
+        RAISE EXCEPTION 'job % is continued already', o.job_id
+            USING ERRCODE = 'unique_violation', HINT = 'Continue the latest job of the chain.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_continues_check() IS
+    'Trigger: continues_job_id names an earlier job of the same episode and employer, running or ended the day before the continuation starts, continued once.';
+CREATE TRIGGER job_continues_check BEFORE INSERT OR UPDATE OF continues_job_id, episode_id, employer_id, starts_on ON ips.job
+    FOR EACH ROW WHEN (NEW.continues_job_id IS NOT NULL) EXECUTE FUNCTION ips.job_continues_check();
+
 -- ===== grants, revokes and policies for new and changed objects
 -- ips.apply_security() of 1.2 (the one copy in this script: the grants and policies of every
 -- section above; equal to extension/sql/90_security.sql), then run

@@ -14,8 +14,8 @@
  *
  *		The check is on the hot path of contact inserts: the period of each
  *		staff member is read once per snapshot (a COPY reads each person once)
- *		into a small direct-mapped cache, and a person without dates costs a
- *		cache probe.  The staff row is read directly, whatever the caller's
+ *		into a hash table kept for the backend (entries of another snapshot are
+ *		stale by their generation), and a person without dates costs a probe.  The staff row is read directly, whatever the caller's
  *		rights on ips.staff, as a foreign-key check reads it: every role that
  *		records contacts reads the staff list anyway.
  */
@@ -29,6 +29,8 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "ips.h"
@@ -36,8 +38,8 @@
 /* The days on the team of one staff member, as the snapshot of gen sees them. */
 typedef struct StaffDays
 {
-	uint32		gen;			/* cache generation; 0: empty */
-	int64		staff_id;
+	int64		staff_id;		/* hash key */
+	uint32		gen;			/* cache generation; 0: stale */
 	bool		found;
 	bool		has_start;
 	bool		has_end;
@@ -49,9 +51,10 @@ typedef struct StaffDays
 	int64		team_id;
 } StaffDays;
 
-#define STAFF_DAYS_SLOTS 128
+/* entries kept at most (a region has a few thousand staff); more: the table starts again */
+#define STAFF_DAYS_MAX 100000
 
-static StaffDays staff_days[STAFF_DAYS_SLOTS];
+static HTAB *staff_days = NULL;
 static IpsSnapshotKey staff_days_key;
 static uint32 staff_days_gen = 0;
 
@@ -84,27 +87,40 @@ LocalMidnight(DateADT day, const char *tz)
 static StaffDays *
 LookUpStaffDays(int64 staff_id)
 {
-	StaffDays  *s = &staff_days[(uint64) staff_id % STAFF_DAYS_SLOTS];
+	StaffDays  *s;
 	ScanKeyData key;
 	HeapTuple	tup;
 	TupleDesc	td;
 	bool		isnull;
 	bool		keep;
+	bool		found;
 
+	if (staff_days == NULL || hash_get_num_entries(staff_days) >= STAFF_DAYS_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (staff_days != NULL)
+			hash_destroy(staff_days);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(StaffDays);
+		ctl.hcxt = TopMemoryContext;
+		staff_days = hash_create("ips staff days", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	if (!IpsSameSnapshot(&staff_days_key))
 	{
-		/* another snapshot: every slot is stale */
+		/* another snapshot: every entry is stale */
 		if (++staff_days_gen == 0)
 			staff_days_gen = 1;
 	}
-	if (staff_days_key.valid && s->gen == staff_days_gen && s->staff_id == staff_id)
+	s = hash_search(staff_days, &staff_id, HASH_ENTER, &found);
+	if (found && staff_days_key.valid && s->gen == staff_days_gen)
 		return s;
 
 	/* the key holds only once the row is read (an error on the way leaves it invalid) */
 	keep = staff_days_key.valid;
 	staff_days_key.valid = false;
 	s->gen = 0;
-	s->staff_id = staff_id;
 	s->has_instants = false;
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(staff_id));
 	tup = IpsFetchByIndex("staff", "staff_pkey", 1, &key, &td);

@@ -11,7 +11,7 @@
 --   (a UTC day would take 2025-03-30 21:00 UTC as Leo's last day, and 03-02 22:00 UTC
 --   as a day before his start)
 BEGIN;
-SELECT plan(73);
+SELECT plan(78);
 SET LOCAL timezone = 'UTC';
 \ir security_setup.psql
 
@@ -233,6 +233,41 @@ SELECT is(pg_temp.msg_as(:'spec_b', format($$SELECT ips.refer(%s, %s, '2025-01-1
           'a referral of a client in another team''s open episode says so (no "being created")');
 SELECT is(pg_temp.msg_as(:'spec', format($$SELECT ips.refer(%s, %s, '2025-01-10')$$, :c1, :ta)),
           format('23505 client %s has an open episode already (%s)', :c1, :e1), 'the own team''s episode is named');
+
+-- ---------------------------------------------------------------- 5. alerts as known: facts without a recording time
+-- Team K, specialists K1 and K2.  Client engaged Mon 2025-03-03 (entry; referred 02-24, care
+-- relationship since 02-01), no share_with_care consent at entry: consent_for_care is due
+-- entry + 14 = 03-17.  The consent is given on 03-12 (a consent has no recording time); the
+-- episode is handed to K2 from 03-15 (nor has an assignment).  The state changes are taken as
+-- recorded when they happened (as 1.1's rows were).  As of 03-20:
+--   as corrected (contact_alerts):                    no consent_for_care alert; carried by K2
+--   as known at 03-11 12:00 (the consent is dated 03-12, after it: not known then):
+--                                                     consent_for_care overdue 03-20 - 03-17 = 3, K1's
+--   as known at 03-12 00:00 (its own day):            no consent_for_care alert
+--   (1.2 before this change counted the consent and the handover whenever asked: no alert)
+SET LOCAL timezone = 'Europe/Helsinki';
+\ir fidelity_helpers.psql
+SELECT ips.add_team('Known', 'Pohjanmaa') AS tk \gset
+SELECT ips.add_staff(:tk, 'K1', 'specialist') AS k1 \gset
+SELECT ips.add_staff(:tk, 'K2', 'specialist') AS k2 \gset
+SELECT pg_temp.engaged(:tk, :k1, 'known-1', '2025-03-03') AS ek \gset
+SELECT ips.give_consent((SELECT client_id FROM ips.episode WHERE episode_id = :ek), 'share_with_care', '2025-03-12');
+SELECT ips.assign_specialist(:ek, :k2, '2025-03-15');
+SET LOCAL session_replication_role = replica;   -- the history is append-only: recorded when it happened
+UPDATE ips.episode_state_history SET recorded_at = at WHERE episode_id = :ek;
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT string_agg(staff_id::text, ',') FROM ips.contact_alerts('2025-03-20', :tk) WHERE episode_id = :ek AND rule = 'consent_for_care'),
+          NULL, 'as corrected: the consent of 03-12 closed the gap');
+SELECT is((SELECT string_agg(severity || ':' || days_overdue || ' ' || due_on || ' ' || (staff_id = :k1), ',')
+             FROM ips.alerts_as_known('2025-03-20', '2025-03-11 12:00+02', :tk) WHERE episode_id = :ek AND rule = 'consent_for_care'),
+          'overdue:3 2025-03-17 true', 'as known at 03-11 12:00: the consent dated 03-12 was not known; overdue 3 days, K1''s (the handover was not known)');
+SELECT is((SELECT count(*)::int FROM ips.alerts_as_known('2025-03-20', '2025-03-12 00:00+02', :tk) WHERE episode_id = :ek AND rule = 'consent_for_care'),
+          0, 'as known at 03-12 00:00: the consent counts from its own day');
+SELECT is((SELECT count(*)::int FROM ips.alerts_as_known('2025-03-20', NULL, :tk) WHERE episode_id = :ek AND rule = 'consent_for_care'),
+          0, 'as known at the end of 03-20 (the default): counted');
+SELECT is((SELECT string_agg(rule || ':' || (staff_id = :k1), ',' ORDER BY rule) FROM ips.alerts_as_known('2025-03-20', '2025-03-14 12:00+02', :tk)
+            WHERE episode_id = :ek AND rule IN ('consent_for_care', 'referral_response')),
+          'referral_response:true', 'as known at 03-14: consent known, the referral response still open and K1''s (handover 03-15 not yet)');
 
 SELECT * FROM finish();
 ROLLBACK;
