@@ -1005,6 +1005,7 @@ ReadEpisodes(Engine *en, Datum *args)
 		for (; StreamAt(&asg, id); StreamNext(&asg))
 		{
 			int			cap = ep.cap_asg;
+			DateADT		asg_to;
 
 			ep.asg_staff = GrowArray(ep.asg_staff, &cap, ep.nasg + 1, sizeof(int64));
 			cap = ep.cap_asg;
@@ -1014,7 +1015,9 @@ ReadEpisodes(Engine *en, Datum *args)
 				continue;		/* dated after known_at: not known then */
 			ep.asg_staff[ep.nasg] = StreamInt8(&asg, 2);
 			ep.asg_from[ep.nasg] = StreamDay(&asg, 3);
-			ep.asg_to[ep.nasg++] = KnownDay(en, StreamDay(&asg, 4));
+			/* an assignment ends with the next one: its end is known from the handover day */
+			asg_to = StreamDay(&asg, 4);
+			ep.asg_to[ep.nasg++] = asg_to == NO_DAY || KnownDay(en, asg_to + 1) == NO_DAY ? NO_DAY : asg_to;
 		}
 		for (; StreamAt(&con, id); StreamNext(&con))
 		{
