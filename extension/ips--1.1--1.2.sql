@@ -2756,11 +2756,15 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
+    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
     IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
         NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
-        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.restoring() THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
             -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
             -- for the transactions whose contacts hold the row (foreign key), and the checks below
             -- see what they committed.
@@ -2942,6 +2946,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
     END IF;
     NEW.client_id := e.client_id;
+    IF ips.loading_rows() THEN
+        RETURN NEW;     -- a restore: the plan was checked when it was made
+    END IF;
     IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
         RAISE EXCEPTION 'episode % is closed', e.episode_id
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
@@ -2961,6 +2968,19 @@ COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its epi
 -- Records (issue 16), enforced at the table: the rules that ips.change_staff, ips.end_staff,
 -- ips.change_job_hours, ips.continue_job and ips.start_planned_job check also hold for a
 -- direct INSERT, UPDATE or COPY by every ips role (docs/records.md, "Enforced at the table").
+
+-- A restore loads the rows as they were: with ips.restoring = on, and also when it was forgotten
+-- (a superuser's session running pg_dump output: row_security and check_function_bodies off), as
+-- the C guards tell it (IpsRestoring, ips.c).  The login role decides, not a definer's.
+CREATE FUNCTION ips.loading_rows() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ips.restoring()
+        OR (current_setting('row_security') = 'off' AND current_setting('check_function_bodies') = 'off'
+            AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false))
+$$;
+COMMENT ON FUNCTION ips.loading_rows() IS
+    'Internal: true while a restore loads rows (ips.restoring = on, or a superuser''s session of pg_dump output), as the C guards tell it.';
 
 -- A record in a staff member's name (contact, employer contact, team meeting) is dated on a
 -- day the person is on the team (C, extension/staff_days.c; hot on contact inserts).  The
@@ -2984,7 +3004,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s ips.staff;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.from_on = '-infinity'
@@ -3047,7 +3067,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     id bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.staff_id ELSE NEW.staff_id END;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NULL;
     END IF;
     UPDATE ips.staff x SET fte = t.fte, employment_share = t.employment_share, weekly_hours = t.weekly_hours
@@ -3069,7 +3089,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j ips.job;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT * INTO j FROM ips.job x WHERE x.job_id = NEW.job_id;
@@ -3107,7 +3127,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT count(*) INTO n FROM ips.job_hours h
@@ -3132,7 +3152,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o ips.job;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT * INTO o FROM ips.job x WHERE x.job_id = NEW.continues_job_id;

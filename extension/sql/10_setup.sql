@@ -60,11 +60,15 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
+    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
     IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
         NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
-        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.restoring() THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
             -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
             -- for the transactions whose contacts hold the row (foreign key), and the checks below
             -- see what they committed.

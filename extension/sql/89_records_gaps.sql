@@ -2,6 +2,19 @@
 -- ips.change_job_hours, ips.continue_job and ips.start_planned_job check also hold for a
 -- direct INSERT, UPDATE or COPY by every ips role (docs/records.md, "Enforced at the table").
 
+-- A restore loads the rows as they were: with ips.restoring = on, and also when it was forgotten
+-- (a superuser's session running pg_dump output: row_security and check_function_bodies off), as
+-- the C guards tell it (IpsRestoring, ips.c).  The login role decides, not a definer's.
+CREATE FUNCTION ips.loading_rows() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ips.restoring()
+        OR (current_setting('row_security') = 'off' AND current_setting('check_function_bodies') = 'off'
+            AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false))
+$$;
+COMMENT ON FUNCTION ips.loading_rows() IS
+    'Internal: true while a restore loads rows (ips.restoring = on, or a superuser''s session of pg_dump output), as the C guards tell it.';
+
 -- A record in a staff member's name (contact, employer contact, team meeting) is dated on a
 -- day the person is on the team (C, extension/staff_days.c; hot on contact inserts).  The
 -- other direction, dates of ips.staff around the records, is ips.staff_guard's.
@@ -24,7 +37,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s ips.staff;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.from_on = '-infinity'
@@ -87,7 +100,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     id bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.staff_id ELSE NEW.staff_id END;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NULL;
     END IF;
     UPDATE ips.staff x SET fte = t.fte, employment_share = t.employment_share, weekly_hours = t.weekly_hours
@@ -109,7 +122,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j ips.job;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT * INTO j FROM ips.job x WHERE x.job_id = NEW.job_id;
@@ -147,7 +160,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT count(*) INTO n FROM ips.job_hours h
@@ -172,7 +185,7 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o ips.job;
 BEGIN
-    IF ips.restoring() THEN
+    IF ips.loading_rows() THEN
         RETURN NEW;
     END IF;
     SELECT * INTO o FROM ips.job x WHERE x.job_id = NEW.continues_job_id;

@@ -11,7 +11,7 @@
 --   (a UTC day would take 2025-03-30 21:00 UTC as Leo's last day, and 03-02 22:00 UTC
 --   as a day before his start)
 BEGIN;
-SELECT plan(78);
+SELECT plan(81);
 SET LOCAL timezone = 'UTC';
 \ir security_setup.psql
 
@@ -116,6 +116,9 @@ SELECT is(pg_temp.try_as(:'adm', format($$UPDATE ips.staff SET ended_on = '2025-
           '55000', 'an earlier end leaving out the contacts of 03-30: 55000');
 SELECT is(pg_temp.try_as(:'adm', format($$UPDATE ips.staff SET started_on = '2025-03-02', ended_on = '2025-04-01' WHERE staff_id = %s RETURNING 1$$, :leo)),
           'ok:1', 'dates that include every record are kept');
+
+SELECT is(pg_temp.try_as(:'adm', format($$UPDATE ips.staff SET ended_on = '2025-03-03' WHERE staff_id = %s RETURNING 1$$, :leo)),
+          '22023', 'an end on the start day (an empty period, a direct UPDATE): 22023, not the bare check constraint (23514)');
 
 -- ---------------------------------------------------------------- 2. ips.staff_terms written directly
 SELECT ips.add_staff(:ta, 'Nora', 'specialist') AS nora \gset
@@ -225,6 +228,16 @@ SELECT throws_ok(format($$UPDATE ips.job_plan SET job_id = %s WHERE plan_id = %s
 SELECT ips.transition(:e2, 'closed', '2024-03-01 10:00+00', 'moved');
 SELECT is(pg_temp.try_as(:'spec_b', format($$INSERT INTO ips.job_plan (episode_id, employer_id, starts_on) VALUES (%s, %s, '2024-06-01') RETURNING 1$$, :e2, :emp)),
           '55000', 'no plan for a closed episode (direct INSERT)');
+
+-- a restore loads the rows as they were (checked when they were first written)
+SET LOCAL ips.restoring = on;
+SELECT lives_ok(format($$INSERT INTO ips.job_plan (episode_id, employer_id, starts_on) VALUES (%s, %s, '2024-06-01')$$, :e2, :emp),
+                'a restore loads the plan of an episode closed since');
+INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours, recorded_by)
+VALUES (:nora, '2025-03-03', 0.5, 1, 18.75, 'dumped_writer');
+SELECT is((SELECT recorded_by::text FROM ips.staff_terms WHERE staff_id = :nora AND from_on = '2025-03-03'),
+          'dumped_writer', 'and terms with their writer');
+SET LOCAL ips.restoring = off;
 
 -- ---------------------------------------------------------------- 4. ips.refer of another team's client
 SELECT pg_temp.do_as(:'spec_b', 'SELECT ips.add_client(''H-1'')');
