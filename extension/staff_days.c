@@ -125,7 +125,9 @@ LookUpStaffDays(int64 staff_id)
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(staff_id));
 	tup = IpsFetchByIndex("staff", "staff_pkey", 1, &key, &td);
 	s->found = tup != NULL;
-	if (s->found)
+	if (!s->found)
+		FreeTupleDesc(td);
+	else
 	{
 		s->start_on = DatumGetDateADT(IpsGetColumn(tup, td, "started_on", &isnull));
 		s->has_start = !isnull;
@@ -245,9 +247,9 @@ ips_staff_day_guard(PG_FUNCTION_ARGS)
 				 errmsg("staff member %lld is not on the team on %s (%s of ips.%s)",
 						(long long) staff_id, StaffDateText(true, day, ""),
 						trigdata->tg_trigger->tgargs[0], RelationGetRelationName(rel)),
-				 errdetail("Staff member %lld is on the team from %s until the day before %s.",
-						   (long long) staff_id, StaffDateText(s->has_start, s->start_on, "the start"),
-						   StaffDateText(s->has_end, s->end_on, "any end")),
+				 errdetail("Staff member %lld is on the team from %s to %s (ended_on is the first day off the team).",
+						   (long long) staff_id, StaffDateText(s->has_start, s->start_on, "the start of the records"),
+						   StaffDateText(s->has_end, s->end_on - 1, "now")),
 				 errhint("Record it in the name of the staff member who made it, on a day they were on the team.")));
 	return PointerGetDatum(tup);
 }
