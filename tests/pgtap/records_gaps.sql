@@ -11,7 +11,7 @@
 --   (a UTC day would take 2025-03-30 21:00 UTC as Leo's last day, and 03-02 22:00 UTC
 --   as a day before his start)
 BEGIN;
-SELECT plan(81);
+SELECT plan(82);
 SET LOCAL timezone = 'UTC';
 \ir security_setup.psql
 
@@ -166,6 +166,8 @@ SELECT is(pg_temp.try_as(:'adm', format($$UPDATE ips.staff SET started_on = '202
           'ok:1', 'a start on the day of the change is kept');
 SELECT is(pg_temp.try_as(:'spec', format($$INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
           VALUES (%s, '2025-03-03', 0.5, 1, 18.75) RETURNING 1$$, :nora)), '42501', 'a specialist writes no terms');
+SELECT is(pg_temp.try_as(:'an', format($$INSERT INTO ips.contact (episode_id, staff_id, at, kind)
+          VALUES (%s, %s, '2025-03-30 06:00+00', 'client') RETURNING 1$$, :e1, :leo)), '42501', 'an analyst writes no contacts (nor terms, hours, jobs)');
 
 -- ---------------------------------------------------------------- 3. ips.job_hours written directly
 -- :j1 is a job of :e1 (team A) from 2024-02-01, running
