@@ -12,7 +12,9 @@
  * own change at the next command, another session's at its commit), and a
  * rolled-back change is undone the same way.  The rows are read with the
  * latest snapshot, as catalog caches read the catalogs, so a copy never stays
- * older than what a later transaction sees.  Nothing is read per row.
+ * older than what a later transaction sees.  Nothing is read per row.  (The
+ * snapshot caches of cache.c would read the tables again at each statement's
+ * new snapshot, i.e. per row of single-row inserts; the plans are cache.c's.)
  *
  * The enum of states in ips.h names the states that the C code gives a
  * meaning to; loading checks that the vocabulary's states are exactly these.
