@@ -20,7 +20,14 @@
  *	Memory: the open blocks (those whose seq range holds the current seq,
  *	usually one or two), each in its own memory context deleted when the
  *	block is done; the entries in batches of 1000, freed after each batch;
- *	problems go to a tuplestore (spills to disk past work_mem).
+ *	problems go to a tuplestore (spills to disk past work_mem).  Its queries
+ *	are planned and run with jit = off: the entries' query of a log over
+ *	about a million entries costs more than jit_above_cost, and JIT would
+ *	load LLVM into the backend (some 41 MB of library pages and 10 MB of
+ *	compiler heap, outside every memory context) to compile an index
+ *	scan's few expressions.  And with enable_sort = off, so that the walks
+ *	are index scans in seq / block order whatever the statistics say,
+ *	never a sort of the whole log (work_mem, then temporary files).
  *	Progress: every 10 000 entries, pg_stat_activity.query of the verifying
  *	backend shows "ips.verify: change_log seq N (k entries, b blocks done)".
  *	With since = true only the blocks after the digest's block are checked
@@ -37,6 +44,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -626,6 +634,7 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	int			save_sec_context;
 	MemoryContext row_cxt;
 	int64		scan_from;
+	int			guc_level;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -647,6 +656,15 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	LedgerHasherInit(&v.h);
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips verify row", ALLOCSET_DEFAULT_SIZES);
 
+	/*
+	 * No JIT for this call's queries, the seal's included (see the head of
+	 * this file); undone below, or by the (sub)transaction's abort on error.
+	 * The verifier's kept plans are only ever planned under these settings.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
 	/* the ledger's tables are read and sealed as the extension owner */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(LedgerFunctionOwner(fcinfo), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -654,6 +672,9 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 	{
 		(void) LedgerSeal(v.log);
 		CommandCounterIncrement();
+		/* the walks stream through the indexes (not for the seal's plans) */
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* one snapshot for both passes */
@@ -668,6 +689,7 @@ ips_ledger_verify(PG_FUNCTION_ARGS)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, guc_level);
 	LedgerHasherFree(&v.h);
 	MemoryContextDelete(row_cxt);
 	return (Datum) 0;
