@@ -3182,6 +3182,149 @@ COMMENT ON FUNCTION ips.job_continues_check() IS
 CREATE TRIGGER job_continues_check BEFORE INSERT OR UPDATE OF continues_job_id, episode_id, employer_id, starts_on ON ips.job
     FOR EACH ROW WHEN (NEW.continues_job_id IS NOT NULL) EXECUTE FUNCTION ips.job_continues_check();
 
+-- ===== vocabulary from one source (issue 16, item 12)
+-- ips.vocabulary becomes a table partitioned by category, one partition per category;
+-- the columns that held codes under CHECK lists reference their category's partition
+-- (ips.contact through ips.contact_form, one key for kind, mode and setting; the state
+-- history through ips.state_transition, the allowed moves that the state machine reads).
+-- 1.1's rows are the ones the install script writes (a code a region added in 1.1 could
+-- not be stored anywhere: the CHECK lists refused it), so the table is made anew.
+ALTER TABLE ips.staff DROP CONSTRAINT staff_role_check;
+ALTER TABLE ips.consent DROP CONSTRAINT consent_scope_check;
+ALTER TABLE ips.consent_refusal DROP CONSTRAINT consent_refusal_scope_check;
+ALTER TABLE ips.episode DROP CONSTRAINT episode_state_check, DROP CONSTRAINT episode_held_state_check,
+                        DROP CONSTRAINT episode_close_reason_check;
+ALTER TABLE ips.contact DROP CONSTRAINT contact_kind_check, DROP CONSTRAINT contact_mode_check,
+                        DROP CONSTRAINT contact_setting_check;
+ALTER TABLE ips.job DROP CONSTRAINT job_kind_check, DROP CONSTRAINT job_payer_check;
+ALTER TABLE ips.job_plan DROP CONSTRAINT job_plan_kind_check;
+DROP TABLE ips.vocabulary;   -- with its trigger vocabulary_bounds: the rows are the owner's now
+
+CREATE TABLE ips.vocabulary (
+    category text NOT NULL,
+    code     text NOT NULL,
+    ordinal  int  NOT NULL,
+    PRIMARY KEY (category, code)
+) PARTITION BY LIST (category);
+COMMENT ON TABLE ips.vocabulary IS
+    'The codes ips accepts, per category (state, close_reason, contact_kind, contact_mode, contact_setting, job_kind, job_payer, staff_role, consent_scope), in their order; one partition per category, referenced by the columns that hold its codes. Labels: ips.label_text, ips.vocabulary_labels.';
+COMMENT ON COLUMN ips.vocabulary.ordinal IS 'Order of the code within its category (hints, lists, ipsctl).';
+CREATE TABLE ips.vocabulary_state PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('state');
+CREATE TABLE ips.vocabulary_close_reason PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('close_reason');
+CREATE TABLE ips.vocabulary_contact_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_kind');
+CREATE TABLE ips.vocabulary_contact_mode PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_mode');
+CREATE TABLE ips.vocabulary_contact_setting PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_setting');
+CREATE TABLE ips.vocabulary_job_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_kind');
+CREATE TABLE ips.vocabulary_job_payer PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_payer');
+CREATE TABLE ips.vocabulary_staff_role PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('staff_role');
+CREATE TABLE ips.vocabulary_consent_scope PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('consent_scope');
+COMMENT ON TABLE ips.vocabulary_state IS 'Episode states (partition of ips.vocabulary): referenced by ips.episode, ips.episode_state_history and ips.state_transition.';
+COMMENT ON TABLE ips.vocabulary_close_reason IS 'Closing reasons (partition of ips.vocabulary): referenced by ips.episode.close_reason.';
+COMMENT ON TABLE ips.vocabulary_contact_kind IS 'Contact kinds (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_mode IS 'Contact modes (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_setting IS 'Contact settings (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_job_kind IS 'Kinds of job (partition of ips.vocabulary): referenced by ips.job and ips.job_plan.';
+COMMENT ON TABLE ips.vocabulary_job_payer IS 'Payers of work trials and subsidies (partition of ips.vocabulary): referenced by ips.job.payer.';
+COMMENT ON TABLE ips.vocabulary_staff_role IS 'Staff roles (partition of ips.vocabulary): referenced by ips.staff.role.';
+COMMENT ON TABLE ips.vocabulary_consent_scope IS 'Consent scopes (partition of ips.vocabulary): referenced by ips.consent and ips.consent_refusal.';
+
+INSERT INTO ips.vocabulary (category, code, ordinal)
+SELECT c.category, x.code, x.ord
+  FROM (VALUES
+    ('state',         '{referred,engaged,job_search,employed,studying,on_hold,closed}'::text[]),
+    ('close_reason',  '{stable_employment,client_choice,moved,referred_elsewhere,disengaged,deceased,never_engaged}'),
+    ('contact_kind',  '{client,employer_for_client,care_team,benefits_counseling,outreach_attempt,family}'),
+    ('contact_mode',  '{in_person,phone,video,message}'),
+    ('contact_setting', '{community,office}'),
+    ('job_kind',      '{competitive,wage_subsidy,self_employed,work_trial,paid_work_trial}'),
+    ('job_payer',     '{kela,pension_insurer,employment_services}'),
+    ('staff_role',    '{specialist,supervisor,clinician}'),
+    ('consent_scope', '{share_with_care,employer_disclosure,family_contact}')
+  ) AS c(category, codes),
+  LATERAL unnest(c.codes) WITH ORDINALITY AS x(code, ord);
+
+-- The allowed moves of the episode state machine (read by its C code, episode_state.c).
+-- A paused episode (on_hold) returns only to the state it paused, or closes: that rule
+-- is the state machine's own.  condition: what the move needs beyond the table, as the
+-- hint of a refused move says it.
+CREATE TABLE ips.state_transition (
+    from_state text NOT NULL REFERENCES ips.vocabulary_state (code),
+    to_state   text NOT NULL REFERENCES ips.vocabulary_state (code),
+    condition  text,
+    PRIMARY KEY (from_state, to_state),
+    CHECK (from_state <> to_state)
+);
+COMMENT ON TABLE ips.state_transition IS
+    'The allowed moves between episode states (from_state -> to_state), read by the state machine; on_hold returns only to the state it paused. condition: what the move needs, named in hints.';
+INSERT INTO ips.state_transition (from_state, to_state, condition)
+SELECT f.s, t.s, CASE WHEN f.s = 'referred' AND t.s = 'employed' THEN 'with a job held at entry' END
+  FROM (VALUES
+    ('referred',   '{engaged,employed,on_hold,closed}'::text[]),
+    ('engaged',    '{job_search,employed,studying,on_hold,closed}'),
+    ('job_search', '{employed,studying,on_hold,closed}'),
+    ('employed',   '{job_search,studying,on_hold,closed}'),
+    ('studying',   '{job_search,employed,on_hold,closed}'),
+    ('on_hold',    '{referred,engaged,job_search,employed,studying,closed}')
+  ) AS f(s, tos),
+  LATERAL unnest(f.tos) AS t(s);
+
+-- The forms a contact may take: every kind x mode x setting of the vocabulary.  ips.contact
+-- references it with one foreign key (kind, mode, setting): one check per row instead of
+-- three (the contacts' COPY is the hot path).
+CREATE TABLE ips.contact_form (
+    kind    text NOT NULL REFERENCES ips.vocabulary_contact_kind (code),
+    mode    text NOT NULL REFERENCES ips.vocabulary_contact_mode (code),
+    setting text NOT NULL REFERENCES ips.vocabulary_contact_setting (code),
+    PRIMARY KEY (kind, mode, setting)
+);
+COMMENT ON TABLE ips.contact_form IS
+    'The combinations of contact kind, mode and setting (all of the vocabulary''s); ips.contact references it with one foreign key.';
+INSERT INTO ips.contact_form (kind, mode, setting)
+SELECT k.code, m.code, s.code
+  FROM ips.vocabulary_contact_kind k, ips.vocabulary_contact_mode m, ips.vocabulary_contact_setting s
+ ORDER BY k.ordinal, m.ordinal, s.ordinal;
+
+-- A change of the vocabulary or the transitions reaches the C code's cache in every
+-- session (vocabulary.c: the cache is dropped on the tables' invalidation).
+CREATE FUNCTION ips.vocabulary_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'ips_vocabulary_changed' LANGUAGE C;
+COMMENT ON FUNCTION ips.vocabulary_changed() IS 'Trigger: tells every session that the vocabulary or the allowed transitions changed (their C cache is dropped).';
+CREATE TRIGGER vocabulary_changed AFTER INSERT OR UPDATE OR DELETE ON ips.vocabulary
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
+CREATE TRIGGER state_transition_changed AFTER INSERT OR UPDATE OR DELETE ON ips.state_transition
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
+
+-- The vocabulary as people read it: each code with its labels in fi, sv and en.
+CREATE VIEW ips.vocabulary_labels AS
+SELECT v.category, v.code, v.ordinal, fi.label AS label_fi, sv.label AS label_sv, en.label AS label_en
+  FROM ips.vocabulary v
+  LEFT JOIN ips.label_text fi ON fi.code = v.code AND fi.lang = 'fi'
+  LEFT JOIN ips.label_text sv ON sv.code = v.code AND sv.lang = 'sv'
+  LEFT JOIN ips.label_text en ON en.code = v.code AND en.lang = 'en';
+COMMENT ON VIEW ips.vocabulary_labels IS
+    'The codes of ips.vocabulary in their order, with their labels in Finnish, Swedish and English (ips.label_text).';
+
+ALTER TABLE ips.staff ADD CONSTRAINT staff_role_fkey FOREIGN KEY (role) REFERENCES ips.vocabulary_staff_role (code);
+ALTER TABLE ips.consent ADD CONSTRAINT consent_scope_fkey FOREIGN KEY (scope) REFERENCES ips.vocabulary_consent_scope (code);
+ALTER TABLE ips.consent_refusal ADD CONSTRAINT consent_refusal_scope_fkey FOREIGN KEY (scope) REFERENCES ips.vocabulary_consent_scope (code);
+ALTER TABLE ips.episode
+    ADD CONSTRAINT episode_state_fkey FOREIGN KEY (state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_held_state_fkey FOREIGN KEY (held_state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_held_state_check CHECK (held_state <> 'on_hold' AND held_state <> 'closed'),
+    ADD CONSTRAINT episode_close_reason_fkey FOREIGN KEY (close_reason) REFERENCES ips.vocabulary_close_reason (code);
+ALTER TABLE ips.episode_state_history
+    ADD CONSTRAINT episode_state_history_to_state_fkey FOREIGN KEY (to_state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_state_history_transition_fkey FOREIGN KEY (from_state, to_state) REFERENCES ips.state_transition;
+ALTER TABLE ips.contact ADD CONSTRAINT contact_form_fkey FOREIGN KEY (kind, mode, setting) REFERENCES ips.contact_form;
+ALTER TABLE ips.job
+    ADD CONSTRAINT job_kind_fkey FOREIGN KEY (kind) REFERENCES ips.vocabulary_job_kind (code),
+    ADD CONSTRAINT job_payer_fkey FOREIGN KEY (payer) REFERENCES ips.vocabulary_job_payer (code);
+ALTER TABLE ips.job_plan ADD CONSTRAINT job_plan_kind_fkey FOREIGN KEY (kind) REFERENCES ips.vocabulary_job_kind (code);
+
+-- The check of codes reads the vocabulary through vocabulary.c's cache (lookup.c).
+COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes (ips.vocabulary, in their order) as hint unless code belongs to category; 22004 when code is NULL.';
+
+
 -- ===== grants, revokes and policies for new and changed objects
 -- ips.apply_security() of 1.2 (the one copy in this script: the grants and policies of every
 -- section above; equal to extension/sql/90_security.sql), then run
@@ -3367,7 +3510,11 @@ BEGIN
             -- terms of employment), ips_admin writes
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
                            CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            -- the vocabulary (its partitions, the allowed transitions and contact forms) is the
+            -- extension's: changed by its owner only (docs/records.md, "Vocabulary")
+            IF NOT (t.relname IN ('vocabulary', 'state_transition', 'contact_form') OR t.relname LIKE 'vocabulary\_%') THEN
+                EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            END IF;
             IF t.relname = 'employer' THEN
                 -- job development: specialists and supervisors add and update employers
                 EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
@@ -3414,6 +3561,10 @@ BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
     LOOP
         IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSIF t.relname = 'vocabulary_labels' THEN
+            -- the codes and their labels: reference data, read by every role
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
         ELSE
             EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);

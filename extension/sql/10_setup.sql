@@ -17,7 +17,7 @@ CREATE TABLE ips.staff (
     staff_id         bigserial PRIMARY KEY,
     team_id          bigint NOT NULL REFERENCES ips.team,
     display_name     text NOT NULL CHECK (btrim(display_name) <> ''),
-    role             text NOT NULL CHECK (role IN ('specialist', 'supervisor', 'clinician')),
+    role             text NOT NULL CONSTRAINT staff_role_fkey REFERENCES ips.vocabulary_staff_role (code),
     fte              numeric NOT NULL DEFAULT 1.0 CHECK (fte > 0 AND fte <= 1),
     db_role          name UNIQUE,
     employment_share numeric NOT NULL DEFAULT 1.0 CHECK (employment_share >= 0 AND employment_share <= 1),
@@ -178,7 +178,7 @@ COMMENT ON TABLE ips.care_relationship IS 'The client''s care relationship (hoit
 CREATE TABLE ips.consent (
     consent_id   bigserial PRIMARY KEY,
     client_id    bigint NOT NULL REFERENCES ips.client,
-    scope        text NOT NULL CHECK (scope IN ('share_with_care', 'employer_disclosure', 'family_contact')),
+    scope        text NOT NULL CONSTRAINT consent_scope_fkey REFERENCES ips.vocabulary_consent_scope (code),
     given_on     date NOT NULL,
     withdrawn_on date,
     CHECK (withdrawn_on >= given_on)
