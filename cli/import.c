@@ -765,10 +765,69 @@ one_of(const char *s, const char *const *codes)
 	return false;
 }
 
-static const char *const contact_kinds[] = {"client", "employer_for_client", "care_team",
-"benefits_counseling", "outreach_attempt", "family", NULL};
-static const char *const contact_modes[] = {"in_person", "phone", "video", "message", NULL};
-static const char *const contact_settings[] = {"community", "office", NULL};
+/*
+ * The codes a contact may carry, as the server's vocabulary (ips.vocabulary)
+ * has them: asked once per import (load_vocabulary), so that ipsctl keeps no
+ * list of its own.  Each category: its codes in their order, NULL-terminated,
+ * and the same as one string for messages.
+ */
+enum
+{
+	V_CONTACT_KIND, V_CONTACT_MODE, V_CONTACT_SETTING, V_COUNT
+};
+static const char *const vocab_category[V_COUNT] = {"contact_kind", "contact_mode", "contact_setting"};
+
+typedef struct VocabList
+{
+	char	   *joined;			/* "a, b, c" */
+	char	  **codes;			/* NULL-terminated */
+} VocabList;
+static VocabList vocab[V_COUNT];
+
+/* Asks the server for the codes of the categories ipsctl checks; false after printing why not. */
+static bool
+load_vocabulary(PGconn *conn)
+{
+	for (int v = 0; v < V_COUNT; v++)
+	{
+		const char *params[1] = {vocab_category[v]};
+		PGresult   *res = PQexecParams(conn,
+									   "SELECT coalesce(string_agg(code, ', ' ORDER BY ordinal), '')"
+									   " FROM ips.vocabulary WHERE category = $1",
+									   1, NULL, params, NULL, NULL, 0);
+		const char *joined;
+		size_t		n = 1;
+		char	   *copy,
+				   *tok,
+				   *save = NULL;
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		{
+			print_pg_error("could not read the vocabulary (ips.vocabulary)", res, conn);
+			PQclear(res);
+			return false;
+		}
+		joined = PQgetvalue(res, 0, 0);
+		for (const char *p = joined; *p; p++)
+			n += *p == ',';
+		free(vocab[v].joined);
+		free(vocab[v].codes);
+		vocab[v].joined = strdup(joined);
+		vocab[v].codes = calloc(n + 1, sizeof(char *));
+		copy = strdup(joined);
+		if (vocab[v].joined == NULL || vocab[v].codes == NULL || copy == NULL)
+		{
+			fprintf(stderr, "ipsctl: out of memory\n");
+			PQclear(res);
+			return false;
+		}
+		n = 0;
+		for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+			vocab[v].codes[n++] = tok;	/* copy is kept: the codes point into it */
+		PQclear(res);
+	}
+	return true;
+}
 
 /*
  * How each table's rows travel: contacts in COPY's binary format (no text
@@ -907,21 +966,21 @@ check_contact_codes(Import *im, const cJSON *it, const char *path)
 	const char *v;
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "minutes");
 
-	if (!one_of(get_str(it, "kind"), contact_kinds))
+	if (!one_of(get_str(it, "kind"), (const char *const *) vocab[V_CONTACT_KIND].codes))
 	{
 		snprintf(sub, sizeof(sub), "%s.kind", path);
-		return fail(im, sub, "unknown contact kind \"%s\" (use one of: client, employer_for_client, care_team, "
-					"benefits_counseling, outreach_attempt, family)", get_str(it, "kind"));
+		return fail(im, sub, "unknown contact kind \"%s\" (use one of: %s)", get_str(it, "kind"),
+					vocab[V_CONTACT_KIND].joined);
 	}
-	if ((v = get_str(it, "mode")) != NULL && !one_of(v, contact_modes))
+	if ((v = get_str(it, "mode")) != NULL && !one_of(v, (const char *const *) vocab[V_CONTACT_MODE].codes))
 	{
 		snprintf(sub, sizeof(sub), "%s.mode", path);
-		return fail(im, sub, "unknown contact mode \"%s\" (use one of: in_person, phone, video, message)", v);
+		return fail(im, sub, "unknown contact mode \"%s\" (use one of: %s)", v, vocab[V_CONTACT_MODE].joined);
 	}
-	if ((v = get_str(it, "setting")) != NULL && !one_of(v, contact_settings))
+	if ((v = get_str(it, "setting")) != NULL && !one_of(v, (const char *const *) vocab[V_CONTACT_SETTING].codes))
 	{
 		snprintf(sub, sizeof(sub), "%s.setting", path);
-		return fail(im, sub, "unknown contact setting \"%s\" (use one of: community, office)", v);
+		return fail(im, sub, "unknown contact setting \"%s\" (use one of: %s)", v, vocab[V_CONTACT_SETTING].joined);
 	}
 	if (cJSON_IsNumber(m) && m->valuedouble < 0)
 	{
@@ -2401,7 +2460,7 @@ cmd_import(int argc, char **argv)
 		return rc;
 	}
 	rc = EXIT_DATA;
-	if (!extension_present(im->conn) || !prepare_statements(im->conn))
+	if (!extension_present(im->conn) || !prepare_statements(im->conn) || !load_vocabulary(im->conn))
 		goto out;
 	res = PQexec(im->conn, "BEGIN");
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)

@@ -16,6 +16,12 @@
  *	(an expectation is unmet exactly when that is dated before its window).
  *	Nothing is written, so the engine runs on a read-only hot standby.
  *
+ *	With known_at (ips.alerts_as_known: what the team could see then), the
+ *	state changes, contacts, employer contacts and jobs count when recorded
+ *	(recorded_at) by known_at; the facts without a recording time
+ *	(assignments, care relationships, consents, the career profile, job ends,
+ *	team meetings, staff ends) count from their own date (KnownDay).
+ *
  *	Every rule yields expectations: (rule, episode or specialist, job, due day,
  *	the day it was met or none).  Mode 'alerts' returns the unmet ones due on or
  *	before E (status 'overdue') or within the rule's warning horizon after E
@@ -185,6 +191,8 @@ typedef struct Engine
 {
 	bool		alerts;
 	int			known;			/* 1: only the facts recorded by known_at ($5) */
+	DateADT		known_day;		/* local day of known_at (NO_DAY: every fact): facts without
+								 * a recording time count from their own date */
 	DateADT		from;
 	DateADT		to;				/* E */
 	Selection	sel;
@@ -490,6 +498,17 @@ StreamLocalDay(Engine *en, Stream *s, int col)
 	Datum		d = SPI_getbinval(s->tt->vals[s->i], s->tt->tupdesc, col, &isnull);
 
 	return isnull ? NO_DAY : IpsLocalDate(DatumGetTimestampTz(d), en->tzname);
+}
+
+/*
+ * A day of a fact that has no recording time (assignments, care relationships,
+ * consents, the career profile, job ends, meetings, staff ends), as known on
+ * known_at: known from its own date, so NO_DAY when dated after known_at's day.
+ */
+static DateADT
+KnownDay(Engine *en, DateADT day)
+{
+	return day != NO_DAY && day > en->known_day ? NO_DAY : day;
 }
 
 /* True when the stream's current row belongs to the episode (skipping earlier keys). */
@@ -912,7 +931,7 @@ ReadStaff(Engine *en, Datum *args)
 			se->first_from = StreamDay(&s, 3);
 			(void) SPI_getbinval(s.tt->vals[s.i], s.tt->tupdesc, 4, &isnull);
 			se->started = isnull ? PG_INT32_MIN : StreamDay(&s, 4);
-			se->ended = StreamDay(&s, 5);
+			se->ended = KnownDay(en, StreamDay(&s, 5));
 			se->nterm = 0;
 			se->cap_term = 0;
 			se->term_from = NULL;
@@ -967,7 +986,7 @@ ReadEpisodes(Engine *en, Datum *args)
 		memset(&ep, 0, sizeof(ep));
 		ep.id = id;
 		ep.referred_on = StreamDay(&eps, 2);
-		ep.career_on = StreamDay(&eps, 3);
+		ep.career_on = KnownDay(en, StreamDay(&eps, 3));
 
 		for (; StreamAt(&hist, id); StreamNext(&hist))
 		{
@@ -986,14 +1005,19 @@ ReadEpisodes(Engine *en, Datum *args)
 		for (; StreamAt(&asg, id); StreamNext(&asg))
 		{
 			int			cap = ep.cap_asg;
+			DateADT		asg_to;
 
 			ep.asg_staff = GrowArray(ep.asg_staff, &cap, ep.nasg + 1, sizeof(int64));
 			cap = ep.cap_asg;
 			ep.asg_from = GrowArray(ep.asg_from, &cap, ep.nasg + 1, sizeof(DateADT));
 			ep.asg_to = GrowArray(ep.asg_to, &ep.cap_asg, ep.nasg + 1, sizeof(DateADT));
+			if (KnownDay(en, StreamDay(&asg, 3)) == NO_DAY)
+				continue;		/* dated after known_at: not known then */
 			ep.asg_staff[ep.nasg] = StreamInt8(&asg, 2);
 			ep.asg_from[ep.nasg] = StreamDay(&asg, 3);
-			ep.asg_to[ep.nasg++] = StreamDay(&asg, 4);
+			/* an assignment ends with the next one: its end is known from the handover day */
+			asg_to = StreamDay(&asg, 4);
+			ep.asg_to[ep.nasg++] = asg_to == NO_DAY || KnownDay(en, asg_to + 1) == NO_DAY ? NO_DAY : asg_to;
 		}
 		for (; StreamAt(&con, id); StreamNext(&con))
 		{
@@ -1042,7 +1066,7 @@ ReadEpisodes(Engine *en, Datum *args)
 			ep.job_held[ep.njob] = StreamBool(&job, 5);
 			ep.job_cont[ep.njob] = StreamBool(&job, 6);
 			ep.job_goes_on[ep.njob] = StreamBool(&job, 7);
-			ep.job_end[ep.njob++] = StreamDay(&job, 4);
+			ep.job_end[ep.njob++] = KnownDay(en, StreamDay(&job, 4));
 		}
 		for (; StreamAt(&care, id); StreamNext(&care))
 		{
@@ -1050,17 +1074,24 @@ ReadEpisodes(Engine *en, Datum *args)
 
 			ep.care_from = GrowArray(ep.care_from, &cap, ep.ncare + 1, sizeof(DateADT));
 			ep.care_to = GrowArray(ep.care_to, &ep.cap_care, ep.ncare + 1, sizeof(DateADT));
+			if (KnownDay(en, StreamDay(&care, 2)) == NO_DAY)
+				continue;
 			ep.care_from[ep.ncare] = StreamDay(&care, 2);
-			ep.care_to[ep.ncare++] = StreamDay(&care, 3);
+			ep.care_to[ep.ncare++] = KnownDay(en, StreamDay(&care, 3));
 		}
 		for (; StreamAt(&cons, id); StreamNext(&cons))
 		{
 			int			cap = ep.cap_cons;
+			DateADT		cons_to;
 
 			ep.cons_from = GrowArray(ep.cons_from, &cap, ep.ncons + 1, sizeof(DateADT));
 			ep.cons_to = GrowArray(ep.cons_to, &ep.cap_cons, ep.ncons + 1, sizeof(DateADT));
+			if (KnownDay(en, StreamDay(&cons, 2)) == NO_DAY)
+				continue;
 			ep.cons_from[ep.ncons] = StreamDay(&cons, 2);
-			ep.cons_to[ep.ncons++] = StreamDay(&cons, 3);
+			/* the last day of consent is the day before the withdrawal, which is the fact */
+			cons_to = StreamDay(&cons, 3);
+			ep.cons_to[ep.ncons++] = cons_to == NO_DAY || KnownDay(en, cons_to + 1) == NO_DAY ? NO_DAY : cons_to;
 		}
 
 		en->ep = &ep;
@@ -1129,7 +1160,8 @@ EvaluateSpecialists(Engine *en, Datum *args, DateADT first_sunday, DateADT last_
 			ec.v[ec.n++] = StreamLocalDay(en, &emp, 2);
 		}
 		for (; StreamAt(&mtg, id); StreamNext(&mtg))
-			DayListAdd(&tm, StreamDay(&mtg, 2));
+			if (KnownDay(en, StreamDay(&mtg, 2)) != NO_DAY)
+				DayListAdd(&tm, StreamDay(&mtg, 2));
 
 		for (DateADT sun = first_sunday; sun <= last_sunday; sun += 7)
 		{
@@ -1261,10 +1293,15 @@ ips_rule_engine(PG_FUNCTION_ARGS)
 	{
 		TimestampTz known;
 
+		en.known_day = NO_DAY;
 		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
 		{
 			known = PG_GETARG_TIMESTAMPTZ(5);
 			en.known = 1;
+			if (!TIMESTAMP_NOT_FINITE(known))
+				en.known_day = IpsLocalDate(known, tz);
+			else if (TIMESTAMP_IS_NOBEGIN(known))
+				en.known_day = PG_INT32_MIN;
 		}
 		else
 			TIMESTAMP_NOEND(known);

@@ -36,19 +36,10 @@
  */
 
 /*
- * Allowed transitions: allowed[from][to].  on_hold returns only to the state it paused (checked apart);
- * referred -> employed only with a job held at entry (the client is in work when met: CheckEntry).
+ * The allowed transitions are the rows of ips.state_transition (read through
+ * vocabulary.c); on_hold returns only to the state it paused (checked apart);
+ * referred -> employed only with a job held at entry (CheckEntry).
  */
-static const bool allowed_transition[STATE_COUNT][STATE_COUNT] = {
-	/* to:            ref    eng    srch   empl   stud   hold   closed */
-	/* referred   */ {false, true, false, true, false, true, true},
-	/* engaged    */ {false, false, true, true, true, true, true},
-	/* job_search */ {false, false, false, true, true, true, true},
-	/* employed   */ {false, false, true, false, true, true, true},
-	/* studying   */ {false, false, true, true, false, true, true},
-	/* on_hold    */ {true, true, true, true, true, false, true},
-	/* closed     */ {false, false, false, false, false, false, false},
-};
 
 /* Set while ips_episode_history appends, so that ips_history_guard lets it through. */
 static bool history_append_in_progress = false;
@@ -126,10 +117,14 @@ TupleState(HeapTuple tup, TupleDesc td, int attnum)
 	int			s = name ? IpsStateFromName(name) : -1;
 
 	if (s < 0)
+	{
+		char	   *codes = IpsVocabularyCodes("state", NULL);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown episode state \"%s\"", name ? name : "NULL"),
-				 errhint("Use one of: referred, engaged, job_search, employed, studying, on_hold, closed.")));
+				 errhint("Use one of: %s.", codes)));
+	}
 	return (EpisodeState) s;
 }
 
@@ -255,16 +250,16 @@ CheckEntry(EpisodeState from, EpisodeState to, int64 episode_id, int64 client_id
 							min_days,
 							window;
 
-				if (reason == NULL ||
-					(strcmp(reason, "stable_employment") != 0 && strcmp(reason, "client_choice") != 0 &&
-					 strcmp(reason, "moved") != 0 && strcmp(reason, "referred_elsewhere") != 0 &&
-					 strcmp(reason, "disengaged") != 0 && strcmp(reason, "deceased") != 0 &&
-					 strcmp(reason, "never_engaged") != 0))
+				if (reason == NULL || !IpsVocabularyHas("close_reason", reason))
+				{
+					char	   *codes = IpsVocabularyCodes("close_reason", NULL);
+
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 reason ? errmsg("unknown closing reason \"%s\" for episode %lld", reason, (long long) episode_id)
 							 : errmsg("closing episode %lld needs a reason", (long long) episode_id),
-							 errhint("Use one of: stable_employment, client_choice, moved, referred_elsewhere, disengaged, deceased, never_engaged.")));
+							 errhint("Use one of: %s.", codes)));
+				}
 				/* a closure is not dated before the episode's own facts (they lie between referral and closure) */
 				args[0] = Int64GetDatum(episode_id);
 				args[1] = CStringGetTextDatum(tz);
@@ -444,7 +439,7 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 	}
 
 	/* A state change: the transition itself. */
-	if (!allowed_transition[from][to] ||
+	if (!IpsTransitionAllowed(from, to) ||
 		(from == STATE_ON_HOLD && to != STATE_CLOSED &&
 		 strcmp(GetText(oldtup, td, c.held_state), ips_state_names[to]) != 0))
 		ereport(ERROR,
@@ -454,14 +449,9 @@ ips_episode_guard(PG_FUNCTION_ARGS)
 				 from == STATE_ON_HOLD ?
 				 errdetail("A paused episode returns to the state it paused (%s) or is closed.",
 						   GetText(oldtup, td, c.held_state)) :
-				 errdetail("See the transition table in the README of ips."),
+				 errdetail("The allowed moves are the rows of ips.state_transition."),
 				 errhint("Allowed from %s: %s.", ips_state_names[from],
-						 from == STATE_REFERRED ? "engaged, employed (with a job held at entry), on_hold, closed" :
-						 from == STATE_ENGAGED ? "job_search, employed, studying, on_hold, closed" :
-						 from == STATE_JOB_SEARCH ? "employed, studying, on_hold, closed" :
-						 from == STATE_EMPLOYED ? "job_search, studying, on_hold, closed" :
-						 from == STATE_STUDYING ? "job_search, employed, on_hold, closed" :
-						 "the paused state, closed")));
+						 from == STATE_ON_HOLD ? "the paused state, closed" : IpsTransitionsFrom(from))));
 
 	prev_at = DatumGetTimestampTz(GetDatum(oldtup, td, c.state_since, &isnull));
 	if (!ColumnChanged(oldtup, newtup, td, c.state_since))
@@ -748,10 +738,14 @@ ips_insert_transitions(PG_FUNCTION_ARGS)
 
 		s->to = name ? IpsStateFromName(name) : -1;
 		if (s->to < 0 || s->to == STATE_CLOSED)
+		{
+			char	   *codes = IpsVocabularyCodes("state", "closed");
+
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" cannot be inserted into the history", name ? name : "NULL"),
-					 errhint("Insert states referred, engaged, job_search, employed, studying or on_hold; close with ips.transition().")));
+					 errhint("Insert one of: %s; close with ips.transition().", codes)));
+		}
 		if (ats_n[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -786,7 +780,7 @@ ips_insert_transitions(PG_FUNCTION_ARGS)
 							(long long) episode_id, ips_state_names[state], pstrdup(timestamptz_to_str(s->at)), s->from_name),
 					 errdetail("Inserted transitions must lead back to the state the next recorded transition starts from."),
 					 errhint("Insert the whole change, e.g. a pause and its end (ips.record_pause).")));
-		if (state == s->to || !allowed_transition[state][s->to] ||
+		if (state == s->to || !IpsTransitionAllowed(state, s->to) ||
 			(state == STATE_ON_HOLD && s->to != STATE_CLOSED && s->to != held))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

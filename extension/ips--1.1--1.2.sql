@@ -2760,6 +2760,583 @@ COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
     'Everything the printed fidelity review sheet shows, as jsonb in fi, sv or en: the team and region, the period, live figures or the closed review (date, reviewers), each item''s score, anchor and one-line evidence, total and band, the action plan (ipsctl fidelity --format html).';
 
 
+-- ===== records gaps: issue 16's rules at the table (staff days, terms, job hours, continuations, plans)
+-- The staff row's dates around the person's records; change_staff leaves ips.staff to the terms' trigger.
+CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
+    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
+        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
+        RETURN NEW;
+    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
+            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
+            -- for the transactions whose contacts hold the row (foreign key), and the checks below
+            -- see what they committed.
+            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
+            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
+                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
+              INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
+                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
+                                coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
+                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
+            END IF;
+            SELECT count(*) INTO n FROM ips.specialist_assignment a
+             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'The start is on or before the first day of the person''s assignments.';
+            END IF;
+            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
+               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
+                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
+                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
+                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
+            END IF;
+        END IF;
+        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
+            SELECT count(*) INTO n
+              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
+             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
+               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
+            END IF;
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
+        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
+        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
+    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
+        -- a direct correction of the values in force now corrects the latest terms
+        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
+         WHERE t.staff_id = NEW.staff_id
+           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
+           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_guard() IS
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
+CREATE OR REPLACE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
+                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+    cur ips.staff_terms;
+    nf numeric;
+    nh numeric;
+    latest date;
+BEGIN
+    PERFORM ips.require(change_staff.staff_id, 'staff_id');
+    PERFORM ips.require(change_staff.from_on, 'from_on');
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('staff member', change_staff.staff_id);
+    END IF;
+    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
+        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give fte, employment_share or weekly_hours.';
+    END IF;
+    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
+        RAISE EXCEPTION 'change date % is in the future', from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+    END IF;
+    IF from_on < s.started_on OR from_on >= s.ended_on THEN
+        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
+    END IF;
+    IF fte <= 0 OR fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF employment_share < 0 OR employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
+    IF from_on < latest THEN
+        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
+    END IF;
+    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
+    nf := coalesce(fte, cur.fte);
+    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
+    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
+    IF nh > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', nh
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
+    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
+    ON CONFLICT ON CONSTRAINT staff_terms_pkey
+    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
+                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
+    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
+                           weekly_hours = nh
+     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
+END $$;
+-- ips.refer: an open episode the caller does not see is another team's (was: "(being created)").
+CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+    open_id bigint;
+BEGIN
+    IF referred_on IS NULL THEN PERFORM ips.require(referred_on, 'referred_on'); END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.client c WHERE c.client_id = refer.client_id) THEN
+        PERFORM ips.not_found('client', refer.client_id);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ips.team t WHERE t.team_id = refer.team_id) THEN
+        PERFORM ips.not_found('team', refer.team_id);
+    END IF;
+    -- ON CONFLICT rather than an EXCEPTION block: no subtransaction (the row locks taken inside
+    -- one would make the episode's next update a MultiXact), and a concurrent referral of the
+    -- same client still waits for the first and then finds it
+    INSERT INTO ips.episode AS x (client_id, team_id, referred_on, referral_source)
+    VALUES (refer.client_id, refer.team_id, refer.referred_on, refer.source)
+    ON CONFLICT (client_id) WHERE closed_on IS NULL DO NOTHING
+    RETURNING x.episode_id INTO id;
+    IF id IS NULL THEN
+        SELECT e.episode_id INTO open_id FROM ips.episode e
+         WHERE e.client_id = refer.client_id AND e.closed_on IS NULL;
+        IF open_id IS NOT NULL THEN
+            RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, open_id
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = 'A client has at most one open IPS episode.',
+                      HINT = 'Continue the open episode, or close it before a new referral.';
+        END IF;
+        -- the open episode is one the caller does not see: another team's (row-level security)
+        RAISE EXCEPTION 'client % has an open episode already, in a team whose episodes you do not see', refer.client_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = 'A client has at most one open IPS episode; this one is another team''s, and no episode was created.',
+                  HINT = 'The other team closes its episode (or refers the client to your team) before yours can begin.';
+    END IF;
+    RETURN id;
+END $$;
+CREATE OR REPLACE FUNCTION ips.job_plan_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e ips.episode;
+BEGIN
+    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('episode', NEW.episode_id);
+    END IF;
+    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
+        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
+    END IF;
+    NEW.client_id := e.client_id;
+    IF ips.loading_rows() THEN
+        RETURN NEW;     -- a restore: the plan was checked when it was made
+    END IF;
+    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
+       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
+        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
+    END IF;
+    IF NEW.starts_on < e.referred_on THEN
+        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
+-- Records (issue 16), enforced at the table: the rules that ips.change_staff, ips.end_staff,
+-- ips.change_job_hours, ips.continue_job and ips.start_planned_job check also hold for a
+-- direct INSERT, UPDATE or COPY by every ips role (docs/records.md, "Enforced at the table").
+
+-- A restore loads the rows as they were: with ips.restoring = on, and also when it was forgotten
+-- (a superuser's session running pg_dump output: row_security and check_function_bodies off), as
+-- the C guards tell it (IpsRestoring, ips.c).  The login role decides, not a definer's.
+CREATE FUNCTION ips.loading_rows() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ips.restoring()
+        OR (current_setting('row_security') = 'off' AND current_setting('check_function_bodies') = 'off'
+            AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false))
+$$;
+COMMENT ON FUNCTION ips.loading_rows() IS
+    'Internal: true while a restore loads rows (ips.restoring = on, or a superuser''s session of pg_dump output), as the C guards tell it.';
+
+-- A record in a staff member's name (contact, employer contact, team meeting) is dated on a
+-- day the person is on the team (C, extension/staff_days.c; hot on contact inserts).  The
+-- other direction, dates of ips.staff around the records, is ips.staff_guard's.
+CREATE FUNCTION ips.staff_day_guard() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_staff_day_guard' LANGUAGE C;
+COMMENT ON FUNCTION ips.staff_day_guard() IS
+    'Trigger: a record in a staff member''s name is dated on a day the person is on the team (started_on .. ended_on - 1, local days of the region); a team_id names the person''s team. Argument: the dating column.';
+CREATE TRIGGER contact_staff_days BEFORE INSERT OR UPDATE OF staff_id, at ON ips.contact
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('at');
+CREATE TRIGGER employer_contact_staff_days BEFORE INSERT OR UPDATE OF staff_id, at ON ips.employer_contact
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('at');
+CREATE TRIGGER team_meeting_staff_days BEFORE INSERT OR UPDATE OF staff_id, team_id, met_on ON ips.team_meeting
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_day_guard('met_on');
+
+-- Terms of staff written directly (ips_admin): what ips.change_staff checks, and ips.staff
+-- keeps the terms in force now.  The first row (-infinity) stays: without it the days before
+-- the first change would have no terms.
+CREATE FUNCTION ips.staff_terms_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s ips.staff;
+BEGIN
+    IF ips.loading_rows() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.from_on = '-infinity'
+       AND (TG_OP = 'DELETE' OR NEW.from_on <> '-infinity' OR NEW.staff_id <> OLD.staff_id)
+       AND EXISTS (SELECT 1 FROM ips.staff x WHERE x.staff_id = OLD.staff_id) THEN
+        RAISE EXCEPTION 'the first terms of staff member % stay', OLD.staff_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The first terms (from_on -infinity) are in force until the first change; without them those days would have no FTE.',
+                  HINT = 'Correct their values with UPDATE, or record a change with ips.change_staff().';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.staff_id <> OLD.staff_id THEN
+        RAISE EXCEPTION 'terms of staff member % cannot move to staff member %', OLD.staff_id, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record the other person''s terms with ips.change_staff().';
+    END IF;
+    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = NEW.staff_id;
+    IF NOT FOUND THEN
+        RETURN NEW;     -- the foreign key answers
+    END IF;
+    IF NEW.fte <= 0 OR NEW.fte > 1 THEN
+        RAISE EXCEPTION 'fte % is out of range', NEW.fte
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
+    END IF;
+    IF NEW.employment_share < 0 OR NEW.employment_share > 1 THEN
+        RAISE EXCEPTION 'employment_share % is out of range', NEW.employment_share
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
+    END IF;
+    IF NEW.weekly_hours <= 0 OR NEW.weekly_hours > 80 THEN
+        RAISE EXCEPTION 'weekly_hours % is out of range', NEW.weekly_hours
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
+    END IF;
+    IF NEW.from_on <> '-infinity' THEN
+        IF NOT isfinite(NEW.from_on) OR NEW.from_on > ips.local_date(now()) THEN
+            RAISE EXCEPTION 'change date % is in the future', NEW.from_on
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
+        END IF;
+        IF NEW.from_on < s.started_on OR NEW.from_on >= s.ended_on THEN
+            RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, NEW.from_on
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = format('Staff member %s is on the team from %s until the day before %s; change the terms of such a day.',
+                                    s.staff_id, coalesce(s.started_on::text, 'the start'), coalesce(s.ended_on::text, 'any end'));
+        END IF;
+    END IF;
+    -- who recorded the terms, and when, are the database's to say
+    NEW.recorded_at := now();
+    NEW.recorded_by := ips.caller();
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_check() IS
+    'Trigger: terms of staff within range, dated -infinity (the first) or on a day the person is on the team and not in the future; the first terms stay; recorded_at and recorded_by are the writer''s.';
+CREATE TRIGGER staff_terms_check BEFORE INSERT OR UPDATE OR DELETE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_check();
+
+-- ips.staff holds the terms in force now: the latest row (also after a direct write).
+CREATE FUNCTION ips.staff_terms_current() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint := CASE WHEN TG_OP = 'DELETE' THEN OLD.staff_id ELSE NEW.staff_id END;
+BEGIN
+    IF ips.loading_rows() THEN
+        RETURN NULL;
+    END IF;
+    UPDATE ips.staff x SET fte = t.fte, employment_share = t.employment_share, weekly_hours = t.weekly_hours
+      FROM (SELECT y.fte, y.employment_share, y.weekly_hours FROM ips.staff_terms y
+             WHERE y.staff_id = id ORDER BY y.from_on DESC LIMIT 1) t
+     WHERE x.staff_id = id
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (t.fte, t.employment_share, t.weekly_hours);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION ips.staff_terms_current() IS 'Trigger: ips.staff takes the values of the latest terms of the person.';
+CREATE TRIGGER staff_terms_current AFTER INSERT OR UPDATE OR DELETE ON ips.staff_terms
+    FOR EACH ROW EXECUTE FUNCTION ips.staff_terms_current();
+
+-- Hours of a job (ips.change_job_hours) belong to the job: its episode, a day after its first
+-- day and not after its end (and not after today: the bounds).
+CREATE FUNCTION ips.job_hours_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j ips.job;
+BEGIN
+    IF ips.loading_rows() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO j FROM ips.job x WHERE x.job_id = NEW.job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', NEW.job_id);
+    END IF;
+    IF NEW.episode_id IS NULL THEN
+        NEW.episode_id := j.episode_id;
+    ELSIF NEW.episode_id <> j.episode_id THEN
+        RAISE EXCEPTION 'job % belongs to episode %, not to episode %', j.job_id, j.episode_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave episode_id empty; it is taken from the job.';
+    END IF;
+    IF NEW.from_on <= j.starts_on OR NEW.from_on > j.ends_on THEN
+        RAISE EXCEPTION 'job % runs from % to %: hours change within it, after its first day', j.job_id, j.starts_on,
+                        coalesce(j.ends_on::text, 'now')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The hours of the first day are the job''s hours_per_week; give a later day.';
+    END IF;
+    IF NEW.hours_per_week <= 0 OR NEW.hours_per_week > 80 THEN
+        RAISE EXCEPTION 'hours_per_week % is out of range', NEW.hours_per_week
+            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the weekly hours, more than 0 and at most 80.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_hours_check() IS
+    'Trigger: a change of a job''s hours carries the job''s episode and falls after the job''s first day, not after its end; hours in range.';
+-- named to fire before job_hours_guard (ips.fact_guard), which takes the client from the episode
+CREATE TRIGGER job_hours_check BEFORE INSERT OR UPDATE ON ips.job_hours
+    FOR EACH ROW EXECUTE FUNCTION ips.job_hours_check();
+
+-- The other side: a job's dates or episode change only around its changes of hours.
+CREATE FUNCTION ips.job_span_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    IF ips.loading_rows() THEN
+        RETURN NEW;
+    END IF;
+    SELECT count(*) INTO n FROM ips.job_hours h
+     WHERE h.job_id = NEW.job_id
+       AND (h.from_on <= NEW.starts_on OR h.from_on > NEW.ends_on OR h.episode_id <> NEW.episode_id);
+    IF n > 0 THEN
+        RAISE EXCEPTION 'job % has % change(s) of hours outside % .. %', NEW.job_id, n, NEW.starts_on, coalesce(NEW.ends_on::text, 'now')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Correct or delete those rows of ips.job_hours first.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_span_check() IS 'Trigger: a job''s start, end and episode keep its changes of hours (ips.job_hours) within it.';
+CREATE TRIGGER job_span_check BEFORE UPDATE OF episode_id, starts_on, ends_on ON ips.job
+    FOR EACH ROW EXECUTE FUNCTION ips.job_span_check();
+
+-- A continuation (ips.continue_job) continues a job of the same episode at the same employer
+-- that began before it and runs, or ended the day before it began; a job is continued once.
+CREATE FUNCTION ips.job_continues_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o ips.job;
+BEGIN
+    IF ips.loading_rows() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO o FROM ips.job x WHERE x.job_id = NEW.continues_job_id;
+    IF NOT FOUND THEN
+        PERFORM ips.not_found('job', NEW.continues_job_id);
+    END IF;
+    IF o.episode_id <> NEW.episode_id OR o.employer_id <> NEW.employer_id THEN
+        RAISE EXCEPTION 'job % is continued by a job of the same episode at the same employer', o.job_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Job %s is of episode %s at employer %s.', o.job_id, o.episode_id, o.employer_id),
+                  HINT = 'A job elsewhere is a new job: ips.start_job().';
+    END IF;
+    IF o.starts_on >= NEW.starts_on OR o.ends_on <> NEW.starts_on - 1 THEN
+        RAISE EXCEPTION 'job % (% .. %) does not run up to the start % of its continuation', o.job_id, o.starts_on,
+                        coalesce(o.ends_on::text, 'now'), NEW.starts_on
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A continuation starts after the job it continues began, and the old job ends the day before (ips.continue_job).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ips.job x WHERE x.continues_job_id = o.job_id AND x.job_id <> NEW.job_id) THEN
+        RAISE EXCEPTION 'job % is continued already', o.job_id
+            USING ERRCODE = 'unique_violation', HINT = 'Continue the latest job of the chain.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION ips.job_continues_check() IS
+    'Trigger: continues_job_id names an earlier job of the same episode and employer, running or ended the day before the continuation starts, continued once.';
+CREATE TRIGGER job_continues_check BEFORE INSERT OR UPDATE OF continues_job_id, episode_id, employer_id, starts_on ON ips.job
+    FOR EACH ROW WHEN (NEW.continues_job_id IS NOT NULL) EXECUTE FUNCTION ips.job_continues_check();
+
+-- ===== vocabulary from one source (issue 16, item 12)
+-- ips.vocabulary becomes a table partitioned by category, one partition per category;
+-- the columns that held codes under CHECK lists reference their category's partition
+-- (ips.contact through ips.contact_form, one key for kind, mode and setting; the state
+-- history through ips.state_transition, the allowed moves that the state machine reads).
+-- 1.1's rows are the ones the install script writes (a code a region added in 1.1 could
+-- not be stored anywhere: the CHECK lists refused it), so the table is made anew.
+ALTER TABLE ips.staff DROP CONSTRAINT staff_role_check;
+ALTER TABLE ips.consent DROP CONSTRAINT consent_scope_check;
+ALTER TABLE ips.consent_refusal DROP CONSTRAINT consent_refusal_scope_check;
+ALTER TABLE ips.episode DROP CONSTRAINT episode_state_check, DROP CONSTRAINT episode_held_state_check,
+                        DROP CONSTRAINT episode_close_reason_check;
+ALTER TABLE ips.contact DROP CONSTRAINT contact_kind_check, DROP CONSTRAINT contact_mode_check,
+                        DROP CONSTRAINT contact_setting_check;
+ALTER TABLE ips.job DROP CONSTRAINT job_kind_check, DROP CONSTRAINT job_payer_check;
+ALTER TABLE ips.job_plan DROP CONSTRAINT job_plan_kind_check;
+DROP TABLE ips.vocabulary;   -- with its trigger vocabulary_bounds: the rows are the owner's now
+
+CREATE TABLE ips.vocabulary (
+    category text NOT NULL,
+    code     text NOT NULL,
+    ordinal  int  NOT NULL,
+    PRIMARY KEY (category, code)
+) PARTITION BY LIST (category);
+COMMENT ON TABLE ips.vocabulary IS
+    'The codes ips accepts, per category (state, close_reason, contact_kind, contact_mode, contact_setting, job_kind, job_payer, staff_role, consent_scope), in their order; one partition per category, referenced by the columns that hold its codes. Labels: ips.label_text, ips.vocabulary_labels.';
+COMMENT ON COLUMN ips.vocabulary.ordinal IS 'Order of the code within its category (hints, lists, ipsctl).';
+CREATE TABLE ips.vocabulary_state PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('state');
+CREATE TABLE ips.vocabulary_close_reason PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('close_reason');
+CREATE TABLE ips.vocabulary_contact_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_kind');
+CREATE TABLE ips.vocabulary_contact_mode PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_mode');
+CREATE TABLE ips.vocabulary_contact_setting PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_setting');
+CREATE TABLE ips.vocabulary_job_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_kind');
+CREATE TABLE ips.vocabulary_job_payer PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_payer');
+CREATE TABLE ips.vocabulary_staff_role PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('staff_role');
+CREATE TABLE ips.vocabulary_consent_scope PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('consent_scope');
+COMMENT ON TABLE ips.vocabulary_state IS 'Episode states (partition of ips.vocabulary): referenced by ips.episode, ips.episode_state_history and ips.state_transition.';
+COMMENT ON TABLE ips.vocabulary_close_reason IS 'Closing reasons (partition of ips.vocabulary): referenced by ips.episode.close_reason.';
+COMMENT ON TABLE ips.vocabulary_contact_kind IS 'Contact kinds (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_mode IS 'Contact modes (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_setting IS 'Contact settings (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_job_kind IS 'Kinds of job (partition of ips.vocabulary): referenced by ips.job and ips.job_plan.';
+COMMENT ON TABLE ips.vocabulary_job_payer IS 'Payers of work trials and subsidies (partition of ips.vocabulary): referenced by ips.job.payer.';
+COMMENT ON TABLE ips.vocabulary_staff_role IS 'Staff roles (partition of ips.vocabulary): referenced by ips.staff.role.';
+COMMENT ON TABLE ips.vocabulary_consent_scope IS 'Consent scopes (partition of ips.vocabulary): referenced by ips.consent and ips.consent_refusal.';
+
+INSERT INTO ips.vocabulary (category, code, ordinal)
+SELECT c.category, x.code, x.ord
+  FROM (VALUES
+    ('state',         '{referred,engaged,job_search,employed,studying,on_hold,closed}'::text[]),
+    ('close_reason',  '{stable_employment,client_choice,moved,referred_elsewhere,disengaged,deceased,never_engaged}'),
+    ('contact_kind',  '{client,employer_for_client,care_team,benefits_counseling,outreach_attempt,family}'),
+    ('contact_mode',  '{in_person,phone,video,message}'),
+    ('contact_setting', '{community,office}'),
+    ('job_kind',      '{competitive,wage_subsidy,self_employed,work_trial,paid_work_trial}'),
+    ('job_payer',     '{kela,pension_insurer,employment_services}'),
+    ('staff_role',    '{specialist,supervisor,clinician}'),
+    ('consent_scope', '{share_with_care,employer_disclosure,family_contact}')
+  ) AS c(category, codes),
+  LATERAL unnest(c.codes) WITH ORDINALITY AS x(code, ord);
+
+-- The allowed moves of the episode state machine (read by its C code, episode_state.c).
+-- A paused episode (on_hold) returns only to the state it paused, or closes: that rule
+-- is the state machine's own.  condition: what the move needs beyond the table, as the
+-- hint of a refused move says it.
+CREATE TABLE ips.state_transition (
+    from_state text NOT NULL REFERENCES ips.vocabulary_state (code),
+    to_state   text NOT NULL REFERENCES ips.vocabulary_state (code),
+    condition  text,
+    PRIMARY KEY (from_state, to_state),
+    CHECK (from_state <> to_state)
+);
+COMMENT ON TABLE ips.state_transition IS
+    'The allowed moves between episode states (from_state -> to_state), read by the state machine; on_hold returns only to the state it paused. condition: what the move needs, named in hints.';
+INSERT INTO ips.state_transition (from_state, to_state, condition)
+SELECT f.s, t.s, CASE WHEN f.s = 'referred' AND t.s = 'employed' THEN 'with a job held at entry' END
+  FROM (VALUES
+    ('referred',   '{engaged,employed,on_hold,closed}'::text[]),
+    ('engaged',    '{job_search,employed,studying,on_hold,closed}'),
+    ('job_search', '{employed,studying,on_hold,closed}'),
+    ('employed',   '{job_search,studying,on_hold,closed}'),
+    ('studying',   '{job_search,employed,on_hold,closed}'),
+    ('on_hold',    '{referred,engaged,job_search,employed,studying,closed}')
+  ) AS f(s, tos),
+  LATERAL unnest(f.tos) AS t(s);
+
+-- The forms a contact may take: every kind x mode x setting of the vocabulary.  ips.contact
+-- references it with one foreign key (kind, mode, setting): one check per row instead of
+-- three (the contacts' COPY is the hot path).
+CREATE TABLE ips.contact_form (
+    kind    text NOT NULL REFERENCES ips.vocabulary_contact_kind (code),
+    mode    text NOT NULL REFERENCES ips.vocabulary_contact_mode (code),
+    setting text NOT NULL REFERENCES ips.vocabulary_contact_setting (code),
+    PRIMARY KEY (kind, mode, setting)
+);
+COMMENT ON TABLE ips.contact_form IS
+    'The combinations of contact kind, mode and setting (all of the vocabulary''s); ips.contact references it with one foreign key.';
+INSERT INTO ips.contact_form (kind, mode, setting)
+SELECT k.code, m.code, s.code
+  FROM ips.vocabulary_contact_kind k, ips.vocabulary_contact_mode m, ips.vocabulary_contact_setting s
+ ORDER BY k.ordinal, m.ordinal, s.ordinal;
+
+-- A change of the vocabulary or the transitions reaches the C code's cache in every
+-- session (vocabulary.c: the cache is dropped on the tables' invalidation).
+CREATE FUNCTION ips.vocabulary_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'ips_vocabulary_changed' LANGUAGE C;
+COMMENT ON FUNCTION ips.vocabulary_changed() IS 'Trigger: tells every session that the vocabulary or the allowed transitions changed (their C cache is dropped).';
+CREATE TRIGGER vocabulary_changed AFTER INSERT OR UPDATE OR DELETE ON ips.vocabulary
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
+CREATE TRIGGER state_transition_changed AFTER INSERT OR UPDATE OR DELETE ON ips.state_transition
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
+
+-- The vocabulary as people read it: each code with its labels in fi, sv and en.
+CREATE VIEW ips.vocabulary_labels AS
+SELECT v.category, v.code, v.ordinal, fi.label AS label_fi, sv.label AS label_sv, en.label AS label_en
+  FROM ips.vocabulary v
+  LEFT JOIN ips.label_text fi ON fi.code = v.code AND fi.lang = 'fi'
+  LEFT JOIN ips.label_text sv ON sv.code = v.code AND sv.lang = 'sv'
+  LEFT JOIN ips.label_text en ON en.code = v.code AND en.lang = 'en';
+COMMENT ON VIEW ips.vocabulary_labels IS
+    'The codes of ips.vocabulary in their order, with their labels in Finnish, Swedish and English (ips.label_text).';
+
+ALTER TABLE ips.staff ADD CONSTRAINT staff_role_fkey FOREIGN KEY (role) REFERENCES ips.vocabulary_staff_role (code);
+ALTER TABLE ips.consent ADD CONSTRAINT consent_scope_fkey FOREIGN KEY (scope) REFERENCES ips.vocabulary_consent_scope (code);
+ALTER TABLE ips.consent_refusal ADD CONSTRAINT consent_refusal_scope_fkey FOREIGN KEY (scope) REFERENCES ips.vocabulary_consent_scope (code);
+ALTER TABLE ips.episode
+    ADD CONSTRAINT episode_state_fkey FOREIGN KEY (state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_held_state_fkey FOREIGN KEY (held_state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_held_state_check CHECK (held_state <> 'on_hold' AND held_state <> 'closed'),
+    ADD CONSTRAINT episode_close_reason_fkey FOREIGN KEY (close_reason) REFERENCES ips.vocabulary_close_reason (code);
+ALTER TABLE ips.episode_state_history
+    ADD CONSTRAINT episode_state_history_to_state_fkey FOREIGN KEY (to_state) REFERENCES ips.vocabulary_state (code),
+    ADD CONSTRAINT episode_state_history_transition_fkey FOREIGN KEY (from_state, to_state) REFERENCES ips.state_transition;
+ALTER TABLE ips.contact ADD CONSTRAINT contact_form_fkey FOREIGN KEY (kind, mode, setting) REFERENCES ips.contact_form;
+ALTER TABLE ips.job
+    ADD CONSTRAINT job_kind_fkey FOREIGN KEY (kind) REFERENCES ips.vocabulary_job_kind (code),
+    ADD CONSTRAINT job_payer_fkey FOREIGN KEY (payer) REFERENCES ips.vocabulary_job_payer (code);
+ALTER TABLE ips.job_plan ADD CONSTRAINT job_plan_kind_fkey FOREIGN KEY (kind) REFERENCES ips.vocabulary_job_kind (code);
+
+-- The check of codes reads the vocabulary through vocabulary.c's cache (lookup.c).
+COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes (ips.vocabulary, in their order) as hint unless code belongs to category; 22004 when code is NULL.';
+
+
 -- ===== grants, revokes and policies for new and changed objects
 -- ips.apply_security() of 1.2 (the one copy in this script: the grants and policies of every
 -- section above; equal to extension/sql/90_security.sql), then run
@@ -2945,7 +3522,11 @@ BEGIN
             -- terms of employment), ips_admin writes
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
                            CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            -- the vocabulary (its partitions, the allowed transitions and contact forms) is the
+            -- extension's: changed by its owner only (docs/records.md, "Vocabulary")
+            IF NOT (t.relname IN ('vocabulary', 'state_transition', 'contact_form') OR t.relname LIKE 'vocabulary\_%') THEN
+                EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            END IF;
             IF t.relname = 'employer' THEN
                 -- job development: specialists and supervisors add and update employers
                 EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
@@ -2992,6 +3573,10 @@ BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
     LOOP
         IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSIF t.relname = 'vocabulary_labels' THEN
+            -- the codes and their labels: reference data, read by every role
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
         ELSE
             EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);

@@ -26,6 +26,11 @@ PG_MODULE_MAGIC;
 char	   *ips_language = NULL;
 static bool ips_restoring_setting = false;
 
+/*
+ * The names of the states the C code gives a meaning to (the enum in ips.h);
+ * the list of states, its order and the allowed moves are ips.vocabulary's and
+ * ips.state_transition's, and vocabulary.c checks that they name these states.
+ */
 const char *const ips_state_names[STATE_COUNT] = {
 	"referred", "engaged", "job_search", "employed", "studying", "on_hold", "closed"
 };

@@ -113,4 +113,13 @@ typedef enum EpisodeState
 extern const char *const ips_state_names[STATE_COUNT];
 extern int	IpsStateFromName(const char *name);	/* -1 when unknown */
 
+/*
+ * The vocabulary and the allowed transitions (vocabulary.c): read from
+ * ips.vocabulary and ips.state_transition, kept until they change.
+ */
+extern bool IpsVocabularyHas(const char *category, const char *code);
+extern char *IpsVocabularyCodes(const char *category, const char *except);
+extern bool IpsTransitionAllowed(int from, int to);
+extern const char *IpsTransitionsFrom(int from);
+
 #endif							/* IPS_H */

@@ -565,24 +565,13 @@ ips_require(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static IpsPlan codes_plan = {NULL,
-	"SELECT pg_catalog.string_agg(v.code, ', ' ORDER BY v.ordinal) FROM ips.vocabulary v"
-	" WHERE v.category OPERATOR(pg_catalog.=) $1", 1, {TEXTOID}};
-
-static IpsPlan code_plan = {NULL,
-	"SELECT 1 FROM ips.vocabulary v WHERE v.category OPERATOR(pg_catalog.=) $1"
-	" AND v.code OPERATOR(pg_catalog.=) $2", 2, {TEXTOID, TEXTOID}};
-
 PG_FUNCTION_INFO_V1(ips_check_code);
 /* ips.check_code(category, code, what): raise 22023 with the valid codes as hint unless code belongs to category. */
 Datum
 ips_check_code(PG_FUNCTION_ARGS)
 {
-	bool		known = false;
-	Datum		args[2];
 	char	   *what;
-	char	   *codes = NULL;
-	int			rc;
+	char	   *codes;
 
 	/* a required code given as NULL: 22004, like any required argument */
 	if (PG_ARGISNULL(1))
@@ -593,57 +582,18 @@ ips_check_code(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be NULL", what),
 				 errhint("Give the %s.", what)));
 	}
-	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1))
-	{
-		args[0] = PG_GETARG_DATUM(0);
-		args[1] = PG_GETARG_DATUM(1);
-		if (IpsDirectRead("vocabulary"))
-		{
-			ScanKeyData keys[2];
-			HeapTuple	tup;
-
-			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, args[0]);
-			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, args[1]);
-			tup = IpsFetchByIndex("vocabulary", "vocabulary_pkey", 2, keys, NULL);
-			known = tup != NULL;
-		}
-		else
-		{
-			SPI_connect();
-			rc = SPI_execute_plan(IpsPreparePlan(&code_plan), args, NULL, true, 1);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-			known = SPI_processed > 0;
-			SPI_finish();
-		}
-	}
-	if (known)
+	/* the vocabulary as vocabulary.c keeps it (read once, until it changes) */
+	if (!PG_ARGISNULL(0) &&
+		IpsVocabularyHas(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1))))
 		PG_RETURN_VOID();
 
 	/* Unknown: the error names the valid codes in their order. */
 	what = PG_ARGISNULL(2) ? "<NULL>" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (!PG_ARGISNULL(0))
-	{
-		MemoryContext cxt = CurrentMemoryContext;
-
-		args[0] = PG_GETARG_DATUM(0);
-		SPI_connect();
-		rc = SPI_execute_plan(IpsPreparePlan(&codes_plan), args, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-		if (SPI_processed > 0)
-		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-			codes = v ? MemoryContextStrdup(cxt, v) : NULL;
-		}
-		SPI_finish();
-	}
+	codes = PG_ARGISNULL(0) ? "" : IpsVocabularyCodes(text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown %s \"%s\"", what,
-					PG_ARGISNULL(1) ? "NULL" : text_to_cstring(PG_GETARG_TEXT_PP(1))),
-			 errhint("Use one of: %s.", codes ? codes : "")));
+			 errmsg("unknown %s \"%s\"", what, text_to_cstring(PG_GETARG_TEXT_PP(1))),
+			 errhint("Use one of: %s.", codes)));
 	PG_RETURN_VOID();
 }
 

@@ -16,14 +16,39 @@ INSERT INTO ips.setting (name, value, description) VALUES
   ('disengaged_outreach_window_days', '60', '... within this many days before the closure.'),
   ('small_cell_threshold', '5', 'Aggregates shown to analysts suppress counts of fewer people than this.');
 
--- Controlled vocabularies: the codes that tables and functions accept.
+-- Controlled vocabularies: the codes that tables and functions accept, defined once here.
+-- Partitioned by category: each category's partition (ips.vocabulary_state, ...) is what
+-- the columns holding its codes reference by foreign key (docs/records.md, "Vocabulary").
+-- Only the extension's owner changes the rows (the ips roles read them); a region adds no
+-- codes, as the rules, the state machine and the fidelity measures give each code its
+-- meaning, so the rows come from this script and are not dumped (no pg_extension_config_dump).
 CREATE TABLE ips.vocabulary (
     category text NOT NULL,
     code     text NOT NULL,
     ordinal  int  NOT NULL,
     PRIMARY KEY (category, code)
-);
-COMMENT ON TABLE ips.vocabulary IS 'The codes ips accepts, per category (state, close_reason, contact_kind, ...).';
+) PARTITION BY LIST (category);
+COMMENT ON TABLE ips.vocabulary IS
+    'The codes ips accepts, per category (state, close_reason, contact_kind, contact_mode, contact_setting, job_kind, job_payer, staff_role, consent_scope), in their order; one partition per category, referenced by the columns that hold its codes. Labels: ips.label_text, ips.vocabulary_labels.';
+COMMENT ON COLUMN ips.vocabulary.ordinal IS 'Order of the code within its category (hints, lists, ipsctl).';
+CREATE TABLE ips.vocabulary_state PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('state');
+CREATE TABLE ips.vocabulary_close_reason PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('close_reason');
+CREATE TABLE ips.vocabulary_contact_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_kind');
+CREATE TABLE ips.vocabulary_contact_mode PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_mode');
+CREATE TABLE ips.vocabulary_contact_setting PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('contact_setting');
+CREATE TABLE ips.vocabulary_job_kind PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_kind');
+CREATE TABLE ips.vocabulary_job_payer PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('job_payer');
+CREATE TABLE ips.vocabulary_staff_role PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('staff_role');
+CREATE TABLE ips.vocabulary_consent_scope PARTITION OF ips.vocabulary (UNIQUE (code)) FOR VALUES IN ('consent_scope');
+COMMENT ON TABLE ips.vocabulary_state IS 'Episode states (partition of ips.vocabulary): referenced by ips.episode, ips.episode_state_history and ips.state_transition.';
+COMMENT ON TABLE ips.vocabulary_close_reason IS 'Closing reasons (partition of ips.vocabulary): referenced by ips.episode.close_reason.';
+COMMENT ON TABLE ips.vocabulary_contact_kind IS 'Contact kinds (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_mode IS 'Contact modes (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_contact_setting IS 'Contact settings (partition of ips.vocabulary): referenced by ips.contact_form.';
+COMMENT ON TABLE ips.vocabulary_job_kind IS 'Kinds of job (partition of ips.vocabulary): referenced by ips.job and ips.job_plan.';
+COMMENT ON TABLE ips.vocabulary_job_payer IS 'Payers of work trials and subsidies (partition of ips.vocabulary): referenced by ips.job.payer.';
+COMMENT ON TABLE ips.vocabulary_staff_role IS 'Staff roles (partition of ips.vocabulary): referenced by ips.staff.role.';
+COMMENT ON TABLE ips.vocabulary_consent_scope IS 'Consent scopes (partition of ips.vocabulary): referenced by ips.consent and ips.consent_refusal.';
 
 INSERT INTO ips.vocabulary (category, code, ordinal)
 SELECT c.category, x.code, x.ord
@@ -39,6 +64,57 @@ SELECT c.category, x.code, x.ord
     ('consent_scope', '{share_with_care,employer_disclosure,family_contact}')
   ) AS c(category, codes),
   LATERAL unnest(c.codes) WITH ORDINALITY AS x(code, ord);
+
+-- The allowed moves of the episode state machine (read by its C code, episode_state.c).
+-- A paused episode (on_hold) returns only to the state it paused, or closes: that rule
+-- is the state machine's own.  condition: what the move needs beyond the table, as the
+-- hint of a refused move says it.
+CREATE TABLE ips.state_transition (
+    from_state text NOT NULL REFERENCES ips.vocabulary_state (code),
+    to_state   text NOT NULL REFERENCES ips.vocabulary_state (code),
+    condition  text,
+    PRIMARY KEY (from_state, to_state),
+    CHECK (from_state <> to_state)
+);
+COMMENT ON TABLE ips.state_transition IS
+    'The allowed moves between episode states (from_state -> to_state), read by the state machine; on_hold returns only to the state it paused. condition: what the move needs, named in hints.';
+INSERT INTO ips.state_transition (from_state, to_state, condition)
+SELECT f.s, t.s, CASE WHEN f.s = 'referred' AND t.s = 'employed' THEN 'with a job held at entry' END
+  FROM (VALUES
+    ('referred',   '{engaged,employed,on_hold,closed}'::text[]),
+    ('engaged',    '{job_search,employed,studying,on_hold,closed}'),
+    ('job_search', '{employed,studying,on_hold,closed}'),
+    ('employed',   '{job_search,studying,on_hold,closed}'),
+    ('studying',   '{job_search,employed,on_hold,closed}'),
+    ('on_hold',    '{referred,engaged,job_search,employed,studying,closed}')
+  ) AS f(s, tos),
+  LATERAL unnest(f.tos) AS t(s);
+
+-- The forms a contact may take: every kind x mode x setting of the vocabulary.  ips.contact
+-- references it with one foreign key (kind, mode, setting): one check per row instead of
+-- three (the contacts' COPY is the hot path).
+CREATE TABLE ips.contact_form (
+    kind    text NOT NULL REFERENCES ips.vocabulary_contact_kind (code),
+    mode    text NOT NULL REFERENCES ips.vocabulary_contact_mode (code),
+    setting text NOT NULL REFERENCES ips.vocabulary_contact_setting (code),
+    PRIMARY KEY (kind, mode, setting)
+);
+COMMENT ON TABLE ips.contact_form IS
+    'The combinations of contact kind, mode and setting (all of the vocabulary''s); ips.contact references it with one foreign key.';
+INSERT INTO ips.contact_form (kind, mode, setting)
+SELECT k.code, m.code, s.code
+  FROM ips.vocabulary_contact_kind k, ips.vocabulary_contact_mode m, ips.vocabulary_contact_setting s
+ ORDER BY k.ordinal, m.ordinal, s.ordinal;
+
+-- A change of the vocabulary or the transitions reaches the C code's cache in every
+-- session (vocabulary.c: the cache is dropped on the tables' invalidation).
+CREATE FUNCTION ips.vocabulary_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'ips_vocabulary_changed' LANGUAGE C;
+COMMENT ON FUNCTION ips.vocabulary_changed() IS 'Trigger: tells every session that the vocabulary or the allowed transitions changed (their C cache is dropped).';
+CREATE TRIGGER vocabulary_changed AFTER INSERT OR UPDATE OR DELETE ON ips.vocabulary
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
+CREATE TRIGGER state_transition_changed AFTER INSERT OR UPDATE OR DELETE ON ips.state_transition
+    FOR EACH ROW EXECUTE FUNCTION ips.vocabulary_changed();
 
 -- Labels a person reads, in Finnish, Swedish and English.
 CREATE TABLE ips.label_text (
@@ -96,6 +172,16 @@ SELECT category, code, l.lang, l.label
   ) AS v(category, code, fi, sv, en),
   LATERAL (VALUES ('fi', v.fi), ('sv', v.sv), ('en', v.en)) AS l(lang, label);
 
+-- The vocabulary as people read it: each code with its labels in fi, sv and en.
+CREATE VIEW ips.vocabulary_labels AS
+SELECT v.category, v.code, v.ordinal, fi.label AS label_fi, sv.label AS label_sv, en.label AS label_en
+  FROM ips.vocabulary v
+  LEFT JOIN ips.label_text fi ON fi.code = v.code AND fi.lang = 'fi'
+  LEFT JOIN ips.label_text sv ON sv.code = v.code AND sv.lang = 'sv'
+  LEFT JOIN ips.label_text en ON en.code = v.code AND en.lang = 'en';
+COMMENT ON VIEW ips.vocabulary_labels IS
+    'The codes of ips.vocabulary in their order, with their labels in Finnish, Swedish and English (ips.label_text).';
+
 -- The language of labels: the argument, else the setting ips.language, else 'en'.
 CREATE FUNCTION ips.language(lang text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -148,10 +234,11 @@ AS 'MODULE_PATHNAME', 'ips_local_midnight' LANGUAGE C STRICT STABLE PARALLEL SAF
 COMMENT ON FUNCTION ips.local_date(timestamptz) IS 'The calendar day of an instant in the region''s time zone (setting time_zone).';
 COMMENT ON FUNCTION ips.local_midnight(date) IS 'The instant a calendar day starts in the region''s time zone.';
 
--- Raise a clear error unless code is one of the category's codes (internal; in C, lookup.c).
+-- Raise a clear error unless code is one of the category's codes (internal; in C, lookup.c,
+-- reading the vocabulary through vocabulary.c).
 CREATE OR REPLACE FUNCTION ips.check_code(category text, code text, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'ips_check_code' LANGUAGE C STABLE;
-COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes as hint unless code belongs to category; 22004 when code is NULL.';
+COMMENT ON FUNCTION ips.check_code(text, text, text) IS 'Internal: raises 22023 with the valid codes (ips.vocabulary, in their order) as hint unless code belongs to category; 22004 when code is NULL.';
 
 -- Raise "no such ..." for an unknown id (internal).
 CREATE FUNCTION ips.not_found(what text, id bigint) RETURNS void

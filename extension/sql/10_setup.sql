@@ -17,7 +17,7 @@ CREATE TABLE ips.staff (
     staff_id         bigserial PRIMARY KEY,
     team_id          bigint NOT NULL REFERENCES ips.team,
     display_name     text NOT NULL CHECK (btrim(display_name) <> ''),
-    role             text NOT NULL CHECK (role IN ('specialist', 'supervisor', 'clinician')),
+    role             text NOT NULL CONSTRAINT staff_role_fkey REFERENCES ips.vocabulary_staff_role (code),
     fte              numeric NOT NULL DEFAULT 1.0 CHECK (fte > 0 AND fte <= 1),
     db_role          name UNIQUE,
     employment_share numeric NOT NULL DEFAULT 1.0 CHECK (employment_share >= 0 AND employment_share <= 1),
@@ -60,10 +60,50 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
+    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
     IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
         NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
+            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
+            -- for the transactions whose contacts hold the row (foreign key), and the checks below
+            -- see what they committed.
+            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
+            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
+                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
+              INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
+                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
+                                coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
+                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
+            END IF;
+            SELECT count(*) INTO n FROM ips.specialist_assignment a
+             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'The start is on or before the first day of the person''s assignments.';
+            END IF;
+            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
+               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
+                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
+                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
+                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
+            END IF;
+        END IF;
         IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
             SELECT count(*) INTO n
               FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
@@ -90,7 +130,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION ips.staff_guard() IS
-    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
 CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
     FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
 CREATE TRIGGER staff_terms_sync AFTER INSERT OR UPDATE ON ips.staff
@@ -138,7 +178,7 @@ COMMENT ON TABLE ips.care_relationship IS 'The client''s care relationship (hoit
 CREATE TABLE ips.consent (
     consent_id   bigserial PRIMARY KEY,
     client_id    bigint NOT NULL REFERENCES ips.client,
-    scope        text NOT NULL CHECK (scope IN ('share_with_care', 'employer_disclosure', 'family_contact')),
+    scope        text NOT NULL CONSTRAINT consent_scope_fkey REFERENCES ips.vocabulary_consent_scope (code),
     given_on     date NOT NULL,
     withdrawn_on date,
     CHECK (withdrawn_on >= given_on)
@@ -331,7 +371,8 @@ BEGIN
                   recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
     UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
                            weekly_hours = nh
-     WHERE x.staff_id = s.staff_id;
+     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
 END $$;
 COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
     'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';

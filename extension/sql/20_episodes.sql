@@ -4,19 +4,18 @@ CREATE TABLE ips.episode (
     episode_id        bigserial PRIMARY KEY,
     client_id         bigint NOT NULL REFERENCES ips.client,
     team_id           bigint NOT NULL REFERENCES ips.team,
-    state             text NOT NULL DEFAULT 'referred'
-                      CHECK (state IN ('referred', 'engaged', 'job_search', 'employed', 'studying', 'on_hold', 'closed')),
+    state             text NOT NULL DEFAULT 'referred' CONSTRAINT episode_state_fkey REFERENCES ips.vocabulary_state (code),
     state_since       timestamptz NOT NULL,
     state_reason      text,
     referred_on       date NOT NULL,
     referral_source   text,
     specialist_id     bigint REFERENCES ips.staff,
     entry_on          date,
-    held_state        text CHECK (held_state IN ('referred', 'engaged', 'job_search', 'employed', 'studying')),
+    held_state        text CONSTRAINT episode_held_state_fkey REFERENCES ips.vocabulary_state (code)
+                      CONSTRAINT episode_held_state_check CHECK (held_state <> 'on_hold' AND held_state <> 'closed'),
     career_profile_on date,
     closed_on         date,
-    close_reason      text CHECK (close_reason IN ('stable_employment', 'client_choice', 'moved', 'referred_elsewhere',
-                                                   'disengaged', 'deceased', 'never_engaged')),
+    close_reason      text CONSTRAINT episode_close_reason_fkey REFERENCES ips.vocabulary_close_reason (code),
     created_at        timestamptz NOT NULL DEFAULT now(),
     -- an episode is open exactly while closed_on is empty (no index reads state, so a
     -- change of state among the open states is a HOT update)
@@ -40,12 +39,14 @@ CREATE TABLE ips.episode_state_history (
     episode_id  bigint NOT NULL REFERENCES ips.episode,
     client_id   bigint NOT NULL,
     from_state  text,
-    to_state    text NOT NULL,
+    to_state    text NOT NULL CONSTRAINT episode_state_history_to_state_fkey REFERENCES ips.vocabulary_state (code),
     at          timestamptz NOT NULL,
     reason      text,
     actor       name NOT NULL,
     staff_id    bigint,
-    recorded_at timestamptz NOT NULL DEFAULT now()
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    -- every recorded move is one the state machine allows (the first row has no from_state)
+    CONSTRAINT episode_state_history_transition_fkey FOREIGN KEY (from_state, to_state) REFERENCES ips.state_transition
 );
 CREATE INDEX episode_state_history_episode_idx ON ips.episode_state_history (episode_id, at, history_id);
 COMMENT ON TABLE ips.episode_state_history IS 'Every state change of every episode (append-only): from, to, at, who, reason.';
@@ -69,14 +70,15 @@ CREATE TABLE ips.contact (
     client_id   bigint NOT NULL,
     staff_id    bigint NOT NULL REFERENCES ips.staff,
     at          timestamptz NOT NULL,
-    kind        text NOT NULL CHECK (kind IN ('client', 'employer_for_client', 'care_team', 'benefits_counseling',
-                                              'outreach_attempt', 'family')),
-    mode        text NOT NULL DEFAULT 'in_person' CHECK (mode IN ('in_person', 'phone', 'video', 'message')),
-    setting     text NOT NULL DEFAULT 'community' CHECK (setting IN ('community', 'office')),
+    kind        text NOT NULL,
+    mode        text NOT NULL DEFAULT 'in_person',
+    setting     text NOT NULL DEFAULT 'community',
     minutes     int CHECK (minutes >= 0),
     recorded_at timestamptz NOT NULL DEFAULT now(),
     -- an in-person employer visit is recorded once, in ips.employer_contact (with its employer)
-    CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person'))
+    CONSTRAINT contact_employer_visit_check CHECK (NOT (kind = 'employer_for_client' AND mode = 'in_person')),
+    -- kind, mode and setting are codes of the vocabulary: one foreign key for the three
+    CONSTRAINT contact_form_fkey FOREIGN KEY (kind, mode, setting) REFERENCES ips.contact_form
 );
 CREATE INDEX contact_episode_at_idx ON ips.contact (episode_id, at);
 CREATE INDEX contact_staff_at_idx ON ips.contact (staff_id, at);
@@ -107,15 +109,14 @@ CREATE TABLE ips.job (
     employer_id    bigint NOT NULL REFERENCES ips.employer,
     starts_on      date NOT NULL,
     ends_on        date,
-    kind           text NOT NULL DEFAULT 'competitive'
-                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    kind           text NOT NULL DEFAULT 'competitive' CONSTRAINT job_kind_fkey REFERENCES ips.vocabulary_job_kind (code),
     occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
     hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
     title          text,
     end_reason     text,
     recorded_at    timestamptz NOT NULL DEFAULT now(),
     held_at_entry  boolean NOT NULL DEFAULT false,
-    payer          text CHECK (payer IN ('kela', 'pension_insurer', 'employment_services')),
+    payer          text CONSTRAINT job_payer_fkey REFERENCES ips.vocabulary_job_payer (code),
     continues_job_id bigint REFERENCES ips.job,
     CHECK (ends_on >= starts_on)
 );
@@ -233,10 +234,17 @@ BEGIN
     IF id IS NULL THEN
         SELECT e.episode_id INTO open_id FROM ips.episode e
          WHERE e.client_id = refer.client_id AND e.closed_on IS NULL;
-        RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, coalesce(open_id::text, 'being created')
+        IF open_id IS NOT NULL THEN
+            RAISE EXCEPTION 'client % has an open episode already (%)', refer.client_id, open_id
+                USING ERRCODE = 'unique_violation',
+                      DETAIL = 'A client has at most one open IPS episode.',
+                      HINT = 'Continue the open episode, or close it before a new referral.';
+        END IF;
+        -- the open episode is one the caller does not see: another team's (row-level security)
+        RAISE EXCEPTION 'client % has an open episode already, in a team whose episodes you do not see', refer.client_id
             USING ERRCODE = 'unique_violation',
-                  DETAIL = 'A client has at most one open IPS episode.',
-                  HINT = 'Continue the open episode, or close it before a new referral.';
+                  DETAIL = 'A client has at most one open IPS episode; this one is another team''s, and no episode was created.',
+                  HINT = 'The other team closes its episode (or refers the client to your team) before yours can begin.';
     END IF;
     RETURN id;
 END $$;
@@ -549,8 +557,7 @@ CREATE TABLE ips.job_plan (
     client_id      bigint NOT NULL,
     employer_id    bigint NOT NULL REFERENCES ips.employer,
     starts_on      date NOT NULL,
-    kind           text NOT NULL DEFAULT 'competitive'
-                   CHECK (kind IN ('competitive', 'wage_subsidy', 'self_employed', 'work_trial', 'paid_work_trial')),
+    kind           text NOT NULL DEFAULT 'competitive' CONSTRAINT job_plan_kind_fkey REFERENCES ips.vocabulary_job_kind (code),
     occupation     text CHECK (occupation ~ '^[0-9]{1,4}$'),
     hours_per_week numeric CHECK (hours_per_week > 0 AND hours_per_week <= 80),
     title          text,
@@ -576,13 +583,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
     END IF;
     NEW.client_id := e.client_id;
+    IF ips.loading_rows() THEN
+        RETURN NEW;     -- a restore: the plan was checked when it was made
+    END IF;
+    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
+       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
+        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
+    END IF;
     IF NEW.starts_on < e.referred_on THEN
         RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
 CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
     FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
 

@@ -90,9 +90,8 @@ CREATE TRIGGER fidelity_rating_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_ra
 CREATE TRIGGER fidelity_action_bounds BEFORE INSERT OR UPDATE ON ips.fidelity_action
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('action:2000', 'responsible:200', 'due_on:plan', 'done_on', 'created_at');
 
--- Reference data that ips_admin edits: codes and labels of a readable length.
-CREATE TRIGGER vocabulary_bounds BEFORE INSERT OR UPDATE ON ips.vocabulary
-    FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('category:100', 'code:100');
+-- Reference data that ips_admin edits: codes and labels of a readable length.  (The
+-- vocabulary is the extension's own, changed by its owner only: 00_base.sql.)
 CREATE TRIGGER label_text_bounds BEFORE INSERT OR UPDATE ON ips.label_text
     FOR EACH ROW EXECUTE FUNCTION ips.bounds_guard('code:100', 'category:100', 'label:500');
 CREATE TRIGGER rule_bounds BEFORE INSERT OR UPDATE ON ips.rule

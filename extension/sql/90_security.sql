@@ -8,7 +8,7 @@
 CREATE TABLE ips.consent_refusal (
     refusal_id  bigserial PRIMARY KEY,
     client_id   bigint NOT NULL REFERENCES ips.client,
-    scope       text NOT NULL CHECK (scope IN ('share_with_care', 'employer_disclosure', 'family_contact')),
+    scope       text NOT NULL CONSTRAINT consent_refusal_scope_fkey REFERENCES ips.vocabulary_consent_scope (code),
     refused_on  date NOT NULL,
     recorded_by name NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now()
@@ -290,7 +290,11 @@ BEGIN
             -- terms of employment), ips_admin writes
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname,
                            CASE WHEN t.relname IN ('staff', 'staff_terms') THEN staff_roles ELSE all_roles END);
-            EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            -- the vocabulary (its partitions, the allowed transitions and contact forms) is the
+            -- extension's: changed by its owner only (docs/records.md, "Vocabulary")
+            IF NOT (t.relname IN ('vocabulary', 'state_transition', 'contact_form') OR t.relname LIKE 'vocabulary\_%') THEN
+                EXECUTE format('GRANT INSERT, UPDATE, DELETE ON ips.%I TO ips_admin', t.relname);
+            END IF;
             IF t.relname = 'employer' THEN
                 -- job development: specialists and supervisors add and update employers
                 EXECUTE 'GRANT INSERT, UPDATE ON ips.employer TO ips_specialist, ips_supervisor';
@@ -337,6 +341,10 @@ BEGIN
     FOR t IN SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = ips_ns AND c.relkind IN ('v', 'm')
     LOOP
         IF t.relname = ANY (aggregate_views) THEN
+            EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
+        ELSIF t.relname = 'vocabulary_labels' THEN
+            -- the codes and their labels: reference data, read by every role
+            EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);
             EXECUTE format('GRANT SELECT ON ips.%I TO %s', t.relname, all_roles);
         ELSE
             EXECUTE format('ALTER VIEW ips.%I SET (security_invoker = true)', t.relname);

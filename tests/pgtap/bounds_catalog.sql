@@ -11,18 +11,18 @@ INSERT INTO bounded_otherwise
 SELECT t || '.' || c, w
   FROM (VALUES
     -- codes: a CHECK (... IN (...)), a pattern or a foreign key allows only short codes
-    ('consent', '{scope}', 'CHECK scope IN (...)'),
-    ('consent_refusal', '{scope}', 'CHECK scope IN (...)'),
-    ('contact', '{kind,mode,setting}', 'CHECK ... IN (...)'),
-    ('episode', '{state,held_state,close_reason}', 'CHECK ... IN (...)'),
-    ('episode_state_history', '{from_state,to_state}', 'copied from ips.episode by the state machine'),
+    ('consent', '{scope}', 'foreign key to ips.vocabulary_consent_scope'),
+    ('consent_refusal', '{scope}', 'foreign key to ips.vocabulary_consent_scope'),
+    ('contact', '{kind,mode,setting}', 'foreign key to ips.contact_form'),
+    ('episode', '{state,held_state,close_reason}', 'foreign keys to ips.vocabulary_state, ips.vocabulary_close_reason'),
+    ('episode_state_history', '{from_state,to_state}', 'foreign keys to ips.state_transition and ips.vocabulary_state'),
     ('fidelity_action', '{item}', 'foreign key to ips.fidelity_item'),
     ('fidelity_anchor', '{item}', 'foreign key to ips.fidelity_item'),
     ('fidelity_rating', '{item}', 'foreign key to ips.fidelity_item'),
     ('fidelity_frozen', '{item,source}', 'copied from ips.fidelity by ips.close_review'),
     ('fidelity_item', '{item,direction,section}', 'CHECK pattern / IN (...)'),
-    ('job', '{kind,occupation}', 'CHECK kind IN (...), occupation ~ ''^[0-9]{1,4}$'''),
-    ('staff', '{role}', 'CHECK role IN (...)'),
+    ('job', '{kind,occupation}', 'foreign key to ips.vocabulary_job_kind, CHECK occupation ~ ''^[0-9]{1,4}$'''),
+    ('staff', '{role}', 'foreign key to ips.vocabulary_staff_role'),
     ('label_text', '{lang}', 'CHECK lang IN (fi, sv, en)'),
     ('rule', '{code,scope}', 'CHECK ... IN (...)'),
     -- the state machine (ips.episode_guard) keeps these
@@ -39,8 +39,21 @@ SELECT t || '.' || c, w
     -- issue 16 (89_records_bounds.sql): staff days on the team, dated terms, job payer and plans
     ('staff', '{started_on,ended_on}', 'CHECK isfinite and ended_on > started_on; ips.end_staff'),
     ('staff_terms', '{from_on}', '-infinity on the first terms (since the start); ips.change_staff: finite, not in the future'),
-    ('job', '{payer}', 'CHECK payer IN (...)'),
-    ('job_plan', '{kind,occupation}', 'CHECK kind IN (...), occupation ~ ''^[0-9]{1,4}$''')
+    ('job', '{payer}', 'foreign key to ips.vocabulary_job_payer'),
+    ('job_plan', '{kind,occupation}', 'foreign key to ips.vocabulary_job_kind, CHECK occupation ~ ''^[0-9]{1,4}$'''),
+    -- the vocabulary (issue 16, item 12): the extension's own rows, changed by its owner only
+    ('vocabulary', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_state', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_close_reason', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_contact_kind', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_contact_mode', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_contact_setting', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_job_kind', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_job_payer', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_staff_role', '{category,code}', 'the extension''s rows; its owner only'),
+    ('vocabulary_consent_scope', '{category,code}', 'the extension''s rows; its owner only'),
+    ('state_transition', '{from_state,to_state,condition}', 'foreign keys to ips.vocabulary_state; its owner only'),
+    ('contact_form', '{kind,mode,setting}', 'foreign keys to the vocabulary''s partitions; its owner only')
   ) AS x(t, cols, w), unnest(x.cols::text[]) AS c;
 
 CREATE TEMP TABLE bound_arg AS

@@ -21,7 +21,7 @@
 -- Functions: one line per function, one letter per role in the same order: 'x'
 -- may execute, '-' may not (has_function_privilege).
 BEGIN;
-SELECT plan(50);
+SELECT plan(62);
 \ir security_setup.psql
 
 CREATE TEMP TABLE expect_rel (rel text PRIMARY KEY, adm text, sup text, spec text, clin text, an text);
@@ -69,7 +69,20 @@ INSERT INTO expect_rel VALUES
     ('staff',                  'aaaa', 'a---', 'a---', 'a---', '----'),
     ('staff_terms',            'aaaa', 'a---', 'a---', 'a---', '----'),   -- dated FTE and hours by staff_id (issue 16): as the staff list
     ('team',                   'aaaa', 'a---', 'a---', 'a---', 'a---'),
-    ('vocabulary',             'aaaa', 'a---', 'a---', 'a---', 'a---'),
+    -- the vocabulary (issue 16, item 12): read by all, changed by the extension's owner only
+    ('vocabulary',             'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_state',       'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_close_reason', 'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_contact_kind', 'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_contact_mode', 'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_contact_setting', 'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_job_kind',    'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_job_payer',   'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_staff_role',  'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_consent_scope', 'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('state_transition',       'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('contact_form',           'a---', 'a---', 'a---', 'a---', 'a---'),
+    ('vocabulary_labels',      'v---', 'v---', 'v---', 'v---', 'v---'),   -- a view with the caller's rights over the two tables
     ('host_attachment',        'a---', '----', '----', '----', '----'),
     -- views: aggregates (owner's rights) for everyone; the others run with the caller's rights
     ('caseload',               'v---', 'v---', 'v---', 'v---', 'v---'),
@@ -123,6 +136,15 @@ INSERT INTO expect_fn VALUES
     ('ips.staff_guard()',                                                                                  '-----'),
     ('ips.staff_spans(bigint[])',                                                                          'xxxxx'),
     ('ips.staff_terms_restore()',                                                                          '-----'),
+    -- records gaps: the checks at the table (triggers: nobody)
+    ('ips.staff_day_guard()',                                                                              '-----'),
+    ('ips.staff_terms_check()',                                                                            '-----'),
+    ('ips.staff_terms_current()',                                                                          '-----'),
+    ('ips.job_hours_check()',                                                                              '-----'),
+    ('ips.job_span_check()',                                                                               '-----'),
+    ('ips.job_continues_check()',                                                                          '-----'),
+    ('ips.loading_rows()',                                                                                 'xxxxx'),
+    ('ips.vocabulary_changed()',                                                                           '-----'),   -- issue 16, item 12: trigger
     ('ips.start_planned_job(bigint,date)',                                                                 'xxxxx'),
     ('ips.attach_host_table(regclass,name)',                                                               '-----'),
     ('ips.business_id_cmp(ips.business_id,ips.business_id)',                                               'xxxxx'),
@@ -340,8 +362,8 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,t
           'ips.log_access: executable by no ips role');
 
 -- The size of the matrix, and the refusals in it.
-SELECT is((SELECT count(*)::int FROM rel_cell), 820, 'relation cells tried: 41 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 840, 'function cells tried: 168 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM rel_cell), 1060, 'relation cells tried: 53 relations x 5 roles x 4 operations');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 880, 'function cells tried: 176 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
