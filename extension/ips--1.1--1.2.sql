@@ -1353,7 +1353,8 @@ BEGIN
                   recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
     UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
                            weekly_hours = nh
-     WHERE x.staff_id = s.staff_id;
+     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
+       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
 END $$;
 COMMENT ON FUNCTION ips.change_staff(bigint, date, numeric, numeric, numeric) IS
     'Changes a staff member''s FTE, employment share or weekly hours from a day on (earlier days keep their values; hours not given scale with a new FTE).';
@@ -2062,13 +2063,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
     END IF;
     NEW.client_id := e.client_id;
+    IF ips.loading_rows() THEN
+        RETURN NEW;     -- a restore: the plan was checked when it was made
+    END IF;
+    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
+        RAISE EXCEPTION 'episode % is closed', e.episode_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
+    END IF;
+    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
+       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
+        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
+    END IF;
     IF NEW.starts_on < e.referred_on THEN
         RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
     END IF;
     RETURN NEW;
 END $$;
-COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client and is not dated before the referral.';
+COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
 
 CREATE TRIGGER job_plan_guard BEFORE INSERT OR UPDATE ON ips.job_plan
     FOR EACH ROW EXECUTE FUNCTION ips.job_plan_guard();
@@ -2839,70 +2852,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ips.staff_guard() IS
     'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
-CREATE OR REPLACE FUNCTION ips.change_staff(staff_id bigint, from_on date, fte numeric DEFAULT NULL,
-                                 employment_share numeric DEFAULT NULL, weekly_hours numeric DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    s ips.staff;
-    cur ips.staff_terms;
-    nf numeric;
-    nh numeric;
-    latest date;
-BEGIN
-    PERFORM ips.require(change_staff.staff_id, 'staff_id');
-    PERFORM ips.require(change_staff.from_on, 'from_on');
-    SELECT * INTO s FROM ips.staff x WHERE x.staff_id = change_staff.staff_id FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM ips.not_found('staff member', change_staff.staff_id);
-    END IF;
-    IF fte IS NULL AND employment_share IS NULL AND weekly_hours IS NULL THEN
-        RAISE EXCEPTION 'nothing to change' USING ERRCODE = 'null_value_not_allowed',
-            HINT = 'Give fte, employment_share or weekly_hours.';
-    END IF;
-    IF NOT isfinite(from_on) OR from_on > ips.local_date(now()) THEN
-        RAISE EXCEPTION 'change date % is in the future', from_on
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Record a change of terms on or after the day it takes effect.';
-    END IF;
-    IF from_on < s.started_on OR from_on >= s.ended_on THEN
-        RAISE EXCEPTION 'staff member % is not on the team on %', s.staff_id, from_on
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Change the terms of a day the person is on the team.';
-    END IF;
-    IF fte <= 0 OR fte > 1 THEN
-        RAISE EXCEPTION 'fte % is out of range', fte
-            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of a full-time post, more than 0 and at most 1.';
-    END IF;
-    IF employment_share < 0 OR employment_share > 1 THEN
-        RAISE EXCEPTION 'employment_share % is out of range', employment_share
-            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the share of working time on employment services, from 0 to 1.';
-    END IF;
-    IF weekly_hours <= 0 OR weekly_hours > 80 THEN
-        RAISE EXCEPTION 'weekly_hours % is out of range', weekly_hours
-            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
-    END IF;
-    SELECT max(t.from_on) INTO latest FROM ips.staff_terms t WHERE t.staff_id = s.staff_id;
-    IF from_on < latest THEN
-        RAISE EXCEPTION 'change date % is before the last change of terms of staff member % on %', from_on, s.staff_id, latest
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Changes of terms follow each other in time.';
-    END IF;
-    SELECT * INTO cur FROM ips.staff_terms t WHERE t.staff_id = s.staff_id AND t.from_on = latest;
-    nf := coalesce(fte, cur.fte);
-    -- hours not given with a new FTE: the hours scale with it (37.5 x 0.5 -> 37.5 x 0.8)
-    nh := coalesce(weekly_hours, trim_scale(round(cur.weekly_hours * nf / cur.fte, 2)));
-    IF nh > 80 THEN
-        RAISE EXCEPTION 'weekly_hours % is out of range', nh
-            USING ERRCODE = 'numeric_value_out_of_range', HINT = 'Give the scheduled hours per week, more than 0 and at most 80.';
-    END IF;
-    INSERT INTO ips.staff_terms AS t (staff_id, from_on, fte, employment_share, weekly_hours)
-    VALUES (s.staff_id, change_staff.from_on, nf, coalesce(employment_share, cur.employment_share), nh)
-    ON CONFLICT ON CONSTRAINT staff_terms_pkey
-    DO UPDATE SET fte = EXCLUDED.fte, employment_share = EXCLUDED.employment_share, weekly_hours = EXCLUDED.weekly_hours,
-                  recorded_at = EXCLUDED.recorded_at, recorded_by = EXCLUDED.recorded_by;
-    UPDATE ips.staff x SET fte = nf, employment_share = coalesce(change_staff.employment_share, cur.employment_share),
-                           weekly_hours = nh
-     WHERE x.staff_id = s.staff_id      -- (the terms' trigger may have done it)
-       AND (x.fte, x.employment_share, x.weekly_hours) IS DISTINCT FROM (nf, coalesce(change_staff.employment_share, cur.employment_share), nh);
-END $$;
 -- ips.refer: an open episode the caller does not see is another team's (was: "(being created)").
 CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
@@ -2943,40 +2892,6 @@ BEGIN
     END IF;
     RETURN id;
 END $$;
-CREATE OR REPLACE FUNCTION ips.job_plan_guard() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    e ips.episode;
-BEGIN
-    SELECT * INTO e FROM ips.episode x WHERE x.episode_id = NEW.episode_id;
-    IF NOT FOUND THEN
-        PERFORM ips.not_found('episode', NEW.episode_id);
-    END IF;
-    IF NEW.client_id IS NOT NULL AND NEW.client_id <> e.client_id THEN
-        RAISE EXCEPTION 'client % does not match client % of episode %', NEW.client_id, e.client_id, e.episode_id
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave client_id empty; it is taken from the episode.';
-    END IF;
-    NEW.client_id := e.client_id;
-    IF ips.loading_rows() THEN
-        RETURN NEW;     -- a restore: the plan was checked when it was made
-    END IF;
-    IF TG_OP = 'INSERT' AND e.state = 'closed' THEN
-        RAISE EXCEPTION 'episode % is closed', e.episode_id
-            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Refer the client again to start a new episode.';
-    END IF;
-    IF NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id
-       AND NOT EXISTS (SELECT 1 FROM ips.job j WHERE j.job_id = NEW.job_id AND j.episode_id = NEW.episode_id) THEN
-        RAISE EXCEPTION 'job % is not a job of episode %', NEW.job_id, NEW.episode_id
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'The job of a plan is recorded by ips.start_planned_job(plan_id).';
-    END IF;
-    IF NEW.starts_on < e.referred_on THEN
-        RAISE EXCEPTION 'planned start % is before the referral of episode % on %', NEW.starts_on, e.episode_id, e.referred_on
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Check the date.';
-    END IF;
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION ips.job_plan_guard() IS 'Trigger: a job plan carries its episode''s client, is not made for a closed episode nor dated before the referral, and its job is one of the episode.';
 -- Records (issue 16), enforced at the table: the rules that ips.change_staff, ips.end_staff,
 -- ips.change_job_hours, ips.continue_job and ips.start_planned_job check also hold for a
 -- direct INSERT, UPDATE or COPY by every ips role (docs/records.md, "Enforced at the table").
