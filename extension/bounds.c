@@ -286,7 +286,7 @@ KeptBounds(Trigger *trigger, Relation rel, MemoryContext cxt)
 	{
 		if (!kept_bounds_callback)
 		{
-			CacheRegisterRelcacheCallback(KeptBoundsInval, (Datum) 0);
+			IpsRegisterRelcacheCallback(KeptBoundsInval);
 			kept_bounds_callback = true;
 		}
 		spec = ParseBounds(trigger, rel, TopMemoryContext);

@@ -26,6 +26,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -179,4 +180,36 @@ IpsSnapshotCacheValid(IpsSnapshotCache *c)
 		return true;
 	MemoryContextReset(c->cxt);
 	return false;
+}
+
+/*
+ * Relcache callbacks.  PostgreSQL has room for ten relcache callbacks per
+ * backend, shared by every library it loads; ips takes one and calls each
+ * of its own from it (the kept relation ids, settings, staff days, bounds,
+ * vocabulary and the ledger writer's set-up).
+ */
+#define MAX_IPS_RELCACHE_CALLBACKS 16
+
+static RelcacheCallbackFunction ips_relcache_callbacks[MAX_IPS_RELCACHE_CALLBACKS];
+static int	n_ips_relcache_callbacks = 0;
+
+static void
+IpsRelcacheCallback(Datum arg, Oid relid)
+{
+	for (int i = 0; i < n_ips_relcache_callbacks; i++)
+		ips_relcache_callbacks[i] ((Datum) 0, relid);
+}
+
+/* Calls func (with arg 0) for every relcache invalidation from now on; once per func. */
+void
+IpsRegisterRelcacheCallback(RelcacheCallbackFunction func)
+{
+	for (int i = 0; i < n_ips_relcache_callbacks; i++)
+		if (ips_relcache_callbacks[i] == func)
+			return;
+	if (n_ips_relcache_callbacks >= MAX_IPS_RELCACHE_CALLBACKS)
+		elog(ERROR, "ips: too many relcache callbacks");
+	if (n_ips_relcache_callbacks == 0)
+		CacheRegisterRelcacheCallback(IpsRelcacheCallback, (Datum) 0);
+	ips_relcache_callbacks[n_ips_relcache_callbacks++] = func;
 }

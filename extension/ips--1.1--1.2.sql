@@ -1086,6 +1086,17 @@ CREATE TRIGGER setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON i
     FOR EACH STATEMENT EXECUTE FUNCTION ips.setting_changed();
 ALTER TABLE ips.setting ENABLE ALWAYS TRIGGER setting_changed;
 
+-- Staff days kept across transactions (the same way): the staff-day guard
+-- (extension/staff_days.c) keeps each person's days on the team from one
+-- transaction to the next; every change to ips.staff tells every session to
+-- read them again.
+CREATE FUNCTION ips.staff_changed() RETURNS trigger AS 'MODULE_PATHNAME', 'ips_staff_changed' LANGUAGE C;
+COMMENT ON FUNCTION ips.staff_changed() IS
+    'Trigger: after every statement that changes ips.staff, every session forgets the staff members'' days on the team that the staff-day guard keeps across transactions.';
+CREATE TRIGGER staff_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ips.staff
+    FOR EACH STATEMENT EXECUTE FUNCTION ips.staff_changed();
+ALTER TABLE ips.staff ENABLE ALWAYS TRIGGER staff_changed;
+
 -- ===== reads of a client's record: logged even when the reader rolls back (issue 14)
 -- 1.1's ips.log_access(client_id, purpose, shown) was executable by staff and took
 -- the reader from the session; the writer now takes the reader as arguments and is

@@ -72,6 +72,9 @@ extern bool IpsSnapshotStillSame(const IpsSnapshotKey *key);
 extern bool IpsSnapshotCacheValid(IpsSnapshotCache *c);
 extern void IpsSnapshotCacheForget(IpsSnapshotCache *c);
 
+/* One relcache callback of PostgreSQL's for all of ips (cache.c); each func registered once. */
+extern void IpsRegisterRelcacheCallback(void (*func) (Datum arg, Oid relid));
+
 /* Value of a row of ips.setting as text, or NULL; call within SPI_connect. */
 extern char *IpsSettingText(const char *name);
 extern int	IpsSettingInt(const char *name, int dflt);

@@ -548,7 +548,7 @@ GetRowConverter(Relation rel, Trigger *trigger)
 	}
 	if (!converter_callback)
 	{
-		CacheRegisterRelcacheCallback(ConverterCacheInval, (Datum) 0);
+		IpsRegisterRelcacheCallback(ConverterCacheInval);
 		converter_callback = true;
 	}
 	e = &converter_cache[converter_next];
@@ -680,7 +680,7 @@ GetLogSetup(LedgerLogId log)
 
 		if (!log_setup_callback)
 		{
-			CacheRegisterRelcacheCallback(LogSetupInval, (Datum) 0);
+			IpsRegisterRelcacheCallback(LogSetupInval);
 			log_setup_callback = true;
 		}
 		ls->current = get_attnum(relid, "xid") != InvalidAttrNumber;
@@ -1025,7 +1025,7 @@ NamesCallbacks(void)
 {
 	if (names_callbacks)
 		return;
-	CacheRegisterRelcacheCallback(NamesRelInval, (Datum) 0);
+	IpsRegisterRelcacheCallback(NamesRelInval);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, NamesSysInval, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, NamesSysInval, (Datum) 0);
 	names_callbacks = true;

@@ -92,7 +92,7 @@ IpsRelid(const char *relname)
 		return relid;
 	if (!relid_callbacks)
 	{
-		CacheRegisterRelcacheCallback(RelidCacheInval, (Datum) 0);
+		IpsRegisterRelcacheCallback(RelidCacheInval);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, RelidCacheReset, (Datum) 0);
 		relid_callbacks = true;
 	}
@@ -388,7 +388,7 @@ SettingKept(const char *name, const char **value)
 		return false;
 	if (!setting_callback)
 	{
-		CacheRegisterRelcacheCallback(SettingCacheInval, (Datum) 0);
+		IpsRegisterRelcacheCallback(SettingCacheInval);
 		setting_callback = true;
 	}
 	/* locks first (they take in pending invalidations), then the generation, then the snapshot */

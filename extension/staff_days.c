@@ -13,16 +13,29 @@
  *		first day off the team is refused whatever the session's time zone.
  *
  *		The check is on the hot path of contact inserts: the period of each
- *		staff member is read once per snapshot (a COPY reads each person once)
- *		into a hash table kept for the backend (entries of another snapshot are
- *		stale by their generation), and a person without dates costs a probe.  The staff row is read directly, whatever the caller's
- *		rights on ips.staff, as a foreign-key check reads it: every role that
- *		records contacts reads the staff list anyway.
+ *		staff member is kept in a hash table for the backend.  In a
+ *		read-committed transaction an entry is kept across transactions
+ *		until ips.staff changes: every change to it fires the statement
+ *		trigger staff_changed (ips.staff_changed(), ENABLE ALWAYS), whose
+ *		relcache invalidation reaches every session as the settings' does
+ *		(lookup.c, docs/ledger.md "Speed"); such an entry is read with a
+ *		fresh snapshot and kept only when no invalidation arrived meanwhile.
+ *		A change to ips.setting (the region's time zone, which places the
+ *		days' midnights) drops the entries as well.  In a repeatable-read or
+ *		serializable transaction, or while the trigger is missing or
+ *		disabled, an entry holds for one snapshot only (a COPY still reads
+ *		each person once).  The staff row is read directly, whatever the
+ *		caller's rights on ips.staff, as a foreign-key check reads it: every
+ *		role that records contacts reads the staff list anyway.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -30,8 +43,10 @@
 #include "utils/date.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "ips.h"
 
@@ -40,6 +55,7 @@ typedef struct StaffDays
 {
 	int64		staff_id;		/* hash key */
 	uint32		gen;			/* cache generation; 0: stale */
+	bool		kept;			/* kept across transactions (gen: staff_kept_gen) */
 	bool		found;
 	bool		has_start;
 	bool		has_end;
@@ -57,6 +73,118 @@ typedef struct StaffDays
 static HTAB *staff_days = NULL;
 static IpsSnapshotKey staff_days_key;
 static uint32 staff_days_gen = 0;
+
+/* Entries kept across transactions: valid while staff_kept_gen is theirs. */
+static uint32 staff_kept_gen = 1;
+static Oid	staff_relid = InvalidOid;	/* ips.staff and ips.setting when entries were kept */
+static Oid	staff_setting_relid = InvalidOid;
+
+/* Relcache callback: a change to ips.staff or ips.setting (or to everything) drops the kept entries. */
+static void
+StaffKeptInval(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != staff_relid && relid != staff_setting_relid)
+		return;
+	if (++staff_kept_gen == 0)
+		staff_kept_gen = 1;
+}
+
+/* Does ips.staff have its trigger staff_changed, firing always, on every kind of change? */
+static bool
+StaffTriggerPresent(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (trigdesc == NULL)
+		return false;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *t = &trigdesc->triggers[i];
+
+		if (strcmp(t->tgname, "staff_changed") == 0 &&
+			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
+			!TRIGGER_FOR_ROW(t->tgtype) &&
+			TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
+			TRIGGER_FOR_DELETE(t->tgtype) && TRIGGER_FOR_TRUNCATE(t->tgtype))
+			return true;
+	}
+	return false;
+}
+
+/* Fills s from a staff row (or marks it not found). */
+static void
+StaffFromRow(StaffDays *s, HeapTuple tup, TupleDesc td)
+{
+	bool		isnull;
+
+	s->found = HeapTupleIsValid(tup);
+	s->has_instants = false;
+	if (!s->found)
+		return;
+	s->start_on = DatumGetDateADT(IpsGetColumn(tup, td, "started_on", &isnull));
+	s->has_start = !isnull;
+	s->end_on = DatumGetDateADT(IpsGetColumn(tup, td, "ended_on", &isnull));
+	s->has_end = !isnull;
+	s->team_id = DatumGetInt64(IpsGetColumn(tup, td, "team_id", &isnull));
+}
+
+/*
+ * Reads s to keep across transactions (see the top of the file): true when
+ * it was read (s filled; kept when no invalidation came meanwhile); false
+ * when it cannot be kept (the trigger is missing or disabled): the caller
+ * reads it with its snapshot.
+ */
+static bool
+ReadStaffKept(StaffDays *s, int64 staff_id)
+{
+	Oid			relid = IpsRelid("staff");
+	Oid			indexid = IpsRelid("staff_pkey");
+	Oid			setting_relid = IpsRelid("setting");
+	Relation	rel;
+	Relation	irel;
+	Snapshot	snap;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	uint32		gen;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		return false;
+	/* locks first (they take in pending invalidations), then the generation, then the snapshot */
+	rel = table_open(relid, AccessShareLock);
+	if (!StaffTriggerPresent(rel))
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	irel = index_open(indexid, AccessShareLock);
+	if (staff_relid != relid || staff_setting_relid != setting_relid)
+	{
+		StaffKeptInval((Datum) 0, InvalidOid);
+		staff_relid = relid;
+		staff_setting_relid = setting_relid;
+	}
+	gen = staff_kept_gen;
+	s->gen = 0;
+	s->kept = false;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(staff_id));
+	key.sk_collation = irel->rd_indcollation[0];
+	key.sk_attno = irel->rd_index->indkey.values[0];
+	scan = systable_beginscan(rel, indexid, true, snap, 1, &key);
+	tup = systable_getnext(scan);
+	StaffFromRow(s, tup, RelationGetDescr(rel));
+	systable_endscan(scan);
+	UnregisterSnapshot(snap);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (gen == staff_kept_gen)
+	{
+		s->kept = true;
+		s->gen = gen;
+	}
+	return true;
+}
 
 /* Columns of the guarded table, once per trigger (fn_extra). */
 typedef struct StaffDayColumns
@@ -91,7 +219,6 @@ LookUpStaffDays(int64 staff_id)
 	ScanKeyData key;
 	HeapTuple	tup;
 	TupleDesc	td;
-	bool		isnull;
 	bool		keep;
 	bool		found;
 
@@ -107,36 +234,42 @@ LookUpStaffDays(int64 staff_id)
 		ctl.hcxt = TopMemoryContext;
 		staff_days = hash_create("ips staff days", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	IpsRegisterRelcacheCallback(StaffKeptInval);
+	s = hash_search(staff_days, &staff_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		s->gen = 0;
+		s->kept = false;
+	}
+	if (!IsolationUsesXactSnapshot())
+	{
+		/* read committed: kept across transactions until ips.staff or ips.setting changes */
+		if (s->kept && s->gen == staff_kept_gen)
+			return s;
+		if (ReadStaffKept(s, staff_id))
+			return s;
+	}
+
 	if (!IpsSameSnapshot(&staff_days_key))
 	{
-		/* another snapshot: every entry is stale */
+		/* another snapshot: every entry of the last one is stale */
 		if (++staff_days_gen == 0)
 			staff_days_gen = 1;
 	}
-	s = hash_search(staff_days, &staff_id, HASH_ENTER, &found);
-	if (found && staff_days_key.valid && s->gen == staff_days_gen)
+	if (!s->kept && staff_days_key.valid && s->gen == staff_days_gen)
 		return s;
 
 	/* the key holds only once the row is read (an error on the way leaves it invalid) */
 	keep = staff_days_key.valid;
 	staff_days_key.valid = false;
 	s->gen = 0;
-	s->has_instants = false;
+	s->kept = false;
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(staff_id));
 	tup = IpsFetchByIndex("staff", "staff_pkey", 1, &key, &td);
-	s->found = tup != NULL;
-	if (!s->found)
-		FreeTupleDesc(td);
-	else
-	{
-		s->start_on = DatumGetDateADT(IpsGetColumn(tup, td, "started_on", &isnull));
-		s->has_start = !isnull;
-		s->end_on = DatumGetDateADT(IpsGetColumn(tup, td, "ended_on", &isnull));
-		s->has_end = !isnull;
-		s->team_id = DatumGetInt64(IpsGetColumn(tup, td, "team_id", &isnull));
+	StaffFromRow(s, tup, td);
+	if (tup)
 		heap_freetuple(tup);
-		FreeTupleDesc(td);
-	}
+	FreeTupleDesc(td);
 	if (keep)
 		s->gen = staff_days_gen;
 	staff_days_key.valid = keep;
@@ -252,4 +385,19 @@ ips_staff_day_guard(PG_FUNCTION_ARGS)
 						   StaffDateText(s->has_end, s->end_on - 1, "now")),
 				 errhint("Record it in the name of the staff member who made it, on a day they were on the team.")));
 	return PointerGetDatum(tup);
+}
+
+PG_FUNCTION_INFO_V1(ips_staff_changed);
+/* AFTER STATEMENT trigger on ips.staff: every session drops the staff days it keeps. */
+Datum
+ips_staff_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		elog(ERROR, "ips_staff_changed must be an AFTER ... FOR EACH STATEMENT trigger");
+	/* sent to every session at commit; processed here at the next command and on rollback */
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }

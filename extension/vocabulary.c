@@ -127,7 +127,7 @@ VocabularyLoad(void)
 		return;
 	if (!vocab_callback_registered)
 	{
-		CacheRegisterRelcacheCallback(VocabularyInval, (Datum) 0);
+		IpsRegisterRelcacheCallback(VocabularyInval);
 		vocab_callback_registered = true;
 	}
 	if (vocab.cxt == NULL)

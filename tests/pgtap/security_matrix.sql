@@ -98,6 +98,7 @@ INSERT INTO expect_fn VALUES
     ('ips.bounds_guard()',                                                                                   '-----'),
     ('ips.setting_check()',                                                                                  '-----'),
     ('ips.setting_changed()',                                                                                '-----'),   -- issue 14: settings kept across transactions
+    ('ips.staff_changed()',                                                                                  '-----'),   -- issue 14: staff days kept across transactions
     ('ips.setting_kind(text)',                                                                               'xxxxx'),
     ('ips.outcomes_suppress(bigint[],integer)',                                                              'xxxxx'),
     ('ips.rate_of(bigint,bigint)',                                                                           'xxxxx'),
@@ -363,7 +364,7 @@ SELECT is((SELECT got FROM fn_got WHERE fn = 'ips.log_access(bigint,text,jsonb,t
 
 -- The size of the matrix, and the refusals in it.
 SELECT is((SELECT count(*)::int FROM rel_cell), 1060, 'relation cells tried: 53 relations x 5 roles x 4 operations');
-SELECT is((SELECT count(*)::int FROM fn_got) * 5, 880, 'function cells tried: 176 functions x 5 roles');
+SELECT is((SELECT count(*)::int FROM fn_got) * 5, 885, 'function cells tried: 177 functions x 5 roles');
 SELECT is((SELECT count(*)::int FROM rel_cell WHERE got = '-'),
           (SELECT sum(length(x) - length(replace(x, '-', '')))::int
              FROM expect_rel, LATERAL (SELECT concat(adm, sup, spec, clin, an) AS x) y),
