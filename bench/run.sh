@@ -246,6 +246,19 @@ read -r tps_on_fk8 tps_on_ips8 <<<"$(pairs 8 "$npairs")"
 q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 read -r tps_off_fk4 tps_off_ips4 <<<"$(pairs 4 "$npairs")"
+# The same comparison as backend CPU per one-row INSERT transaction (fsync = off, one
+# backend, the sealer still running in its own): 5 alternating rounds of $cpu_rows rows
+# each, medians.  The server's own CPU, read from /proc: no client and no scheduling in
+# it, so it moves far less than the pgbench rates on a shared machine.
+cpu_rows=${BENCH_CPU_ROWS:-20000}
+cpu_run() {	# cpu_run TABLE: µs of backend CPU per row
+	sed -e "s/@TABLE@/$1/g" -e "s/@ROWS@/$cpu_rows/g" -e "s/@HZ@/$(getconf CLK_TCK)/g" "$BENCH_DIR/cpu_per_insert.sql" \
+	| psql -qX -v ON_ERROR_STOP=1 2>&1 | sed -n 's/.*cpu_us_per_row \([0-9.]*\).*/\1/p' | grep . \
+	|| { echo "bench: the CPU-per-insert run on $1 failed" >&2; return 1; }
+}
+cpu_fk=(); cpu_ips=()
+for _ in 1 2 3 4 5; do cpu_fk+=("$(cpu_run bench_contact_fk)"); cpu_ips+=("$(cpu_run ips.contact)"); done
+cpu_fk_med=$(median "${cpu_fk[@]}"); cpu_ips_med=$(median "${cpu_ips[@]}")
 kill "$sealer_pid" 2>/dev/null; wait "$sealer_pid" 2>/dev/null || true
 # the sealer's lines: "<entries> Time: <ms> ms"
 read -r seal_n seal_max_ms seal_max_entries <<<"$(awk '/Time:/ {n++; for (i = 1; i <= NF; i++) if ($i == "Time:") t = $(i + 1);
@@ -326,6 +339,7 @@ row "  ips.contact, 8 writers vs 1 writer (fsync = on)" "$(printf %.0f "$tps_on_
 row "  constraints-only copy, 1 writer (fsync = on)" "$(printf %.0f "$tps_on_fk1") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips1" "$tps_on_fk1") the copy's rate" "" "info"
 row "  WAL per contact INSERT (1 writer, incl. the sealer's)" "$wal_ips1 B" "constraints-only copy" "$wal_fk1 B" "$(x "$wal_ips1" "$wal_fk1") the copy's" "" "info"
 row "ledger, fsync = off: ips.contact over the constraints-only copy (4 writers)" "$(printf %.0f "$tps_off_ips4") tps" "copy with CHECK + foreign keys" "$(printf %.0f "$tps_off_fk4") tps" "overhead $(pct "$tps_off_fk4" "$tps_off_ips4") time/row" "≤ +40 %" "$(verdict "$tps_off_fk4 / $tps_off_ips4 - 1 <= 0.40")"
+row "  backend CPU per one-row INSERT transaction (fsync = off)" "$cpu_ips_med µs" "constraints-only copy" "$cpu_fk_med µs" "overhead $(pct "$cpu_ips_med" "$cpu_fk_med") CPU/row" "" "info"
 row "  ips.seal() every 1 s during these runs" "$seal_max_ms ms" "longest seal ($seal_max_entries entries), $seal_n seals" "$pending_after pending after" "lag ≤ 1 s + seal time" "" "info"
 if [ -z "$only" ]; then
 row "verify_change_log(), whole region" "$(printf %.0f "$verify_ms") ms" "$n_log entries, $verify_problems problems" "$(printf %.0f "$(echo "$n_log / ($verify_ms / 1000)" | bc -l)") entries/s" "" "" "info"
@@ -339,7 +353,7 @@ echo "ips benchmark: $n_clients clients, $n_teams teams, $n_contacts contacts, a
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r), PostgreSQL $(q -c 'SHOW server_version')"
 echo "data: $gen_note"
 echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster); the ledger rows: medians of 3 runs alternating the copy and ips.contact, -c 1 / -c 8 -j 2 with fsync = on, -c 4 -j 2 with fsync = off"
+echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster); the ledger rows: medians of 3 runs alternating the copy and ips.contact, -c 1 / -c 8 -j 2 with fsync = on, -c 4 -j 2 with fsync = off; CPU per insert: medians of 5 alternating rounds of $cpu_rows one-row transactions in one backend"
 echo
 {
 	printf 'measure\tips\tbaseline\tbaseline value\tratio\ttarget\tverdict\n'

@@ -78,6 +78,7 @@ static uint32 staff_days_gen = 0;
 static uint32 staff_kept_gen = 1;
 static Oid	staff_relid = InvalidOid;	/* ips.staff and ips.setting when entries were kept */
 static Oid	staff_setting_relid = InvalidOid;
+static uint32 staff_untriggered_gen = 0;	/* staff_kept_gen when the trigger was found missing */
 
 /* Relcache callback: a change to ips.staff or ips.setting (or to everything) drops the kept entries. */
 static void
@@ -150,20 +151,24 @@ ReadStaffKept(StaffDays *s, int64 staff_id)
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return false;
+	/* the trigger was missing and ips.staff has not changed since (enabling it invalidates) */
+	if (staff_untriggered_gen == staff_kept_gen && staff_relid == relid)
+		return false;
 	/* locks first (they take in pending invalidations), then the generation, then the snapshot */
 	rel = table_open(relid, AccessShareLock);
-	if (!StaffTriggerPresent(rel))
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-	irel = index_open(indexid, AccessShareLock);
 	if (staff_relid != relid || staff_setting_relid != setting_relid)
 	{
 		StaffKeptInval((Datum) 0, InvalidOid);
 		staff_relid = relid;
 		staff_setting_relid = setting_relid;
 	}
+	if (!StaffTriggerPresent(rel))
+	{
+		staff_untriggered_gen = staff_kept_gen;
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	irel = index_open(indexid, AccessShareLock);
 	gen = staff_kept_gen;
 	s->gen = 0;
 	s->kept = false;
