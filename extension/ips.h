@@ -72,6 +72,10 @@ extern bool IpsSnapshotStillSame(const IpsSnapshotKey *key);
 extern bool IpsSnapshotCacheValid(IpsSnapshotCache *c);
 extern void IpsSnapshotCacheForget(IpsSnapshotCache *c);
 
+/* Values kept across transactions until a table changes (lookup.c): its announcing trigger. */
+extern bool IpsKeptTriggerPresent(Relation rel, const char *tgname);
+extern Datum IpsAnnounceKeptTableChange(FunctionCallInfo fcinfo, const char *fname);
+
 /* One relcache callback of PostgreSQL's for all of ips (cache.c); each func registered once. */
 extern void IpsRegisterRelcacheCallback(void (*func) (Datum arg, Oid relid));
 

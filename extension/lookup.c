@@ -329,9 +329,14 @@ SettingCacheInval(Datum arg, Oid relid)
 		setting_cache[i].valid = false;
 }
 
-/* Does ips.setting have its trigger setting_changed, firing always, on every kind of change? */
-static bool
-SettingTriggerPresent(Relation rel)
+/*
+ * Does rel have the statement trigger tgname, firing always, on every kind of
+ * change (INSERT, UPDATE, DELETE, TRUNCATE)?  What values kept across
+ * transactions rely on (setting_changed on ips.setting, staff_changed on
+ * ips.staff).
+ */
+bool
+IpsKeptTriggerPresent(Relation rel, const char *tgname)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
@@ -341,7 +346,7 @@ SettingTriggerPresent(Relation rel)
 	{
 		Trigger    *t = &trigdesc->triggers[i];
 
-		if (strcmp(t->tgname, "setting_changed") == 0 &&
+		if (strcmp(t->tgname, tgname) == 0 &&
 			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
 			!TRIGGER_FOR_ROW(t->tgtype) &&
 			TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
@@ -349,6 +354,24 @@ SettingTriggerPresent(Relation rel)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The body of the AFTER STATEMENT triggers that announce a change to a table
+ * whose values sessions keep (ips.setting_changed, ips.staff_changed): a
+ * relcache invalidation of the table, sent to every session at commit and
+ * processed in this one at its next command and on rollback.
+ */
+Datum
+IpsAnnounceKeptTableChange(FunctionCallInfo fcinfo, const char *fname)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		elog(ERROR, "%s must be an AFTER ... FOR EACH STATEMENT trigger", fname);
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }
 
 /*
@@ -400,7 +423,7 @@ SettingKept(const char *name, const char **value)
 		setting_relid = relid;
 	}
 	generation = setting_generation;
-	present = SettingTriggerPresent(rel);
+	present = IpsKeptTriggerPresent(rel, "setting_changed");
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(name));
 	key.sk_collation = irel->rd_indcollation[0];
@@ -458,14 +481,7 @@ PG_FUNCTION_INFO_V1(ips_setting_changed);
 Datum
 ips_setting_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-		elog(ERROR, "ips_setting_changed must be an AFTER ... FOR EACH STATEMENT trigger");
-	/* sent to every session at commit; processed here at the next command and on rollback */
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
+	return IpsAnnounceKeptTableChange(fcinfo, "ips_setting_changed");
 }
 
 /* The exported form of SettingKept (the earliest fact date of bounds.c). */

@@ -35,7 +35,6 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
@@ -43,7 +42,6 @@
 #include "utils/date.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -88,28 +86,6 @@ StaffKeptInval(Datum arg, Oid relid)
 		return;
 	if (++staff_kept_gen == 0)
 		staff_kept_gen = 1;
-}
-
-/* Does ips.staff have its trigger staff_changed, firing always, on every kind of change? */
-static bool
-StaffTriggerPresent(Relation rel)
-{
-	TriggerDesc *trigdesc = rel->trigdesc;
-
-	if (trigdesc == NULL)
-		return false;
-	for (int i = 0; i < trigdesc->numtriggers; i++)
-	{
-		Trigger    *t = &trigdesc->triggers[i];
-
-		if (strcmp(t->tgname, "staff_changed") == 0 &&
-			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
-			!TRIGGER_FOR_ROW(t->tgtype) &&
-			TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
-			TRIGGER_FOR_DELETE(t->tgtype) && TRIGGER_FOR_TRUNCATE(t->tgtype))
-			return true;
-	}
-	return false;
 }
 
 /* Fills s from a staff row (or marks it not found). */
@@ -162,7 +138,7 @@ ReadStaffKept(StaffDays *s, int64 staff_id)
 		staff_relid = relid;
 		staff_setting_relid = setting_relid;
 	}
-	if (!StaffTriggerPresent(rel))
+	if (!IpsKeptTriggerPresent(rel, "staff_changed"))
 	{
 		staff_untriggered_gen = staff_kept_gen;
 		table_close(rel, AccessShareLock);
@@ -397,12 +373,5 @@ PG_FUNCTION_INFO_V1(ips_staff_changed);
 Datum
 ips_staff_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-		elog(ERROR, "ips_staff_changed must be an AFTER ... FOR EACH STATEMENT trigger");
-	/* sent to every session at commit; processed here at the next command and on rollback */
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
+	return IpsAnnounceKeptTableChange(fcinfo, "ips_staff_changed");
 }
