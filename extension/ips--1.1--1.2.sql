@@ -1165,16 +1165,57 @@ INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_ho
 SELECT s.staff_id, '-infinity', s.fte, s.employment_share, s.weekly_hours, s.created_at, current_user FROM ips.staff s;
 SELECT pg_catalog.pg_extension_config_dump('ips.staff_terms', '');
 
+-- The staff row's dates around the person's records; change_staff leaves ips.staff to the terms' trigger.
 CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int;
 BEGIN
+    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
+        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
+    END IF;
     IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
         NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
+        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
+            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
+            -- for the transactions whose contacts hold the row (foreign key), and the checks below
+            -- see what they committed.
+            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
+            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
+                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
+                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
+                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
+              INTO n;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
+                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
+                                coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
+                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
+            END IF;
+            SELECT count(*) INTO n FROM ips.specialist_assignment a
+             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
+            IF n > 0 THEN
+                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
+                    USING ERRCODE = 'object_not_in_prerequisite_state',
+                          HINT = 'The start is on or before the first day of the person''s assignments.';
+            END IF;
+            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
+               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
+                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
+                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
+                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
+            END IF;
+        END IF;
         IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
             SELECT count(*) INTO n
               FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
@@ -1201,7 +1242,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION ips.staff_guard() IS
-    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it.';
+    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
 
 CREATE TRIGGER staff_guard BEFORE INSERT OR UPDATE ON ips.staff
     FOR EACH ROW EXECUTE FUNCTION ips.staff_guard();
@@ -2785,84 +2826,6 @@ COMMENT ON FUNCTION ips.review_sheet(bigint, date, date, text) IS
 
 
 -- ===== records gaps: issue 16's rules at the table (staff days, terms, job hours, continuations, plans)
--- The staff row's dates around the person's records; change_staff leaves ips.staff to the terms' trigger.
-CREATE OR REPLACE FUNCTION ips.staff_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n int;
-BEGIN
-    IF TG_WHEN = 'BEFORE' AND NEW.ended_on <= NEW.started_on THEN
-        RAISE EXCEPTION 'end date % is not after the start % of staff member %', NEW.ended_on, NEW.started_on, NEW.staff_id
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'ended_on is the first day the person is no longer on the team.';
-    END IF;
-    IF TG_OP = 'INSERT' AND TG_WHEN = 'BEFORE' THEN
-        NEW.weekly_hours := coalesce(NEW.weekly_hours, trim_scale(round(37.5 * NEW.fte, 2)));
-        RETURN NEW;
-    ELSIF TG_OP = 'UPDATE' AND TG_WHEN = 'BEFORE' THEN
-        IF (NEW.started_on, NEW.ended_on) IS DISTINCT FROM (OLD.started_on, OLD.ended_on) AND NOT ips.loading_rows() THEN
-            -- the records in the person's name stay within the days on the team.  FOR UPDATE waits
-            -- for the transactions whose contacts hold the row (foreign key), and the checks below
-            -- see what they committed.
-            PERFORM 1 FROM ips.staff x WHERE x.staff_id = NEW.staff_id FOR UPDATE;
-            SELECT (SELECT count(*) FROM ips.contact c WHERE c.staff_id = NEW.staff_id
-                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
-                 + (SELECT count(*) FROM ips.employer_contact c WHERE c.staff_id = NEW.staff_id
-                       AND (c.at >= ips.local_midnight(NEW.ended_on) OR c.at < ips.local_midnight(NEW.started_on)))
-                 + (SELECT count(*) FROM ips.team_meeting m WHERE m.staff_id = NEW.staff_id
-                       AND (m.met_on >= NEW.ended_on OR m.met_on < NEW.started_on))
-              INTO n;
-            IF n > 0 THEN
-                RAISE EXCEPTION 'staff member % has % contact(s), employer contact(s) or team meeting(s) outside % .. %',
-                                NEW.staff_id, n, coalesce(NEW.started_on::text, 'the start'),
-                                coalesce((NEW.ended_on - 1)::text, 'now')
-                    USING ERRCODE = 'object_not_in_prerequisite_state',
-                          DETAIL = 'A record in a person''s name is dated on a day they are on the team (ended_on is the first day off the team).',
-                          HINT = 'Give dates that include the days of the person''s records, or correct the records first.';
-            END IF;
-            SELECT count(*) INTO n FROM ips.specialist_assignment a
-             WHERE a.staff_id = NEW.staff_id AND a.from_on < NEW.started_on;
-            IF n > 0 THEN
-                RAISE EXCEPTION 'staff member % carries % episode(s) before %', NEW.staff_id, n, NEW.started_on
-                    USING ERRCODE = 'object_not_in_prerequisite_state',
-                          HINT = 'The start is on or before the first day of the person''s assignments.';
-            END IF;
-            IF NEW.ended_on <= (SELECT max(t.from_on) FROM ips.staff_terms t WHERE t.staff_id = NEW.staff_id)
-               OR NEW.started_on > (SELECT min(t.from_on) FROM ips.staff_terms t
-                                     WHERE t.staff_id = NEW.staff_id AND isfinite(t.from_on)) THEN
-                RAISE EXCEPTION 'the days on the team of staff member % (% .. %) leave out a change of terms',
-                                NEW.staff_id, coalesce(NEW.started_on::text, 'the start'), coalesce((NEW.ended_on - 1)::text, 'now')
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Changes of terms (ips.staff_terms) fall on days the person is on the team.';
-            END IF;
-        END IF;
-        IF NEW.ended_on IS NOT NULL AND NEW.ended_on IS DISTINCT FROM OLD.ended_on THEN
-            SELECT count(*) INTO n
-              FROM ips.specialist_assignment a JOIN ips.episode e ON e.episode_id = a.episode_id
-             WHERE a.staff_id = NEW.staff_id AND coalesce(a.to_on, 'infinity') >= NEW.ended_on
-               AND (e.closed_on IS NULL OR e.closed_on > NEW.ended_on);
-            IF n > 0 THEN
-                RAISE EXCEPTION 'staff member % still carries % episode(s) on or after %', NEW.staff_id, n, NEW.ended_on
-                    USING ERRCODE = 'object_not_in_prerequisite_state',
-                          HINT = 'Hand the episodes over with ips.assign_specialist(episode_id, staff_id, from_on) first.';
-            END IF;
-        END IF;
-        RETURN NEW;
-    ELSIF TG_OP = 'INSERT' THEN
-        INSERT INTO ips.staff_terms (staff_id, from_on, fte, employment_share, weekly_hours)
-        VALUES (NEW.staff_id, '-infinity', NEW.fte, NEW.employment_share, NEW.weekly_hours)
-        ON CONFLICT ON CONSTRAINT staff_terms_pkey DO NOTHING;
-    ELSIF (NEW.fte, NEW.employment_share, NEW.weekly_hours) IS DISTINCT FROM (OLD.fte, OLD.employment_share, OLD.weekly_hours) THEN
-        -- a direct correction of the values in force now corrects the latest terms
-        UPDATE ips.staff_terms t SET fte = NEW.fte, employment_share = NEW.employment_share, weekly_hours = NEW.weekly_hours
-         WHERE t.staff_id = NEW.staff_id
-           AND t.from_on = (SELECT max(x.from_on) FROM ips.staff_terms x WHERE x.staff_id = NEW.staff_id)
-           AND (t.fte, t.employment_share, t.weekly_hours) IS DISTINCT FROM (NEW.fte, NEW.employment_share, NEW.weekly_hours);
-    END IF;
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION ips.staff_guard() IS
-    'Trigger: weekly hours 37.5 x FTE when not given; the first ips.staff_terms row of a new person; a direct change of fte, share or hours corrects the latest terms; an end date only when no episode is carried on or after it; start and end dates only around the person''s contacts, employer contacts, meetings, assignments and changes of terms.';
 -- ips.refer: an open episode the caller does not see is another team's (was: "(being created)").
 CREATE OR REPLACE FUNCTION ips.refer(client_id bigint, team_id bigint, referred_on date, source text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
