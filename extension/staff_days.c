@@ -76,6 +76,7 @@ static uint32 staff_days_gen = 0;
 static uint32 staff_kept_gen = 1;
 static Oid	staff_relid = InvalidOid;	/* ips.staff and ips.setting when entries were kept */
 static Oid	staff_setting_relid = InvalidOid;
+static bool staff_callback = false;
 static uint32 staff_untriggered_gen = 0;	/* staff_kept_gen when the trigger was found missing */
 
 /* Relcache callback: a change to ips.staff or ips.setting (or to everything) drops the kept entries. */
@@ -215,7 +216,11 @@ LookUpStaffDays(int64 staff_id)
 		ctl.hcxt = TopMemoryContext;
 		staff_days = hash_create("ips staff days", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	IpsRegisterRelcacheCallback(StaffKeptInval);
+	if (!staff_callback)
+	{
+		IpsRegisterRelcacheCallback(StaffKeptInval);
+		staff_callback = true;
+	}
 	s = hash_search(staff_days, &staff_id, HASH_ENTER, &found);
 	if (!found)
 	{
