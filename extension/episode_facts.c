@@ -58,6 +58,7 @@ LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *cl
 		if (!IpsSameSnapshot(&last_key) || last_episode_id != episode_id)
 		{
 			static const char *const cols[3] = {"client_id", "referred_on", "closed_on"};
+			static int	attnums[3];
 			ScanKeyData key;
 			Datum		v[3];
 			bool		n[3];
@@ -66,7 +67,7 @@ LookUpEpisode(int64 episode_id, int64 *client_id, DateADT *referred_on, bool *cl
 			/* the key holds only once the row is read */
 			last_key.valid = false;
 			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(episode_id));
-			if (!IpsFetchColumns("episode", "episode_pkey", 1, &key, 3, cols, v, n))
+			if (!IpsFetchColumns("episode", "episode_pkey", 1, &key, 3, cols, attnums, v, n))
 				return false;
 			last_episode_id = episode_id;
 			last_client_id = DatumGetInt64(v[0]);

@@ -91,7 +91,8 @@ extern bool IpsSettingBool(const char *name, bool dflt);
 extern HeapTuple IpsFetchByIndex(const char *relname, const char *indexname, int nkeys,
 								 ScanKey keys, TupleDesc *td);
 extern bool IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey keys,
-							int ncols, const char *const *cols, Datum *values, bool *nulls);
+							int ncols, const char *const *cols, int *attnums, Datum *values,
+							bool *nulls);
 extern Datum IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull);
 extern bool IpsDirectRead(const char *relname);
 extern Oid	IpsRelid(const char *relname);

@@ -157,11 +157,14 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
  * As IpsFetchByIndex, but gives the named columns of the row (values and
  * nulls, in the order of cols; pass-by-reference values copied into the
  * caller's memory context) instead of a copy of the row and of the table's
- * descriptor; false when there is no such row.
+ * descriptor; false when there is no such row.  attnums (ncols entries, 0
+ * at first) keeps the columns' positions between calls: each is checked by
+ * name before it is used.  The table and index stay locked (AccessShareLock)
+ * to the end of the transaction.
  */
 bool
 IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey keys,
-				int ncols, const char *const *cols, Datum *values, bool *nulls)
+				int ncols, const char *const *cols, int *attnums, Datum *values, bool *nulls)
 {
 	Oid			relid = IpsRelid(relname);
 	Oid			indexid = IpsRelid(indexname);
@@ -191,9 +194,14 @@ IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey k
 		found = true;
 		for (int i = 0; i < ncols; i++)
 		{
-			int			attnum = SPI_fnumber(td, cols[i]);
+			int			attnum = attnums[i];
 			Form_pg_attribute att;
 
+			/* the position found last time, if the column is still there */
+			if (attnum <= 0 || attnum > td->natts ||
+				TupleDescAttr(td, attnum - 1)->attisdropped ||
+				strcmp(NameStr(TupleDescAttr(td, attnum - 1)->attname), cols[i]) != 0)
+				attnum = attnums[i] = SPI_fnumber(td, cols[i]);
 			if (attnum <= 0)
 				elog(ERROR, "ips: column \"%s\" of ips.%s is missing", cols[i], relname);
 			att = TupleDescAttr(td, attnum - 1);
@@ -203,8 +211,9 @@ IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey k
 		}
 	}
 	systable_endscan(scan);
-	index_close(irel, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	/* the locks are kept to the end of the transaction, as the executor keeps its own */
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
 	return found;
 }
 
