@@ -164,14 +164,13 @@ IpsEarliestDay(void)
 	}
 }
 
-/* Today in the region's time zone: the local day of now() (the transaction's start). */
+/* Today in time zone tz (the region's): the local day of now() (the transaction's start). */
 static DateADT
-IpsToday(void)
+IpsTodayIn(const char *tz)
 {
 	static LocalTransactionId lxid = InvalidLocalTransactionId;
 	static char zone[NAMEDATALEN * 4];
 	static DateADT today;
-	char	   *tz = IpsTimeZone();
 
 	if (lxid == IpsMyLocalTransactionId() && lxid != InvalidLocalTransactionId && strcmp(zone, tz) == 0)
 		return today;
@@ -300,9 +299,53 @@ KeptBounds(Trigger *trigger, Relation rel, MemoryContext cxt)
 	return copy;
 }
 
+/*
+ * What one call of the guard needs to know about days, looked up at most
+ * once per call (a row has several dated columns): the region's time zone,
+ * today there, and the earliest day a fact may be dated.
+ */
+typedef struct BoundDays
+{
+	const char *tz;				/* NULL until needed */
+	bool		have_today;
+	DateADT		today;
+	bool		have_earliest;
+	DateADT		earliest;
+} BoundDays;
+
+static const char *
+DaysZone(BoundDays *bd)
+{
+	if (bd->tz == NULL)
+		bd->tz = IpsTimeZone();
+	return bd->tz;
+}
+
+static DateADT
+DaysToday(BoundDays *bd)
+{
+	if (!bd->have_today)
+	{
+		bd->today = IpsTodayIn(DaysZone(bd));
+		bd->have_today = true;
+	}
+	return bd->today;
+}
+
+static DateADT
+DaysEarliest(BoundDays *bd)
+{
+	if (!bd->have_earliest)
+	{
+		bd->earliest = IpsEarliestDay();
+		bd->have_earliest = true;
+	}
+	return bd->earliest;
+}
+
 /* Raise unless a dated value lies within its bounds. */
 static void
-CheckDate(BoundColumn *c, Datum value, const char *table)
+CheckDate(BoundColumn *c, Datum value, const char *table, BoundDays *bd)
 {
 	DateADT		day;
 	DateADT		earliest;
@@ -319,14 +362,14 @@ CheckDate(BoundColumn *c, Datum value, const char *table)
 		TimestampTz ts = DatumGetTimestampTz(value);
 
 		finite = !TIMESTAMP_NOT_FINITE(ts);
-		day = finite ? IpsLocalDate(ts, IpsTimeZone()) : 0;
+		day = finite ? IpsLocalDate(ts, DaysZone(bd)) : 0;
 	}
 	if (!finite)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s of ips.%s must be a real day, not infinity", c->name, table),
 				 errhint("Give the day the fact happened; infinite dates are not stored.")));
-	earliest = IpsEarliestDay();
+	earliest = DaysEarliest(bd);
 	if (day < earliest)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -336,7 +379,7 @@ CheckDate(BoundColumn *c, Datum value, const char *table)
 						 BoundDateText(earliest))));
 	if (c->kind == BOUND_FACT)
 	{
-		latest = IpsToday();
+		latest = DaysToday(bd);
 		if (day > latest)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -346,7 +389,7 @@ CheckDate(BoundColumn *c, Datum value, const char *table)
 	}
 	else
 	{
-		latest = IpsToday() + 3653;
+		latest = DaysToday(bd) + 3653;
 		if (day > latest)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -377,7 +420,7 @@ CheckText(BoundColumn *c, Datum value, const char *table)
 
 /* Raise unless an integer lies in lo .. hi. */
 static void
-CheckRange(BoundColumn *c, Datum value, const char *table)
+CheckRange(BoundColumn *c, Datum value, const char *table, BoundDays *bd)
 {
 	int64		v = c->type == INT2OID ? DatumGetInt16(value) :
 		c->type == INT4OID ? DatumGetInt32(value) : DatumGetInt64(value);
@@ -389,7 +432,7 @@ CheckRange(BoundColumn *c, Datum value, const char *table)
 					month,
 					mday;
 
-		j2date(IpsToday() + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+		j2date(DaysToday(bd) + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
 		hi = year;
 	}
 	if (v < c->lo || v > hi)
@@ -411,6 +454,7 @@ ips_bounds_guard(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	BoundSpec  *spec;
 	const char *table;
+	BoundDays	days = {NULL, false, 0, false, 0};
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
@@ -468,13 +512,13 @@ ips_bounds_guard(PG_FUNCTION_ARGS)
 		{
 			case BOUND_FACT:
 			case BOUND_PLAN:
-				CheckDate(c, value, table);
+				CheckDate(c, value, table, &days);
 				break;
 			case BOUND_TEXT:
 				CheckText(c, value, table);
 				break;
 			case BOUND_RANGE:
-				CheckRange(c, value, table);
+				CheckRange(c, value, table, &days);
 				break;
 			case BOUND_REQUIRED:
 				break;
