@@ -867,9 +867,9 @@ DirectEntryContext(void)
 static void
 LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 {
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	LogSetup   *ls = GetLogSetup(log);
 	Oid			relid = ls->relid;
+	RangeTblEntry *rte;
 
 	w->log = log;
 	w->rel = table_open(relid, RowExclusiveLock);
@@ -881,8 +881,12 @@ LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 	w->cols = *LogSetupColumns(ls, log, w->td);
 	w->seqid = ls->seqid;
 	w->fxid = GetTopFullTransactionId();
+	w->cid = GetCurrentCommandId(true);
 	w->hasher = WriterHasher();
 	w->last_seq = 0;
+	w->nslots = 0;
+	w->values = palloc(sizeof(Datum) * w->td->natts);
+	w->nulls = palloc(sizeof(bool) * w->td->natts);
 	/*
 	 * One change-log entry (a one-row statement: the common case) is written
 	 * with heap_insert and index_insert: opening the executor's result
@@ -900,18 +904,15 @@ LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 			w->irels[i] = index_open(ls->indexoids[i], RowExclusiveLock);
 		w->estate = NULL;
 		w->rri = NULL;
-		w->cid = GetCurrentCommandId(true);
 		w->batch_size = 1;
 		w->slots = NULL;
-		w->nslots = 0;
 		w->bistate = NULL;
 		w->batch_cxt = DirectEntryContext();
 		MemoryContextReset(w->batch_cxt);
-		w->values = palloc(sizeof(Datum) * w->td->natts);
-		w->nulls = palloc(sizeof(bool) * w->td->natts);
 		return;
 	}
 	w->estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
 	rte->relid = relid;
 	rte->relkind = w->rel->rd_rel->relkind;
@@ -919,17 +920,13 @@ LogWriterBegin(LogWriter *w, LedgerLogId log, int64 nentries)
 	IpsExecInitRangeTable(w->estate, list_make1(rte));
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
-	w->cid = GetCurrentCommandId(true);
 	w->estate->es_output_cid = w->cid;
 	ExecOpenIndices(w->rri, false);
 	w->batch_size = (int) Max(Min(nentries, LOG_BATCH), 1);
 	w->slots = palloc0(sizeof(TupleTableSlot *) * w->batch_size);
-	w->nslots = 0;
 	w->bistate = nentries > LOG_BATCH ? GetBulkInsertState() : NULL;
 	w->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "ips ledger batch",
 										 ALLOCSET_DEFAULT_SIZES);
-	w->values = palloc(sizeof(Datum) * w->td->natts);
-	w->nulls = palloc(sizeof(bool) * w->td->natts);
 }
 
 /* Clears the entry being made (every field NULL). */
@@ -1042,27 +1039,27 @@ LogWriterEnd(LogWriter *w)
 {
 	if (w->direct)
 	{
-		WriterHasherTrim(w->hasher);
 		for (int i = 0; i < w->nindexes; i++)
 			index_close(w->irels[i], NoLock);
 		pfree(w->irels);
-		pfree(w->values);
-		pfree(w->nulls);
 		MemoryContextReset(w->batch_cxt);
-		table_close(w->rel, NoLock);
-		return;
 	}
-	LogWriterFlush(w);
-	if (w->bistate)
+	else
 	{
-		FreeBulkInsertState(w->bistate);
-		table_finish_bulk_insert(w->rel, 0);
+		LogWriterFlush(w);
+		if (w->bistate)
+		{
+			FreeBulkInsertState(w->bistate);
+			table_finish_bulk_insert(w->rel, 0);
+		}
+		ExecCloseIndices(w->rri);
+		ExecResetTupleTable(w->estate->es_tupleTable, false);
+		FreeExecutorState(w->estate);
+		MemoryContextDelete(w->batch_cxt);
 	}
+	pfree(w->values);
+	pfree(w->nulls);
 	WriterHasherTrim(w->hasher);
-	ExecCloseIndices(w->rri);
-	ExecResetTupleTable(w->estate->es_tupleTable, false);
-	FreeExecutorState(w->estate);
-	MemoryContextDelete(w->batch_cxt);
 	table_close(w->rel, NoLock);
 }
 
