@@ -80,7 +80,7 @@ static SealPlans seal_plans[LEDGER_NLOGS] = {
 };
 
 /* at most this many transactions per block: bounds the sealer's and the verifier's memory */
-#define SEAL_MAX_XACTS 10000
+#define SEAL_MAX_XACTS 100000
 
 /*
  * The pending transactions to seal are read by a heap scan (ReadPending) and
