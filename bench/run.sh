@@ -353,7 +353,7 @@ echo "ips benchmark: $n_clients clients, $n_teams teams, $n_contacts contacts, a
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r), PostgreSQL $(q -c 'SHOW server_version')"
 echo "data: $gen_note"
 echo "load average before / after: $load0 / $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster); the ledger rows: medians of 3 runs alternating the copy and ips.contact, -c 1 / -c 8 -j 2 with fsync = on, -c 4 -j 2 with fsync = off; CPU per insert: medians of 5 alternating rounds of $cpu_rows one-row transactions in one backend"
+echo "timings: one warm-up run, then the median of 5 in the same session (psql \\timing; one run when it takes over 10 s); inserts: pgbench -c 4 -j 2 -T $secs -n -M prepared (fsync = off in the throw-away cluster); the ledger rows: medians of $npairs runs alternating the copy and ips.contact, -c 1 / -c 8 -j 2 with fsync = on, -c 4 -j 2 with fsync = off; CPU per insert: medians of 5 alternating rounds of $cpu_rows one-row transactions in one backend"
 echo
 {
 	printf 'measure\tips\tbaseline\tbaseline value\tratio\ttarget\tverdict\n'
