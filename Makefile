@@ -28,6 +28,9 @@ REGRESS_OPTS = --inputdir=. --load-extension=ips --encoding=UTF8
 NO_INSTALLCHECK = 1
 
 PG_CPPFLAGS = -I$(srcdir)/extension
+# the ledger's SHA-256 calls OpenSSL itself when the server is built with it
+# (extension/ledger.h): link the libcrypto the server links
+SHLIB_LINK  = $(filter -lcrypto,$(LIBS))
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 EXTRA_CLEAN = $(DATA_built)
 
@@ -53,7 +56,7 @@ extension/ips--$(EXTVERSION).sql: $(SQL_PARTS) ips.control
 	   printf '%s\n' '\echo Use "CREATE EXTENSION ips" to load this file. \quit'; \
 	   for f in $(SQL_PARTS); do echo; echo "-- ===== $$f"; cat $$f; done; } > $@
 
-$(OBJS): extension/ips.h extension/ips_compat.h
+$(OBJS): extension/ips.h extension/ips_compat.h extension/ledger.h extension/autonomous.h
 
 .PHONY: installcheck installcheck-regress
 installcheck-regress: submake

@@ -76,11 +76,27 @@ typedef struct LedgerColumns
 } LedgerColumns;
 extern void LedgerMapColumns(LedgerLogId log, TupleDesc td, LedgerColumns *cols);
 
-/* A reusable hasher: buffer and SHA-256 context. */
+/*
+ * SHA-256.  With OpenSSL 3 (a server built with it), ledger_canonical.c
+ * fetches the algorithm once per process and reuses one context: through
+ * pg_cryptohash, OpenSSL 3 looks the algorithm up by name on every hash
+ * (its "implicit fetch"), which cost more than hashing an entry or a Merkle
+ * node itself.  Otherwise (OpenSSL 1.1, no OpenSSL) pg_cryptohash.
+ */
+#ifdef USE_OPENSSL
+#include <openssl/opensslv.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#define LEDGER_SHA256_FETCHED 1
+#endif
+#endif
+
+/* A reusable hasher: the canonical form's buffer (and pg_cryptohash's context). */
 typedef struct LedgerHasher
 {
 	StringInfoData buf;
+#ifndef LEDGER_SHA256_FETCHED
 	pg_cryptohash_ctx *ctx;
+#endif
 } LedgerHasher;
 extern void LedgerHasherInit(LedgerHasher *h);
 extern void LedgerHasherFree(LedgerHasher *h);

@@ -31,6 +31,11 @@
 
 #include "ledger.h"
 
+#ifdef LEDGER_SHA256_FETCHED
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#endif
+
 static const char *const change_fields[] = {
 	"seq", "xid", "logged_at", "db_role", "table_name", "operation", "client_id",
 	"row_key", "old_row", "new_row"
@@ -112,6 +117,67 @@ LedgerMapColumns(LedgerLogId log, TupleDesc td, LedgerColumns *cols)
 		elog(ERROR, "ips.%s has no column \"hash\"", def->name);
 }
 
+#ifdef LEDGER_SHA256_FETCHED
+
+/* SHA-256 as fetched once, and the one context every hash of this process reuses. */
+static EVP_MD *sha256_md = NULL;
+static EVP_MD_CTX *sha256_ctx = NULL;
+
+/* The error OpenSSL queued, taken off its queue (PostgreSQL's SSL code reads that queue). */
+static const char *
+OpenSslError(void)
+{
+	unsigned long e = ERR_get_error();
+	const char *reason = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return reason ? reason : "no reason given";
+}
+
+/* A reusable hasher. */
+void
+LedgerHasherInit(LedgerHasher *h)
+{
+	if (sha256_md == NULL)
+	{
+		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (sha256_md == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not load SHA-256 from OpenSSL: %s", OpenSslError()),
+					 errhint("Check the server's OpenSSL configuration (its providers).")));
+	}
+	if (sha256_ctx == NULL)
+	{
+		sha256_ctx = EVP_MD_CTX_new();
+		if (sha256_ctx == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	initStringInfo(&h->buf);
+}
+
+/* Free a hasher's buffer (the SHA-256 context stays for the process). */
+void
+LedgerHasherFree(LedgerHasher *h)
+{
+	pfree(h->buf.data);
+}
+
+/* SHA-256 of bytes (after LedgerHasherInit). */
+void
+LedgerSha256(LedgerHasher *h, const char *data, int len, uint8 *out)
+{
+	unsigned int outlen;
+
+	if (!EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL) ||
+		!EVP_DigestUpdate(sha256_ctx, data, len) ||
+		!EVP_DigestFinal_ex(sha256_ctx, out, &outlen) ||
+		outlen != LEDGER_HASH_LEN)
+		elog(ERROR, "could not compute SHA-256: %s", OpenSslError());
+}
+
+#else							/* !LEDGER_SHA256_FETCHED */
+
 /* A reusable hasher. */
 void
 LedgerHasherInit(LedgerHasher *h)
@@ -139,6 +205,8 @@ LedgerSha256(LedgerHasher *h, const char *data, int len, uint8 *out)
 		pg_cryptohash_final(h->ctx, out, LEDGER_HASH_LEN) < 0)
 		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(h->ctx));
 }
+
+#endif							/* LEDGER_SHA256_FETCHED */
 
 /* Append one field (name, then length-prefixed bytes or a NULL mark). */
 static void

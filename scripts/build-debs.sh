@@ -9,7 +9,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/debs-out}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-need="build-essential debhelper dpkg-dev fakeroot postgresql-server-dev-all libcjson-dev libpq-dev lintian"
+need="build-essential debhelper dpkg-dev fakeroot postgresql-server-dev-all libssl-dev libcjson-dev libpq-dev lintian"
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -22,7 +22,7 @@ if [ -z "${PG:-}" ] && [ -z "${PG_CONFIG:-}" ] && ! apt-cache show postgresql >/
 fi
 pg=$("$here/pg-major.sh")
 
-build="postgresql-server-dev-$pg libcjson-dev libpq-dev make gcc"
+build="postgresql-server-dev-$pg libssl-dev libcjson-dev libpq-dev make gcc"
 demo="$build postgresql-$pg"
 case $what in
 	build) pkgs=$build ;;

@@ -156,6 +156,29 @@ like(tampered(q{UPDATE ips.ledger_block SET root = sha256(root) WHERE log = 'cha
 		"ips.verify_change_log_since('$digest')"),
 	qr/differs from the digest|the block was changed/, 'incremental: the digest\'s own block is checked');
 
+# the Merkle roots as RFC 9162 (2.1.1) defines them, computed here in SQL over each block's
+# entries in seq order (one block of seven entries among them): the hashing in C must give the same bytes
+$node->safe_psql('l', q{SELECT ips.add_staff(1, 'Seven ' || g, 'specialist') FROM generate_series(1, 7) g; SELECT ips.seal()});
+my $mth = q{
+CREATE FUNCTION pg_temp.mth(h bytea[]) RETURNS bytea LANGUAGE plpgsql AS $$
+DECLARE n int := coalesce(array_length(h, 1), 0); k int := 1;
+BEGIN
+    IF n = 0 THEN RETURN sha256(''::bytea); END IF;
+    IF n = 1 THEN RETURN sha256('\x00'::bytea || h[1]); END IF;
+    WHILE k * 2 < n LOOP k := k * 2; END LOOP;
+    RETURN sha256('\x01'::bytea || pg_temp.mth(h[1:k]) || pg_temp.mth(h[k + 1:n]));
+END $$;
+};
+like($node->safe_psql('l', $mth . q{
+SELECT count(*) FILTER (WHERE r.root = r.mth) || ' of ' || count(*) || ', ' || count(*) FILTER (WHERE r.entries > 4 AND r.entries & (r.entries - 1) <> 0) || ' of over four entries, not a power of two'
+  FROM (SELECT b.root, b.entries, pg_temp.mth(ARRAY(SELECT l.hash FROM ips.change_log l WHERE l.xid = ANY (b.xids) ORDER BY l.seq)) AS mth
+          FROM ips.ledger_block b WHERE b.log = 'change_log' AND NOT b.legacy
+        UNION ALL
+        SELECT b.root, b.entries, pg_temp.mth(ARRAY(SELECT l.hash FROM ips.access_log l WHERE l.xid = ANY (b.xids) ORDER BY l.seq))
+          FROM ips.ledger_block b WHERE b.log = 'access_log' AND NOT b.legacy) r}),
+	qr/^([1-9]\d*) of \1, [1-9]\d* of over four entries, not a power of two$/,
+	'every block\'s root is the RFC 9162 Merkle tree hash of its entries\' hashes');
+
 # retention: archive the first blocks; what remains verifies; the digest names what was archived
 my $removed = $node->safe_psql('l', q{SELECT ips.archive_blocks('change_log', 2)});
 cmp_ok($removed, '>', 0, "archiving blocks 1..2 removes their $removed entries from the live table");
