@@ -767,9 +767,11 @@ LogSetupColumns(LogSetup *ls, LedgerLogId log, TupleDesc td)
 }
 
 /*
- * The writer's SHA-256 hasher, made once per backend: its context is
- * remembered by a resource owner of its own, so it outlives transactions
- * (pg_cryptohash contexts belong to the resource owner they were made under).
+ * The writer's SHA-256 hasher, made once per backend.  With OpenSSL 3 it is
+ * a buffer (the digest context is the process's, ledger_canonical.c); with
+ * pg_cryptohash its context is remembered by a resource owner of its own, so
+ * it outlives transactions (pg_cryptohash contexts belong to the resource
+ * owner they were made under).
  */
 static LedgerHasher *
 WriterHasher(void)
