@@ -55,20 +55,23 @@ SELECT throws_ok(format($$SELECT ips.insert_transitions(%s, ARRAY['on_hold', 'jo
 SELECT throws_ok(format($$SELECT ips.insert_transitions(%s, ARRAY['closed'], ARRAY['2025-03-25 12:00+02'::timestamptz])$$, :e),
                  '22023', NULL, 'a closure is not inserted');
 
--- What the team could see: a client contact of 03-08 entered late (recorded an hour after the rest
--- of this test's facts).  Referral 03-03: referral_response due 03-10.  As of 03-12 the corrected
--- record has it met; as the team saw it before the late entry, it was overdue 2 days.
+-- What the team could see: a client contact of 03-08 entered late (recorded after the rest of
+-- this test's facts, which all carry now(): halfway to the region's next midnight, so that it is
+-- later and still today at any time of day; an hour later failed from 23:00 Helsinki time on, as
+-- a recorded_at in the future).  Referral 03-03: referral_response due 03-10.  As of 03-12 the
+-- corrected record has it met; as the team saw it before the late entry, it was overdue 2 days.
 SELECT ips.add_client('late-2') AS c2 \gset
 SELECT ips.refer(:c2, :t, '2025-03-03') AS e2 \gset
 SELECT ips.assign_specialist(:e2, :a, '2025-03-03');
+SELECT now() + (ips.local_midnight(ips.local_date(now()) + 1) - now()) / 2 AS late \gset
 INSERT INTO ips.contact (episode_id, staff_id, at, kind, mode, setting, recorded_at)
-VALUES (:e2, :a, '2025-03-08 10:00+02', 'client', 'in_person', 'community', now() + interval '1 hour');
+VALUES (:e2, :a, '2025-03-08 10:00+02', 'client', 'in_person', 'community', :'late');
 SELECT is((SELECT count(*)::int FROM ips.contact_alerts('2025-03-12', :t) WHERE episode_id = :e2 AND rule = 'referral_response'), 0,
           'as corrected: the referral response was met on 03-08');
 SELECT is((SELECT string_agg(rule || ' ' || severity || ':' || days_overdue, ', ') FROM ips.alerts_as_known('2025-03-12', now(), :t)
             WHERE episode_id = :e2 AND rule = 'referral_response'), 'referral_response overdue:2',
           'as the team could see it before the late entry: overdue 2 days');
-SELECT is((SELECT count(*)::int FROM ips.alerts_as_known('2025-03-12', now() + interval '1 hour', :t) WHERE episode_id = :e2 AND rule = 'referral_response'), 0,
+SELECT is((SELECT count(*)::int FROM ips.alerts_as_known('2025-03-12', :'late', :t) WHERE episode_id = :e2 AND rule = 'referral_response'), 0,
           'known once the contact was entered');
 
 SELECT * FROM finish();

@@ -18,8 +18,9 @@ SELECT is((SELECT array_agg(row(db_role, staff_id, purpose)::text) FROM ips.acce
 SELECT is((SELECT bool_and(accessed_at = now()) FROM ips.access_report(:c1)), true, 'with the time of access');
 SELECT is((SELECT array_agg(row(db_role, purpose)::text) FROM ips.access_report(:c2)),
           ARRAY[row(:'spec_b', 'weekly review')::text], 'the report of client 2 shows only its own access');
-SELECT is((SELECT count(*) FROM ips.access_report(:c1, current_date + 1)), 0::bigint, 'a period after the accesses is empty');
-SELECT is((SELECT count(*) FROM ips.access_report(:c1, current_date, current_date)), 3::bigint, 'today''s period has all three');
+-- periods are the region's local days (current_date is the session's: from 22:00 UTC on, a day behind Helsinki)
+SELECT is((SELECT count(*) FROM ips.access_report(:c1, ips.local_date(now()) + 1)), 0::bigint, 'a period after the accesses is empty');
+SELECT is((SELECT count(*) FROM ips.access_report(:c1, ips.local_date(now()), ips.local_date(now()))), 3::bigint, 'today''s period has all three');
 SELECT throws_ok(format('SELECT * FROM ips.access_report(%s, ''2024-02-01'', ''2024-01-01'')', :c1), '22023', NULL,
                  'a period that ends before it starts is refused');
 SELECT ok((SELECT shown -> 'sections' @> '["client", "consents", "current_job", "episode", "recent_contacts", "state_history"]'
