@@ -209,10 +209,28 @@ fi
 ips_log "the ledger: contact inserts with fsync = on, 1 and 8 writers; ips.seal() every second"
 q -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-tps_n() {	# tps_n CLIENTS SCRIPT
-	pgbench -n -M prepared -c "$1" -j "$(( $1 < 2 ? 1 : 2 ))" -T "$secs" -D ntarget="$n_target" -f "$2" 2>"$work/pgbench.err" \
-		| sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | grep . || { cat "$work/pgbench.err" >&2; return 1; }
+hz=$(getconf CLK_TCK)
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }	# user nice system irq softirq
+# WAL flushes so far: pg_stat_wal.wal_sync up to PostgreSQL 17, pg_stat_io's from 18 on
+if [ "$(q -c "SHOW server_version_num")" -ge 180000 ]; then
+	wal_syncs() { q -c "SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal'"; }
+else
+	wal_syncs() { q -c "SELECT wal_sync FROM pg_stat_wal"; }
+fi
+# run_n CLIENTS SCRIPT: one pgbench run; prints its rate (tps), the whole machine's
+# busy CPU per transaction (µs: every process, the server's, pgbench's and the
+# kernel's, from /proc/stat) and the transactions per WAL flush (pg_stat_wal.wal_sync;
+# "-" with fsync = off, which flushes nothing)
+run_n() {
+	local t b0 b1 s0 s1
+	s0=$(wal_syncs); b0=$(busy_ticks)
+	t=$(pgbench -n -M prepared -c "$1" -j "$(( $1 < 2 ? 1 : 2 ))" -T "$secs" -D ntarget="$n_target" -f "$2" 2>"$work/pgbench.err" \
+		| sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | grep .) || { cat "$work/pgbench.err" >&2; return 1; }
+	b1=$(busy_ticks); s1=$(wal_syncs)
+	echo "$t $(echo "($b1 - $b0) * 1000000 / $hz / ($t * $secs)" | bc -l)" \
+		"$(if [ "$s1" -gt "$s0" ]; then echo "$t * $secs / ($s1 - $s0)" | bc -l; else echo -; fi)"
 }
+tps_n() { run_n "$@" | cut -d' ' -f1; }	# tps_n CLIENTS SCRIPT: the rate alone
 # the copy gets the rows ips.contact has (the import's and the runs' above), so that
 # both tables' indexes are the same size: an empty copy has small indexes, fewer
 # full-page writes after the checkpoint below and shallower descents
@@ -230,22 +248,26 @@ wal_per_tx() {	# wal_per_tx LSN-BEFORE TPS: WAL bytes per transaction of the run
 }
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 # pairs CLIENTS N: N alternating runs of the copy and of ips.contact (the machine is
-# shared: alternating spreads its noise over both); prints the two medians
+# shared: alternating spreads its noise over both); prints the medians of the copy's
+# and of ips.contact's rates, then of their machine CPU per transaction, then of their
+# transactions per WAL flush
 pairs() {
-	local a=() b=()
+	local a=() b=() ca=() cb=() fa=() fb=() r
 	for _ in $(seq "$2"); do
-		a+=("$(tps_n "$1" "$BENCH_DIR/insert_fk.pgbench")")
-		b+=("$(tps_n "$1" "$BENCH_DIR/insert_ips_contact.pgbench")")
+		r=$(run_n "$1" "$BENCH_DIR/insert_fk.pgbench") || return 1
+		read -r t c f <<<"$r"; a+=("$t"); ca+=("$c"); fa+=("$f")
+		r=$(run_n "$1" "$BENCH_DIR/insert_ips_contact.pgbench") || return 1
+		read -r t c f <<<"$r"; b+=("$t"); cb+=("$c"); fb+=("$f")
 	done
-	echo "$(median "${a[@]}") $(median "${b[@]}")"
+	echo "$(median "${a[@]}") $(median "${b[@]}") $(median "${ca[@]}") $(median "${cb[@]}") $(median "${fa[@]}") $(median "${fb[@]}")"
 }
 lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_fk.pgbench"); wal_fk1=$(wal_per_tx "$lsn" "$t")
 lsn=$(q -c "SELECT pg_current_wal_lsn()"); t=$(tps_n 1 "$BENCH_DIR/insert_ips_contact.pgbench"); wal_ips1=$(wal_per_tx "$lsn" "$t")
-read -r tps_on_fk1 tps_on_ips1 <<<"$(pairs 1 "$npairs")"
-read -r tps_on_fk8 tps_on_ips8 <<<"$(pairs 8 "$npairs")"
+read -r tps_on_fk1 tps_on_ips1 _ <<<"$(pairs 1 "$npairs")"
+read -r tps_on_fk8 tps_on_ips8 cpu_on_fk8 cpu_on_ips8 flush_on_fk8 flush_on_ips8 <<<"$(pairs 8 "$npairs")"
 q -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
-read -r tps_off_fk4 tps_off_ips4 <<<"$(pairs 4 "$npairs")"
+read -r tps_off_fk4 tps_off_ips4 _ <<<"$(pairs 4 "$npairs")"
 # The same comparison as backend CPU per one-row INSERT transaction (fsync = off, one
 # backend, the sealer still running in its own): 5 alternating rounds of $cpu_rows rows
 # each, medians.  The server's own CPU, read from /proc: no client and no scheduling in
@@ -309,6 +331,7 @@ fi
 # ---------------------------------------------------------------- the table
 pct() { printf '%+.0f %%' "$(echo "($1 / $2 - 1) * 100" | bc -l)"; }
 x() { printf '%.2f×' "$(ratio "$1" "$2")"; }
+num2() { case "$1" in -|'') echo "-";; *) printf '%.2f' "$1";; esac; }
 if [ -z "$only" ]; then
 ov_ips=$(echo "$tps_bare / $tps_ips - 1" | bc -l)
 row "contact INSERT into ips.contact (C fact guard + C change log)" "$(printf %.0f "$tps_ips") tps" "bare copy, no triggers" "$(printf %.0f "$tps_bare") tps" "overhead $(pct "$tps_bare" "$tps_ips") time/row" "≤ +20 %" "$(verdict "$ov_ips <= 0.20")"
@@ -336,6 +359,8 @@ fi
 fi
 row "ledger, fsync = on: contact INSERT into ips.contact, 8 writers" "$(printf %.0f "$tps_on_ips8") tps" "constraints-only copy, 8 writers" "$(printf %.0f "$tps_on_fk8") tps" "$(x "$tps_on_ips8" "$tps_on_fk8") its rate" "≥ 0.8×" "$(verdict "$tps_on_ips8 / $tps_on_fk8 >= 0.8")"
 row "  ips.contact, 8 writers vs 1 writer (fsync = on)" "$(printf %.0f "$tps_on_ips8") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips8" "$tps_on_ips1") its rate" "≥ 1.5×" "$(verdict "$tps_on_ips8 / $tps_on_ips1 >= 1.5")"
+row "  machine CPU per transaction, 8 writers (fsync = on)" "$(printf %.0f "$cpu_on_ips8") µs" "constraints-only copy" "$(printf %.0f "$cpu_on_fk8") µs" "$(x "$cpu_on_ips8" "$cpu_on_fk8") the copy's" "" "info"
+row "  transactions per WAL flush, 8 writers (fsync = on)" "$(num2 "$flush_on_ips8")" "constraints-only copy" "$(num2 "$flush_on_fk8")" "" "" "info"
 row "  constraints-only copy, 1 writer (fsync = on)" "$(printf %.0f "$tps_on_fk1") tps" "ips.contact, 1 writer" "$(printf %.0f "$tps_on_ips1") tps" "$(x "$tps_on_ips1" "$tps_on_fk1") the copy's rate" "" "info"
 row "  WAL per contact INSERT (1 writer, incl. the sealer's)" "$wal_ips1 B" "constraints-only copy" "$wal_fk1 B" "$(x "$wal_ips1" "$wal_fk1") the copy's" "" "info"
 row "ledger, fsync = off: ips.contact over the constraints-only copy (4 writers)" "$(printf %.0f "$tps_off_ips4") tps" "copy with CHECK + foreign keys" "$(printf %.0f "$tps_off_fk4") tps" "overhead $(pct "$tps_off_fk4" "$tps_off_ips4") time/row" "≤ +40 %" "$(verdict "$tps_off_fk4 / $tps_off_ips4 - 1 <= 0.40")"
