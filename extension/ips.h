@@ -9,6 +9,7 @@
 #include "postgres.h"
 #include "ips_compat.h"
 #include "access/skey.h"
+#include "storage/lockdefs.h"
 #include "executor/spi.h"
 #include "utils/date.h"
 #include "utils/timestamp.h"
@@ -90,9 +91,9 @@ extern bool IpsSettingBool(const char *name, bool dflt);
  */
 extern HeapTuple IpsFetchByIndex(const char *relname, const char *indexname, int nkeys,
 								 ScanKey keys, TupleDesc *td);
-extern bool IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey keys,
-							int ncols, const char *const *cols, int *attnums, Datum *values,
-							bool *nulls);
+extern bool IpsFetchColumns(const char *relname, const char *indexname, LOCKMODE lockmode,
+							int nkeys, ScanKey keys, int ncols, const char *const *cols,
+							int *attnums, Datum *values, bool *nulls);
 extern Datum IpsGetColumn(HeapTuple tup, TupleDesc td, const char *column, bool *isnull);
 extern bool IpsDirectRead(const char *relname);
 extern Oid	IpsRelid(const char *relname);

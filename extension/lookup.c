@@ -159,12 +159,16 @@ IpsFetchByIndex(const char *relname, const char *indexname, int nkeys, ScanKey k
  * caller's memory context) instead of a copy of the row and of the table's
  * descriptor; false when there is no such row.  attnums (ncols entries, 0
  * at first) keeps the columns' positions between calls: each is checked by
- * name before it is used.  The table and index stay locked (AccessShareLock)
- * to the end of the transaction.
+ * name before it is used.  The table and index are locked in lockmode
+ * (AccessShareLock or stronger) to the end of the transaction: a caller
+ * whose statement's foreign-key check locks them again in RowShareLock
+ * passes that mode, so that the check finds both locks already held (one
+ * lock each instead of one in each mode: see the fact guard).
  */
 bool
-IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey keys,
-				int ncols, const char *const *cols, int *attnums, Datum *values, bool *nulls)
+IpsFetchColumns(const char *relname, const char *indexname, LOCKMODE lockmode, int nkeys,
+				ScanKey keys, int ncols, const char *const *cols, int *attnums, Datum *values,
+				bool *nulls)
 {
 	Oid			relid = IpsRelid(relname);
 	Oid			indexid = IpsRelid(indexname);
@@ -177,8 +181,8 @@ IpsFetchColumns(const char *relname, const char *indexname, int nkeys, ScanKey k
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "ips.%s or its index ips.%s is missing", relname, indexname);
-	rel = table_open(relid, AccessShareLock);
-	irel = index_open(indexid, AccessShareLock);
+	rel = table_open(relid, lockmode);
+	irel = index_open(indexid, lockmode);
 	td = RelationGetDescr(rel);
 	for (int i = 0; i < nkeys; i++)
 	{
