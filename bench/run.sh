@@ -252,7 +252,7 @@ median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 # and of ips.contact's rates, then of their machine CPU per transaction, then of their
 # transactions per WAL flush
 pairs() {
-	local a=() b=() ca=() cb=() fa=() fb=() r
+	local a=() b=() ca=() cb=() fa=() fb=() r t c f
 	for _ in $(seq "$2"); do
 		r=$(run_n "$1" "$BENCH_DIR/insert_fk.pgbench") || return 1
 		read -r t c f <<<"$r"; a+=("$t"); ca+=("$c"); fa+=("$f")
